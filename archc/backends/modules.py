@@ -1,0 +1,139 @@
+"""The few torch modules archc needs beyond torch.nn. Self-contained: codegen copies this source
+verbatim into generated files, so it may import only torch."""
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def seq(**layers: nn.Module) -> nn.Sequential:
+    """nn.Sequential with named children, in the order given."""
+    return nn.Sequential(OrderedDict(layers))
+
+
+class FlattenLinear(nn.Linear):
+    """Fully connected layer on the flattened input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(torch.flatten(x, 1))
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option-A shortcut: subsample by the stride, append zero channels (no parameters)."""
+
+    def __init__(self, extra_channels: int, stride: int) -> None:
+        super().__init__()
+        self.extra_channels = extra_channels
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
+
+
+class Residual(nn.Module):
+    """act(body(x) + shortcut(x)); body layers are direct children (block.conv1, block.conv2, ...)."""
+
+    def __init__(self, body: Dict[str, nn.Module], shortcut: Optional[nn.Module] = None,
+                 act: Optional[nn.Module] = None, zero_init_last_bn: bool = False) -> None:
+        super().__init__()
+        for name, module in body.items():
+            self.add_module(name, module)
+        self.body_names: Tuple[str, ...] = tuple(body)
+        self.shortcut = shortcut
+        self.act = act
+        self.zero_init_last_bn = zero_init_last_bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for name in self.body_names:
+            out = self._modules[name](out)
+        out = out + (x if self.shortcut is None else self.shortcut(x))
+        return out if self.act is None else self.act(out)
+
+
+class Concat(nn.Module):
+    """Parallel branches on the same input, concatenated on channels."""
+
+    def __init__(self, branches: Dict[str, nn.Module]) -> None:
+        super().__init__()
+        for name, module in branches.items():
+            self.add_module(name, module)
+        self.branch_names: Tuple[str, ...] = tuple(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self._modules[name](x) for name in self.branch_names], 1)
+
+
+class Network(nn.Module):
+    """The whole net: body children run in order; in training, aux heads read their tapped nodes.
+
+    eval mode: forward returns logits. train mode with aux heads: (logits, {aux name: aux logits}).
+    """
+
+    def __init__(self, body: "OrderedDict[str, nn.Module]", aux_heads: "OrderedDict[str, nn.Module]",
+                 plan: List[Tuple[str, Tuple[str, ...]]], aux_loss_weights: Dict[str, float]) -> None:
+        super().__init__()
+        for name, module in body.items():
+            self.add_module(name, module)
+        for name, module in aux_heads.items():
+            self.add_module(name, module)
+        self.plan = plan  # [(module path, aux heads reading its output)], in execution order
+        self.aux_loss_weights = dict(aux_loss_weights)
+
+    def forward(self, x: torch.Tensor):
+        aux: Dict[str, torch.Tensor] = {}
+        for path, taps in self.plan:
+            x = self.get_submodule(path)(x)
+            if taps and self.training:
+                for name in taps:
+                    aux[name] = self._modules[name](x)
+        if self.training and self.aux_loss_weights:
+            return x, aux
+        return x
+
+
+def init_weights(model: nn.Module, conv: str = "kaiming_normal", fc: str = "default", mode: str = "fan_out",
+                 nonlinearity: str = "relu", std: float = 0.01) -> None:
+    """Initialise conv/fc weights by scheme, BN to (1, 0); zero the last BN of flagged residual blocks."""
+
+    def apply(weight: torch.Tensor, bias: Optional[torch.Tensor], scheme: str) -> None:
+        if scheme == "default":
+            return
+        if scheme == "kaiming_normal":
+            nn.init.kaiming_normal_(weight, mode=mode, nonlinearity=nonlinearity)
+        elif scheme == "kaiming_uniform":
+            nn.init.kaiming_uniform_(weight, mode=mode, nonlinearity=nonlinearity)
+        elif scheme == "xavier_normal":
+            nn.init.xavier_normal_(weight)
+        elif scheme == "xavier_uniform":
+            nn.init.xavier_uniform_(weight)
+        elif scheme == "trunc_normal":
+            nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-2.0, b=2.0)
+        elif scheme == "normal":
+            nn.init.normal_(weight, 0.0, std)
+        else:
+            raise ValueError(f"unknown init scheme {scheme!r}")
+        if bias is not None:
+            nn.init.zeros_(bias)
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            apply(m.weight, m.bias, conv)
+        elif isinstance(m, nn.Linear):
+            apply(m.weight, m.bias, fc)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if isinstance(m, Residual) and m.zero_init_last_bn:
+            last_bn = None
+            for name in m.body_names:
+                for sub in m._modules[name].modules():
+                    if isinstance(sub, nn.BatchNorm2d):
+                        last_bn = sub
+            if last_bn is not None:
+                nn.init.zeros_(last_bn.weight)

@@ -1,0 +1,96 @@
+"""IR -> torch.nn.Module whose module tree mirrors the spec (model.stage2.block3.conv1.conv)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from functools import singledispatch
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from archc.backends import modules as custom
+from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.ops import ModuleCall
+
+CUSTOM_MODULES = {cls.__name__: cls for cls in (custom.FlattenLinear, custom.ZeroPadShortcut)}
+
+
+def module_class(name: str) -> type:
+    """Resolve a registry-declared class name ('nn.Conv2d' or an archc module)."""
+    if name.startswith("nn."):
+        return getattr(nn, name[3:])
+    return CUSTOM_MODULES[name]
+
+
+def instantiate(call: ModuleCall) -> nn.Module:
+    return module_class(call.cls)(*call.args, **dict(call.kwargs))
+
+
+@singledispatch
+def build(node: Node) -> nn.Module:
+    raise TypeError(f"no torch builder for {type(node).__name__}")
+
+
+@build.register
+def _(node: OpNode) -> nn.Module:
+    return instantiate(node.module_call())
+
+
+@build.register
+def _(node: SeqNode) -> nn.Module:
+    return nn.Sequential(OrderedDict((child.name, build(child)) for child in node.items))
+
+
+@build.register
+def _(node: ResidualNode) -> nn.Module:
+    body = OrderedDict((child.name, build(child)) for child in node.body)
+    shortcut = build(node.shortcut) if node.shortcut is not None else None
+    act = build(node.post) if node.post is not None else None
+    return custom.Residual(body, shortcut, act, node.zero_init_last_bn)
+
+
+@build.register
+def _(node: ConcatNode) -> nn.Module:
+    return custom.Concat(OrderedDict((b.name, build(b)) for b in node.branches))
+
+
+def execution_plan(model: Model) -> list[tuple[str, tuple[str, ...]]]:
+    """Top-level steps in order; a stage holding an aux tap point is opened up so the tap can be read."""
+    taps: dict[str, list[str]] = {}
+    for aux in model.aux_heads:
+        taps.setdefault(aux.attach, []).append(aux.name)
+
+    def steps(node: Node) -> list[tuple[str, tuple[str, ...]]]:
+        inside = [p for p in taps if p.startswith(node.path + ".")]
+        if inside and isinstance(node, SeqNode):
+            out: list[tuple[str, tuple[str, ...]]] = []
+            for child in node.items:
+                out.extend(steps(child))
+            if node.path in taps:
+                last_path, last_taps = out[-1]
+                out[-1] = (last_path, last_taps + tuple(taps[node.path]))
+            return out
+        return [(node.path, tuple(taps.get(node.path, ())))]
+
+    plan: list[tuple[str, tuple[str, ...]]] = []
+    for child in model.body.items:
+        plan.extend(steps(child))
+    return plan
+
+
+def init_kwargs(model: Model) -> dict[str, Any]:
+    init = model.init
+    return {"conv": init.conv, "fc": init.fc, "mode": init.mode, "nonlinearity": init.nonlinearity, "std": init.std}
+
+
+def to_torch(model: Model, seed: Optional[int] = 0) -> custom.Network:
+    """Build and initialise the module; with a seed the weights are the same on every run."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        body = OrderedDict((child.name, build(child)) for child in model.body.items)
+        aux = OrderedDict((a.name, build(a.head)) for a in model.aux_heads)
+        net = custom.Network(body, aux, execution_plan(model), {a.name: a.loss_weight for a in model.aux_heads})
+        custom.init_weights(net, **init_kwargs(model))
+    net.archc_model = model  # type: ignore[attr-defined]  # the IR, for analyses and weight import
+    return net

@@ -1,0 +1,181 @@
+"""The `archc` command line: a thin adapter over the Python API.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad input (spec, path, option). Errors are one line on
+stderr; `archc --debug ...` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from archc.errors import ArchcError, SpecError, SourceLoc
+
+EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def bundled_specs_dir() -> Path:
+    return repo_root() / "specs"
+
+
+def bundled_specs() -> list[Path]:
+    root = bundled_specs_dir()
+    return sorted(p for p in root.rglob("*.yaml") if not p.name.startswith("_"))
+
+
+def resolve_spec_arg(text: str) -> Path:
+    """A spec path, or the name of a bundled spec (`resnet50`, `cifar/resnet56`)."""
+    path = Path(text)
+    if path.exists():
+        return path
+    if not text.endswith((".yaml", ".yml")):
+        for candidate in [bundled_specs_dir() / f"{text}.yaml", *bundled_specs_dir().rglob(f"{text}.yaml")]:
+            if candidate.is_file():
+                return candidate
+    raise SpecError("no such spec file or bundled spec", loc=SourceLoc(text),
+                    expected="a path to a .yaml spec or a name from `archc list`")
+
+
+class ArchcGroup(click.Group):
+    """Turns ArchcError into one located line and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except ArchcError as exc:
+            if debug:
+                raise
+            click.echo(f"archc: error: {exc.format()}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("archc: interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except MemoryError:
+            if debug:
+                raise
+            click.echo("archc: error: out of memory", err=True)
+            ctx.exit(EXIT_RUNTIME)
+        except Exception as exc:  # noqa: BLE001 - the CLI promises no traceback
+            if debug:
+                raise
+            click.echo(f"archc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                       err=True)
+            ctx.exit(EXIT_RUNTIME)
+
+
+@click.group(cls=ArchcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="archc")
+def main(debug: bool) -> None:
+    """archc: compile, draw and analyse CNN architecture specs (plain, inception, residual)."""
+
+
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                          help="Override a spec value (repeatable), e.g. --set classes=10 --set vars.n=5.")
+
+
+def load_model(spec_arg: str, overrides: tuple = ()):  # -> archc.ir.graph.Model
+    import archc
+
+    return archc.lower(archc.load(resolve_spec_arg(spec_arg), overrides))
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True)
+@set_option
+def validate(specs: tuple, overrides: tuple) -> None:
+    """Validate specs (parse, check, infer every shape) without importing torch."""
+    failed = 0
+    for spec_arg in specs:
+        try:
+            model = load_model(spec_arg, overrides)
+        except ArchcError as exc:
+            failed += 1
+            click.echo(f"archc: error: {exc.format()}", err=True)
+            continue
+        cost = model.cost
+        click.echo(f"ok  {spec_arg}  {model.name}  {cost.params:,} params  {cost.macs / 1e9:.3f} GMACs")
+    if failed:
+        click.echo(f"{failed} of {len(specs)} spec(s) invalid", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command("list")
+def list_specs() -> None:
+    """The bundled specs: name, title, params."""
+    import archc
+
+    root = bundled_specs_dir()
+    for path in bundled_specs():
+        rel = path.relative_to(root).with_suffix("")
+        try:
+            model = archc.lower(archc.load(path))
+            click.echo(f"{str(rel):<22} {model.title:<46} {model.cost.params / 1e6:8.2f}M params")
+        except ArchcError as exc:
+            click.echo(f"{str(rel):<22} INVALID: {exc.format()}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec format (for editors)."""
+    from archc.io import to_json
+    from archc.spec.model import json_schema
+
+    click.echo(to_json(json_schema()), nl=False)
+
+
+@main.command()
+@click.argument("spec")
+@set_option
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default build/<name>/).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weight initialisation.")
+@click.option("--no-diagram", is_flag=True, help="Skip the stage-level diagram.")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Run a forward pass of the compiled module on a zero batch as a smoke test.")
+def build(spec: str, overrides: tuple, out_dir: Optional[str], seed: int, no_diagram: bool, check: bool) -> None:
+    """Validate, compile to torch, print the summary, write source + summary.json (+ diagram)."""
+    from archc.build import build_outputs
+
+    started = time.perf_counter()
+    model = load_model(spec, overrides)
+    out = Path(out_dir) if out_dir else Path("build") / model.name
+    written = build_outputs(model, out, seed=seed, diagram=not no_diagram, check=check, echo=click.echo)
+    click.echo("wrote " + ", ".join(str(p) for p in written) + f"  ({time.perf_counter() - started:.1f}s)")
+
+
+# Commands of the other areas; each module defines one click command and imports heavy libraries lazily.
+def _register_optional_commands() -> None:
+    import importlib
+
+    for module_name, attr in [
+        ("archc.render.cli", "diagram"),
+        ("archc.render.cli", "figures"),
+        ("archc.analysis.cli", "analyze"),
+        ("archc.analysis.cli", "compare"),
+        ("archc.probe.cli", "probe"),
+    ]:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # area not present
+            raise
+        command = getattr(module, attr, None)
+        if command is not None:
+            main.add_command(command)
+
+
+_register_optional_commands()

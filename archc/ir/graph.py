@@ -1,0 +1,157 @@
+"""The IR: a tree of structured nodes (sequence, residual, concat) over primitive ops, with shapes.
+
+The tree mirrors the spec (model > stage > block > unit > op) and is what the torch backend and
+codegen turn into modules; `archc.ir.dag` flattens it into an explicit DAG of ops for analyses."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+from archc.ir.ops import REGISTRY, Cost, LayerParams, ModuleCall, OpDef, Shape
+
+
+@dataclass
+class Node:
+    name: str  # local name: the attribute in its parent module
+    path: str  # dotted path from the model: "stage2.block3.conv1"
+    in_shape: Shape
+    out_shape: Shape
+    spec_path: tuple  # where in the spec it came from (for errors and diagrams)
+    role: str  # stem | stage | block | unit | branch | module | head | aux | layer | shortcut
+    meta: dict = field(default_factory=dict)  # display facts: block kind, shortcut kind, ...
+
+    def children(self) -> list["Node"]:
+        return []
+
+    def ops(self) -> Iterator["OpNode"]:
+        for child in self.children():
+            yield from child.ops()
+
+    def walk(self) -> Iterator["Node"]:
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+    @property
+    def cost(self) -> Cost:
+        params = macs = 0
+        for op in self.ops():
+            c = op.cost
+            params += c.params
+            macs += c.macs
+        return Cost(params, macs)
+
+
+@dataclass
+class OpNode(Node):
+    kind: str = ""
+    params: Optional[LayerParams] = None
+
+    @property
+    def op(self) -> OpDef:
+        return REGISTRY[self.kind]
+
+    def ops(self) -> Iterator["OpNode"]:
+        yield self
+
+    @property
+    def cost(self) -> Cost:
+        return self.op.cost(self.params, self.in_shape, self.out_shape)
+
+    def module_call(self) -> ModuleCall:
+        return self.op.module(self.params, self.in_shape, self.out_shape)
+
+    @property
+    def label(self) -> str:
+        return self.op.label(self.params, self.in_shape, self.out_shape)
+
+
+@dataclass
+class SeqNode(Node):
+    """Children applied one after another."""
+
+    items: list[Node] = field(default_factory=list)
+
+    def children(self) -> list[Node]:
+        return self.items
+
+
+@dataclass
+class ResidualNode(Node):
+    """act(body(x) + shortcut(x))."""
+
+    body: list[Node] = field(default_factory=list)
+    shortcut: Optional[Node] = None  # None: identity
+    post: Optional[OpNode] = None  # activation after the add
+    shortcut_kind: str = "identity"  # identity | projection | pad
+    zero_init_last_bn: bool = False
+
+    def children(self) -> list[Node]:
+        out = list(self.body)
+        if self.shortcut is not None:
+            out.append(self.shortcut)
+        if self.post is not None:
+            out.append(self.post)
+        return out
+
+
+@dataclass
+class ConcatNode(Node):
+    """Parallel branches concatenated on channels."""
+
+    branches: list[SeqNode] = field(default_factory=list)
+
+    def children(self) -> list[Node]:
+        return list(self.branches)
+
+
+@dataclass
+class AuxHeadNode:
+    name: str
+    attach: str  # path of the node whose output feeds the head
+    loss_weight: float
+    head: SeqNode
+
+
+@dataclass
+class Model:
+    """A lowered network: the body sequence (stem, stages, head), aux heads and init settings."""
+
+    name: str
+    class_name: str
+    title: str
+    input_shape: Shape
+    classes: int
+    body: SeqNode
+    aux_heads: list[AuxHeadNode]
+    init: Any  # archc.spec.model.InitSpec
+    spec: Any  # archc.spec.model.Spec
+    source: str = ""  # the spec file
+
+    @property
+    def cost(self) -> Cost:
+        return self.body.cost
+
+    def cost_with_aux(self) -> Cost:
+        total = self.body.cost
+        for aux in self.aux_heads:
+            c = aux.head.cost
+            total = Cost(total.params + c.params, total.macs + c.macs)
+        return total
+
+    def find(self, path: str) -> Node:
+        for node in self.walk():
+            if node.path == path:
+                return node
+        raise KeyError(path)
+
+    def walk(self) -> Iterator[Node]:
+        for child in self.body.items:
+            yield from child.walk()
+        for aux in self.aux_heads:
+            yield from aux.head.walk()
+
+    @property
+    def stages(self) -> list[Node]:
+        """Top-level nodes: stem, each stage or bare layer, head."""
+        return list(self.body.items)

@@ -1,0 +1,386 @@
+"""Lowering: a validated Spec -> the IR tree, inferring (C, H, W) for every op before any tensor exists."""
+from __future__ import annotations
+
+import difflib
+from typing import Optional
+
+from archc.errors import SpecError
+from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.ops import REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape, ShapeError, pair
+from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, PlainStage,
+                              ResidualStage, Spec)
+from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
+
+# names a module attribute may not take (they would shadow nn.Module's own attributes)
+RESERVED = frozenset({
+    "forward", "training", "train", "eval", "parameters", "modules", "children", "buffers", "state_dict",
+    "load_state_dict", "apply", "to", "cuda", "cpu", "type", "float", "double", "half", "bfloat16",
+    "register_buffer", "register_module", "add_module", "zero_grad", "requires_grad_", "extra_repr",
+    "named_modules", "named_parameters", "named_children", "get_submodule", "dump_patches", "call_super_init",
+    "aux_loss_weights", "plan", "ipu", "xpu", "mtia", "share_memory", "compile", "body", "shortcut", "post",
+})
+
+
+class Namer:
+    """Default names `<kind><n>` within one container; explicit names must be unique there."""
+
+    def __init__(self, lowerer: "Lowerer", container: str) -> None:
+        self.lowerer = lowerer
+        self.container = container
+        self.counts: dict[str, int] = {}
+        self.taken: set[str] = set()
+
+    def name(self, explicit: Optional[str], kind: str, spec_path: tuple) -> str:
+        if explicit is None:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            explicit = f"{kind}{self.counts[kind]}"
+            while explicit in self.taken:
+                self.counts[kind] += 1
+                explicit = f"{kind}{self.counts[kind]}"
+        if explicit in RESERVED:
+            raise self.lowerer.error(spec_path, f"name {explicit!r} is reserved", expected="another name")
+        if explicit in self.taken:
+            where = f" in {self.container}" if self.container else ""
+            raise self.lowerer.error(spec_path, f"duplicate name {explicit!r}{where}", expected="unique names")
+        self.taken.add(explicit)
+        return explicit
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _fmt(shape: Shape) -> str:
+    return " x ".join(map(str, shape))
+
+
+class Lowerer:
+    def __init__(self, spec: Spec, doc: Optional[Document], limits: Limits) -> None:
+        self.spec = spec
+        self.doc = doc
+        self.limits = limits
+        d = spec.defaults
+        self.ctx = LayerContext(norm=d.norm, act=d.act, bn_eps=d.bn_eps, bn_momentum=d.bn_momentum,
+                                classes=spec.classes)
+        self.op_count = 0
+
+    # ------------------------------------------------------------ errors
+
+    def error(self, spec_path: tuple, message: str, **kw: str) -> SpecError:
+        if self.doc is not None:
+            return self.doc.error(spec_path, message, **kw)
+        from archc.errors import format_path
+
+        return SpecError(message, spec_path=format_path(spec_path), **kw)
+
+    # ------------------------------------------------------------ ops and layers
+
+    def op(self, kind: str, params: LayerParams, name: str, prefix: str, x: Shape, spec_path: tuple,
+           role: str = "layer") -> OpNode:
+        opdef = REGISTRY[kind]
+        try:
+            y = opdef.shape(params, x)
+        except ShapeError as exc:
+            where = spec_path + ((exc.field,) if exc.field and exc.field in type(params).model_fields else ())
+            raise self.error(where, str(exc), expected=exc.expected, got=exc.got) from None
+        if y[0] > self.limits.max_channels:
+            raise self.error(spec_path, f"{kind} output {_fmt(y)} is too large",
+                             expected=f"at most {self.limits.max_channels:,} channels")
+        self.op_count += 1
+        if self.op_count > self.limits.max_blocks_per_stage * 20:
+            raise self.error(spec_path, f"network has more than {self.op_count - 1:,} ops",
+                             expected="a smaller network (see archc.spec.Limits)")
+        return OpNode(name=name, path=_join(prefix, name), in_shape=x, out_shape=y, spec_path=spec_path,
+                      role=role, kind=kind, params=params)
+
+    def layer(self, kind: str, params: LayerParams, name: str, prefix: str, x: Shape, spec_path: tuple,
+              ctx: LayerContext, role: str = "layer") -> Node:
+        opdef = REGISTRY[kind]
+        params = opdef.resolve(params, ctx)
+        parts = opdef.expand(params, ctx)
+        if parts is None:
+            return self.op(kind, params, name, prefix, x, spec_path + (kind,), role)
+        path = _join(prefix, name)
+        items: list[Node] = []
+        y = x
+        for local, part_kind, part_params in parts:
+            node = self.op(part_kind, part_params, local, path, y, spec_path + (kind,))
+            items.append(node)
+            y = node.out_shape
+        return SeqNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path + (kind,),
+                       role="unit", meta={"kind": kind, "label": REGISTRY[kind].label(params, x, y)}, items=items)
+
+    def layers(self, layers: list, prefix: str, x: Shape, spec_path: tuple, ctx: LayerContext,
+               namer: Optional[Namer] = None) -> list[Node]:
+        namer = namer or Namer(self, prefix)
+        out: list[Node] = []
+        for i, item in enumerate(layers):
+            sp = spec_path + (i,)
+            name = namer.name(item.params.name, item.kind, sp + (item.kind, "name"))
+            node = self.layer(item.kind, item.params, name, prefix, x, sp, ctx)
+            out.append(node)
+            x = node.out_shape
+        return out
+
+    def seq(self, name: str, prefix: str, x: Shape, items: list[Node], spec_path: tuple, role: str,
+            meta: Optional[dict] = None) -> SeqNode:
+        y = items[-1].out_shape if items else x
+        return SeqNode(name=name, path=_join(prefix, name), in_shape=x, out_shape=y, spec_path=spec_path,
+                       role=role, meta=meta or {}, items=items)
+
+    # ------------------------------------------------------------ blocks
+
+    def _stage_ctx(self, st: BlockStage | InceptionStage) -> LayerContext:
+        from dataclasses import replace
+
+        return replace(self.ctx, norm=st.norm or self.ctx.norm, act=st.act or self.ctx.act)
+
+    def _block_convs(self, st: BlockStage, stride: int, residual: bool) -> list[tuple[str, ConvParams]]:
+        """basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand (last act deferred past the add)."""
+        width = st.width or 0
+        last_act = "none" if residual else None
+        if st.block == "basic":
+            expansion = st.expansion or 1
+            if st.groups != 1 or st.base_width != 64:
+                raise self.error(("groups",), "basic blocks support only groups=1 and base_width=64",
+                                 expected="block: bottleneck for ResNeXt / wide ResNets")
+            return [("conv1", ConvParams(out=width, kernel=3, stride=stride)),
+                    ("conv2", ConvParams(out=width * expansion, kernel=3, act=last_act))]
+        expansion = st.expansion or 4
+        mid = int(width * (st.base_width / 64.0)) * st.groups
+        s1, s3 = (stride, 1) if st.stride_on == "1x1" else (1, stride)
+        return [("conv1", ConvParams(out=mid, kernel=1, stride=s1)),
+                ("conv2", ConvParams(out=mid, kernel=3, stride=s3, groups=st.groups)),
+                ("conv3", ConvParams(out=width * expansion, kernel=1, act=last_act))]
+
+    def _block_body(self, st: BlockStage, prefix: str, x: Shape, stride: int, spec_path: tuple,
+                    ctx: LayerContext, residual: bool) -> list[Node]:
+        if st.layers is not None:
+            return self.layers(st.layers, prefix, x, spec_path + ("layers",), ctx)
+        body: list[Node] = []
+        field = ("width",)
+        for name, params in self._block_convs(st, stride, residual):
+            try:
+                node = self.layer("conv", params, name, prefix, x, spec_path, ctx)
+            except SpecError as exc:
+                raise self.error(spec_path + field, exc.message, expected=exc.expected, got=exc.got) from None
+            body.append(node)
+            x = node.out_shape
+        return body
+
+    def residual_block(self, st: ResidualStage, name: str, prefix: str, x: Shape, stride: int,
+                       spec_path: tuple, ctx: LayerContext) -> ResidualNode:
+        path = _join(prefix, name)
+        body = self._block_body(st, path, x, stride, spec_path, ctx, residual=True)
+        y = body[-1].out_shape
+        shortcut: Optional[Node] = None
+        kind = "identity"
+        same = tuple(y) == tuple(x)
+        if st.shortcut == "projection_all" or (st.shortcut == "projection" and not same):
+            kind = "projection"
+            if len(x) != 3 or len(y) != 3 or y[1] < 1:
+                raise self.error(spec_path, "a projection shortcut needs feature maps on both sides")
+            proj_stride = max(1, -(-x[1] // y[1]))
+            conv = ConvParams(out=y[0], kernel=1, stride=proj_stride, padding=0, act="none")
+            shortcut = self.layer("conv", conv, "shortcut", path, x, spec_path + ("shortcut",), ctx, role="shortcut")
+            shortcut.role = "shortcut"
+        elif st.shortcut == "pad" and not same:
+            kind = "pad"
+            pad_stride = max(1, -(-x[1] // y[1])) if len(y) == 3 and y[1] else 1
+            shortcut = self.op("pad_shortcut", PadShortcutParams(out=y[0], stride=pad_stride), "shortcut", path, x,
+                               spec_path + ("shortcut",), role="shortcut")
+        if shortcut is not None and tuple(shortcut.out_shape) != tuple(y):
+            raise self.error(spec_path + ("shortcut",), "residual add: shortcut and body shapes differ",
+                             expected=_fmt(y), got=_fmt(shortcut.out_shape))
+        if shortcut is None and not same:
+            raise self.error(spec_path + ("shortcut",), "residual add with mismatched shapes and no projection",
+                             expected=f"body output {_fmt(y)} equal to the input {_fmt(x)}, "
+                                      "or shortcut: projection / pad",
+                             got=f"{_fmt(x)} -> {_fmt(y)}")
+        post = None
+        if ctx.act != "none":
+            post = self.op(ctx.act, REGISTRY[ctx.act].Params(inplace=True), "act", path, y, spec_path, role="layer")
+        zero_init = st.zero_init if st.zero_init is not None else self.spec.init.zero_init_residual
+        return ResidualNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="block",
+                            meta={"block": st.block or "custom", "shortcut": kind}, body=body, shortcut=shortcut,
+                            post=post, shortcut_kind=kind, zero_init_last_bn=zero_init)
+
+    def block_stage(self, st: BlockStage, kind: str, name: str, x: Shape, spec_path: tuple) -> SeqNode:
+        if st.blocks > self.limits.max_blocks_per_stage:
+            raise self.error(spec_path + ("blocks",), f"{st.blocks:,} blocks is too many",
+                             expected=f"at most {self.limits.max_blocks_per_stage:,} (see archc.spec.Limits)")
+        ctx = self._stage_ctx(st)
+        blocks: list[Node] = []
+        y = x
+        for b in range(st.blocks):
+            stride = st.stride if b == 0 else 1
+            block_name = f"block{b + 1}"
+            if isinstance(st, ResidualStage):
+                node: Node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx)
+            else:
+                items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False)
+                node = self.seq(block_name, name, y, items, spec_path, "block", {"block": st.block or "custom"})
+            blocks.append(node)
+            y = node.out_shape
+        meta = {"kind": kind, "block": st.block or "custom", "blocks": st.blocks}
+        if isinstance(st, ResidualStage):
+            meta["shortcut"] = st.shortcut
+        return self.seq(name, "", x, blocks, spec_path, "stage", meta)
+
+    def inception_module(self, st: InceptionStage, key: str, module: object, name: str, prefix: str, x: Shape,
+                         spec_path: tuple, ctx: LayerContext) -> ConcatNode:
+        path = _join(prefix, name)
+        if isinstance(module, InceptionModuleSpec):
+            branch_layers = [list(b) for b in module.branches]
+            branches = [self.layers(layers, _join(path, f"branch{i + 1}"), x, spec_path + ("branches", i), ctx)
+                        for i, layers in enumerate(branch_layers)]
+        else:
+            n1, r3, n3, r5, n5, pp = module  # type: ignore[misc]
+            k5 = st.five
+            plans: list[list[tuple[str, str, LayerParams]]] = [
+                [("conv", "conv1", ConvParams(out=n1, kernel=1))],
+                [("conv", "conv1", ConvParams(out=r3, kernel=1)), ("conv", "conv2", ConvParams(out=n3, kernel=3))],
+                [("conv", "conv1", ConvParams(out=r5, kernel=1)), ("conv", "conv2", ConvParams(out=n5, kernel=k5))],
+                [("maxpool", "pool", st.pool), ("conv", "conv1", ConvParams(out=pp, kernel=1))],
+            ]
+            branches = []
+            for i, plan in enumerate(plans):
+                bpath = _join(path, f"branch{i + 1}")
+                y = x
+                items: list[Node] = []
+                for kind, local, params in plan:
+                    node = self.layer(kind, params, local, bpath, y, spec_path, ctx)
+                    items.append(node)
+                    y = node.out_shape
+                branches.append(items)
+        seqs = []
+        for i, items in enumerate(branches):
+            seqs.append(self.seq(f"branch{i + 1}", path, x, items, spec_path, "branch"))
+        shapes = [s.out_shape for s in seqs]
+        if any(len(s) != 3 for s in shapes) or len({s[1:] for s in shapes}) != 1:
+            raise self.error(spec_path, "inception branches must keep the same spatial size to concatenate",
+                             expected="equal H x W on every branch", got=", ".join(_fmt(s) for s in shapes))
+        y = (sum(s[0] for s in shapes), *shapes[0][1:])
+        return ConcatNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="module",
+                          meta={"kind": "inception", "key": key}, branches=seqs)
+
+    def inception_stage(self, st: InceptionStage, name: str, x: Shape, spec_path: tuple) -> SeqNode:
+        ctx = self._stage_ctx(st)
+        namer = Namer(self, name)
+        modules: list[Node] = []
+        y = x
+        for key, module in st.modules.items():
+            sp = spec_path + ("modules", key)
+            local = namer.name(f"{st.prefix}{key}", "inception", sp)
+            if not local.isidentifier():
+                raise self.error(sp, f"module name {local!r} is not an identifier", expected="keys like 3a, 4b")
+            node = self.inception_module(st, str(key), module, local, name, y, sp, ctx)
+            modules.append(node)
+            y = node.out_shape
+        return self.seq(name, "", x, modules, spec_path, "stage", {"kind": "inception", "blocks": len(modules)})
+
+    # ------------------------------------------------------------ the model
+
+    def model(self) -> Model:
+        spec = self.spec
+        h, w = pair(spec.input.size)
+        if max(h, w) > self.limits.max_input_size:
+            raise self.error(("input", "size"), "input size too large",
+                             expected=f"at most {self.limits.max_input_size}", got=f"{h}x{w}")
+        x: Shape = (spec.input.channels, h, w)
+        top = Namer(self, "")
+        items: list[Node] = []
+        if spec.stem:
+            top.name("stem", "stem", ("stem",))
+            stem = self.layers(spec.stem, "stem", x, ("stem",), self.ctx)
+            items.append(self.seq("stem", "", x, stem, ("stem",), "stem"))
+            x = items[-1].out_shape
+        stage_count = 0
+        for i, item in enumerate(spec.stages):
+            sp = ("stages", i)
+            kind = item.kind
+            params = item.params
+            if kind in ("residual", "plain", "inception"):
+                stage_count += 1
+                name = top.name(params.name, "stage", sp + (kind, "name")) if params.name else None
+                if name is None:
+                    name = top.name(f"stage{stage_count}", "stage", sp)
+                if kind == "inception":
+                    node: Node = self.inception_stage(params, name, x, sp + (kind,))
+                else:
+                    node = self.block_stage(params, kind, name, x, sp + (kind,))
+            else:
+                name = top.name(params.name, kind, sp + (kind, "name"))
+                node = self.layer(kind, params, name, "", x, sp, self.ctx)
+            items.append(node)
+            x = node.out_shape
+        head_layers = spec.head if spec.head is not None else [
+            {"gap": {}}, {"fc": {}}]
+        if spec.head is None:
+            from archc.spec.model import Layer
+
+            head_layers = [Layer.model_validate(h_) for h_ in head_layers]
+        top.name("head", "head", ("head",))
+        head = self.layers(head_layers, "head", x, ("head",), self.ctx)
+        items.append(self.seq("head", "", x, head, ("head",), "head"))
+        out = items[-1].out_shape
+        if len(out) != 1:
+            raise self.error(("head",), "the head must end in a flat vector of class scores",
+                             expected=f"({spec.classes},) e.g. from gap + fc", got=_fmt(out))
+        body = SeqNode(name=spec.name, path="", in_shape=(spec.input.channels, h, w), out_shape=out,
+                       spec_path=(), role="model", items=items)
+        aux = [self.aux_head(a, i, body, top) for i, a in enumerate(spec.aux_heads)]
+        model = Model(name=spec.name, class_name=class_name(spec.name), title=spec.title or spec.name,
+                      input_shape=body.in_shape, classes=spec.classes, body=body, aux_heads=aux,
+                      init=spec.init, spec=spec, source=self.doc.file if self.doc else "")
+        params = model.cost_with_aux().params
+        if params > self.limits.max_total_params:
+            raise self.error((), f"network would have {params:,} parameters",
+                             expected=f"at most {self.limits.max_total_params:,} (see archc.spec.Limits)")
+        return model
+
+    def aux_head(self, aux: AuxHead, index: int, body: SeqNode, top: Namer) -> AuxHeadNode:
+        sp = ("aux_heads", index)
+        name = top.name(aux.name or f"aux{index + 1}", "aux", sp + ("name",))
+        tappable = list(_tappable(body))
+        by_path = {n.path: n for n in tappable}
+        target = by_path.get(aux.attach)
+        if target is None:
+            matches = [n for n in tappable if n.path.rsplit(".", 1)[-1] == aux.attach]
+            if len(matches) > 1:
+                raise self.error(sp + ("attach",), f"attach name {aux.attach!r} is ambiguous",
+                                 expected="one of " + ", ".join(m.path for m in matches))
+            if not matches:
+                names = [n.path for n in tappable] + [n.path.rsplit(".", 1)[-1] for n in tappable]
+                close = difflib.get_close_matches(aux.attach, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise self.error(sp + ("attach",), f"unknown node {aux.attach!r}{hint}",
+                                 expected="the name of a stage, block, module or layer on the main path")
+            target = matches[0]
+        ctx = self.ctx
+        layers = self.layers(aux.layers, name, target.out_shape, sp + ("layers",), ctx)
+        head = self.seq(name, "", target.out_shape, layers, sp, "aux")
+        if len(head.out_shape) != 1:
+            raise self.error(sp + ("layers",), "an aux head must end in a flat vector of class scores",
+                             got=_fmt(head.out_shape))
+        return AuxHeadNode(name=name, attach=target.path, loss_weight=aux.loss_weight, head=head)
+
+
+def _tappable(seq: SeqNode):
+    """Nodes whose output flows along the main path (the only places an aux head can attach)."""
+    for item in seq.items:
+        if item.role == "head":
+            continue
+        yield item
+        if isinstance(item, SeqNode) and item.role in ("stem", "stage"):
+            yield from _tappable(item)
+
+
+def class_name(name: str) -> str:
+    parts = [p for p in name.split("_") if p]
+    return "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
+
+
+def lower(spec: Spec, doc: Optional[Document] = None, limits: Limits = DEFAULT_LIMITS) -> Model:
+    """Spec -> IR with every shape inferred; raises SpecError located in the spec file."""
+    return Lowerer(spec, doc, limits).model()

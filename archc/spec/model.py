@@ -1,0 +1,341 @@
+"""The spec language as pydantic models (extra keys forbidden), and validation with located errors."""
+from __future__ import annotations
+
+import difflib
+import keyword
+import types
+import typing
+from typing import Any, Literal, Optional, Union
+
+from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model,
+                      field_validator, model_validator)
+
+from archc.errors import SpecError, format_path, short_repr
+from archc.ir.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
+from archc.spec.yamlload import Document
+
+FORMAT_VERSION = 1
+ActLiteral = Literal[ACTIVATIONS + ("none",)]  # type: ignore[valid-type]
+NormLiteral = Literal[NORMS]  # type: ignore[valid-type]
+
+
+from archc.ir.ops import check_identifier  # noqa: E402  (one rule for every name)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- layers: one key naming the op
+
+
+def _single_key(cls: type, data: Any) -> Any:
+    if isinstance(data, str) and data in cls.model_fields:
+        return {data: {}}  # `- gap` as shorthand for `- gap: {}`
+    if isinstance(data, dict):
+        keys = [k for k in data if data[k] is not None or k in cls.model_fields]
+        if len(keys) != 1:
+            raise ValueError(f"give exactly one kind per item, got {len(keys)} ({', '.join(map(str, keys)) or 'none'})")
+        if data[keys[0]] is None:
+            return {keys[0]: {}}
+    return data
+
+
+def _layer_fields() -> dict:
+    return {kind: (Optional[REGISTRY[kind].Params], Field(None, description=REGISTRY[kind].__doc__))
+            for kind in LAYER_KINDS}
+
+
+class _LayerBase(Strict):
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        return _single_key(cls, data)
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+    @property
+    def params(self) -> Any:
+        return getattr(self, self.kind)
+
+
+Layer = create_model("Layer", __base__=_LayerBase, __doc__="One layer: `{kind: {params}}`.", **_layer_fields())
+
+
+# ---------------------------------------------------------------- stages
+
+
+class BlockStage(Strict):
+    """A run of `blocks` basic or bottleneck blocks, or of a custom `layers` block."""
+
+    name: Optional[str] = None
+    block: Optional[Literal["basic", "bottleneck"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand")
+    layers: Optional[list[Layer]] = Field(None, description="a custom block body instead of `block`")  # type: ignore[valid-type]
+    width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion")
+    blocks: PositiveInt = Field(1, description="number of blocks (repeats)")
+    stride: PositiveInt = Field(1, description="stride of the first block")
+    expansion: Optional[PositiveInt] = Field(None, description="output/width ratio; default 1 basic, 4 bottleneck")
+    groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality)")
+    base_width: PositiveInt = Field(64, description="ResNeXt/wide-ResNet width per group: mid = width*base_width/64*groups")
+    stride_on: Literal["1x1", "3x3"] = Field("3x3", description="bottleneck: which conv strides (paper v1: 1x1; torchvision v1.5: 3x3)")
+    norm: Optional[NormLiteral] = None  # type: ignore[valid-type]
+    act: Optional[ActLiteral] = None  # type: ignore[valid-type]
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: Optional[str]) -> Optional[str]:
+        return check_identifier(value)
+
+    @model_validator(mode="after")
+    def _block_or_layers(self) -> "BlockStage":
+        if (self.block is None) == (self.layers is None):
+            raise ValueError("give either `block` (basic/bottleneck) with `width`, or `layers`")
+        if self.block is not None and self.width is None:
+            raise ValueError("`width` is required with `block`")
+        return self
+
+
+class ResidualStage(BlockStage):
+    """Residual blocks `F(x) + x`."""
+
+    shortcut: Literal["projection", "pad", "projection_all", "identity"] = Field(
+        "projection",
+        description="when shapes change: projection (1x1 conv + BN, option B), pad (zero-pad, option A); "
+        "projection_all: always project (option C); identity: never (shapes must match)")
+    zero_init: Optional[bool] = Field(None, description="zero-init the last BN of each block; default init.zero_init_residual")
+
+
+class PlainStage(BlockStage):
+    """The same blocks without shortcuts (or VGG-style `layers` with `blocks` repeats)."""
+
+
+class InceptionModuleSpec(Strict):
+    """A general inception module: parallel branches concatenated on channels."""
+
+    branches: list[list[Layer]] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+SIX = Field(description="1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj")
+
+
+class InceptionStage(Strict):
+    """GoogLeNet inception modules, named by key (`3a` -> `inception3a`)."""
+
+    name: Optional[str] = None
+    modules: dict[str, Union[InceptionModuleSpec, list[PositiveInt]]] = Field(
+        min_length=1, description="key -> six numbers [1x1, 3x3red, 3x3, 5x5red, 5x5, pool proj], or {branches: [...]}")
+    five: Literal[5, 3] = Field(5, description="kernel of the '5x5' branch (torchvision uses 3)")
+    pool: PoolParams = Field(default_factory=lambda: PoolParams(kernel=3, stride=1, padding=1),
+                             description="the pool branch's pool")
+    prefix: str = Field("inception", description="module name prefix")
+    norm: Optional[NormLiteral] = None  # type: ignore[valid-type]
+    act: Optional[ActLiteral] = None  # type: ignore[valid-type]
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: Optional[str]) -> Optional[str]:
+        return check_identifier(value)
+
+    @field_validator("modules", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, module in value.items():
+                if isinstance(module, list) and len(module) != 6 and not all(isinstance(b, list) for b in module):
+                    raise ValueError(f"module {key!r}: the shorthand takes six numbers "
+                                     f"[1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj], got {len(module)}")
+        return value
+
+
+_stage_fields = dict(_layer_fields())
+_stage_fields.update(
+    residual=(Optional[ResidualStage], Field(None, description=ResidualStage.__doc__)),
+    plain=(Optional[PlainStage], Field(None, description=PlainStage.__doc__)),
+    inception=(Optional[InceptionStage], Field(None, description=InceptionStage.__doc__)),
+)
+StageItem = create_model("StageItem", __base__=_LayerBase,
+                         __doc__="A stage (`residual`, `plain`, `inception`) or a bare layer.", **_stage_fields)
+
+
+# ---------------------------------------------------------------- the whole spec
+
+
+class InputSpec(Strict):
+    channels: PositiveInt = 3
+    size: IntPair = Field(224, description="H = W, or [H, W]")
+
+
+class Defaults(Strict):
+    """What a `conv` layer gets unless it says otherwise."""
+
+    norm: NormLiteral = "batchnorm"  # type: ignore[valid-type]
+    act: ActLiteral = "relu"  # type: ignore[valid-type]
+    bn_eps: float = Field(1e-5, gt=0)
+    bn_momentum: float = Field(0.1, ge=0, le=1)
+
+
+InitScheme = Literal["kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
+                     "trunc_normal", "normal", "default"]
+
+
+class InitSpec(Strict):
+    """Weight initialisation (He et al. use kaiming_normal, fan_out for torchvision's ResNets)."""
+
+    conv: InitScheme = "kaiming_normal"
+    fc: InitScheme = Field("default", description="torch's default for nn.Linear unless set")
+    mode: Literal["fan_in", "fan_out"] = "fan_out"
+    nonlinearity: Literal["relu", "leaky_relu", "linear", "tanh", "sigmoid"] = "relu"
+    std: float = Field(0.01, gt=0, description="std for normal / trunc_normal (truncated at +-2)")
+    zero_init_residual: bool = False
+
+
+class AuxHead(Strict):
+    """An auxiliary classifier on an inner node: its loss counts in training only."""
+
+    name: Optional[str] = None
+    attach: str = Field(description="name of the node whose output feeds the head, e.g. inception4a")
+    loss_weight: float = Field(0.3, ge=0)
+    layers: list[Layer] = Field(min_length=1)  # type: ignore[valid-type]
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: Optional[str]) -> Optional[str]:
+        return check_identifier(value)
+
+
+class Spec(Strict):
+    """An archc network spec."""
+
+    archc: Literal[1] = Field(FORMAT_VERSION, description="format version")
+    name: str = Field(description="Python identifier; the class name in generated code is derived from it")
+    title: Optional[str] = None
+    description: Optional[str] = None
+    references: list[str] = Field(default_factory=list)
+    vars: dict[str, Union[int, float]] = Field(default_factory=dict, description="numbers usable as ${expr} anywhere")
+    input: InputSpec = Field(default_factory=InputSpec)
+    classes: PositiveInt = 1000
+    defaults: Defaults = Field(default_factory=Defaults)
+    init: InitSpec = Field(default_factory=InitSpec)
+    stem: list[Layer] = Field(default_factory=list)  # type: ignore[valid-type]
+    stages: list[StageItem] = Field(min_length=1)  # type: ignore[valid-type]
+    head: Optional[list[Layer]] = Field(None, description="default: [gap, fc]")  # type: ignore[valid-type]
+    aux_heads: list[AuxHead] = Field(default_factory=list)
+    _document: Optional[Document] = PrivateAttr(None)
+    _limits: Any = PrivateAttr(None)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: Optional[str]) -> Optional[str]:
+        return check_identifier(value)
+
+
+for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,
+               ResidualStage, PlainStage, BlockStage, Layer, StageItem):
+    _model.model_rebuild()
+
+
+# ---------------------------------------------------------------- pydantic errors -> located SpecError
+
+
+def _unwrap(tp: Any) -> list:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        out = []
+        for arg in typing.get_args(tp):
+            if arg is not type(None):
+                out.extend(_unwrap(arg))
+        return out
+    return [tp]
+
+
+def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
+    """The pydantic model class that a loc path points into (for 'did you mean')."""
+    candidates: list = [Spec]
+    for part in loc:
+        nxt: list = []
+        for tp in candidates:
+            for t in _unwrap(tp):
+                origin = typing.get_origin(t)
+                if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(part, str) and part in t.model_fields:
+                    nxt.append(t.model_fields[part].annotation)
+                elif origin is list and isinstance(part, int):
+                    nxt.append(typing.get_args(t)[0])
+                elif origin is dict and isinstance(part, str):
+                    nxt.append(typing.get_args(t)[1])
+        candidates = nxt
+    for tp in candidates:
+        for t in _unwrap(tp):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                return t
+    return None
+
+
+_MESSAGES = {
+    "missing": "missing required key",
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "greater_than": "must be positive",
+}
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # pydantic adds union member names ("list[...]", "InceptionModuleSpec") and validator tags to locs
+    return tuple(p for p in loc if isinstance(p, int) or not (("[" in p) or p[:1].isupper() or p.startswith("function-")))
+
+
+def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError:
+    errors = exc.errors(include_url=False)
+    # prefer the most specific error (deepest path); union errors come in pairs
+    err = max(errors, key=lambda e: len(_clean_loc(e["loc"])))
+    loc = _clean_loc(err["loc"])
+    kind = err["type"]
+    got = short_repr(err.get("input")) if kind != "missing" else ""
+    more = f" [and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}]" if len(errors) > 1 else ""
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        model = _model_at(loc[:-1])
+        allowed = sorted(model.model_fields) if model else []
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        expected = "one of " + ", ".join(allowed) if allowed and len(allowed) <= 12 else ""
+        return doc.error(loc, f"unknown key {key!r}{hint}{more}", key=True, expected=expected)
+    if kind == "missing":
+        return doc.error(loc[:-1], f"missing required key {str(loc[-1])!r}{more}")
+    if kind == "literal_error":
+        return doc.error(loc, f"invalid value{more}", expected=err.get("ctx", {}).get("expected", ""), got=got)
+    if kind in ("value_error", "assertion_error"):
+        message = str(err.get("ctx", {}).get("error", err["msg"]))
+        return doc.error(loc, message + more)
+    message = _MESSAGES.get(kind, err["msg"][0].lower() + err["msg"][1:])
+    if kind.startswith(("greater_than", "less_than", "too_short", "too_long")):
+        message = err["msg"][0].lower() + err["msg"][1:]
+    return doc.error(loc, f"{message}{more}", got=got)
+
+
+def validate_document(doc: Document) -> Spec:
+    """Validate resolved spec data against the Spec model; errors carry file:line:col."""
+    if isinstance(doc.data, dict) and "archc" in doc.data and doc.data["archc"] != FORMAT_VERSION:
+        raise doc.error(("archc",), "unsupported format version", expected=str(FORMAT_VERSION),
+                        got=short_repr(doc.data["archc"]))
+    try:
+        return Spec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise spec_error_from_validation(exc, doc) from None
+
+
+def json_schema() -> dict:
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "archc spec"
+    return schema
