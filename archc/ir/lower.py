@@ -135,14 +135,15 @@ class Lowerer:
 
         return replace(self.ctx, norm=st.norm or self.ctx.norm, act=st.act or self.ctx.act)
 
-    def _block_convs(self, st: BlockStage, stride: int, residual: bool) -> list[tuple[str, ConvParams]]:
+    def _block_convs(self, st: BlockStage, stride: int, residual: bool,
+                     spec_path: tuple) -> list[tuple[str, ConvParams]]:
         """basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand (last act deferred past the add)."""
         width = st.width or 0
         last_act = "none" if residual else None
         if st.block == "basic":
             expansion = st.expansion or 1
             if st.groups != 1 or st.base_width != 64:
-                raise self.error(("groups",), "basic blocks support only groups=1 and base_width=64",
+                raise self.error(spec_path + ("groups",), "basic blocks support only groups=1 and base_width=64",
                                  expected="block: bottleneck for ResNeXt / wide ResNets")
             return [("conv1", ConvParams(out=width, kernel=3, stride=stride)),
                     ("conv2", ConvParams(out=width * expansion, kernel=3, act=last_act))]
@@ -159,7 +160,7 @@ class Lowerer:
             return self.layers(st.layers, prefix, x, spec_path + ("layers",), ctx)
         body: list[Node] = []
         field = ("width",)
-        for name, params in self._block_convs(st, stride, residual):
+        for name, params in self._block_convs(st, stride, residual, spec_path):
             try:
                 node = self.layer("conv", params, name, prefix, x, spec_path, ctx)
             except SpecError as exc:

@@ -297,7 +297,7 @@ def _clean_loc(loc: tuple) -> tuple:
 def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError:
     errors = exc.errors(include_url=False)
     # prefer the most specific error (deepest path); union errors come in pairs
-    err = max(errors, key=lambda e: len(_clean_loc(e["loc"])))
+    err = max(errors, key=lambda e: (e["type"] == "extra_forbidden", len(_clean_loc(e["loc"]))))
     loc = _clean_loc(err["loc"])
     kind = err["type"]
     got = short_repr(err.get("input")) if kind != "missing" else ""

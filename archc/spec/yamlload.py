@@ -53,6 +53,9 @@ class Document:
         return SpecError(message, loc=self.loc_of(path, key=key), spec_path=format_path(tuple(path)), **kw)
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def _mark_loc(file: str, mark: Any) -> SourceLoc:
     if mark is None:
         return SourceLoc(file)
@@ -84,6 +87,9 @@ class _Builder:
                 spec_path=format_path(path),
             )
         self.locs[path] = _mark_loc(self.file, node.start_mark)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+            raise SpecError(f"unsupported YAML tag {node.tag!r}", loc=_mark_loc(self.file, node.start_mark),
+                            spec_path=format_path(path), expected="plain mappings, lists and scalars")
         if isinstance(node, yaml.MappingNode):
             out: dict = {}
             for key_node, value_node in node.value:
@@ -128,7 +134,7 @@ def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> Documen
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "invalid YAML"
             hint = ""
-            if "\t" in text and "tab" in str(problem).lower():
+            if "\t" in text and ("tab" in str(problem).lower() or "\\t" in str(problem)):
                 hint = " (YAML indentation must use spaces, not tabs)"
             raise SpecError(f"invalid YAML: {problem}{hint}", loc=_mark_loc(file, mark)) from None
         except yaml.YAMLError as exc:
