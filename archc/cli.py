@@ -82,6 +82,11 @@ def main(debug: bool) -> None:
     """archc: compile, draw and analyse CNN architecture specs (plain, inception, residual)."""
 
 
+def debug_enabled() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
+
+
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
                           help="Override a spec value (repeatable), e.g. --set classes=10 --set vars.n=5.")
 
@@ -102,6 +107,8 @@ def validate(specs: tuple, overrides: tuple) -> None:
         try:
             model = load_model(spec_arg, overrides)
         except ArchcError as exc:
+            if debug_enabled():
+                raise
             failed += 1
             click.echo(f"archc: error: {exc.format()}", err=True)
             continue

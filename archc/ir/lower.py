@@ -17,7 +17,8 @@ RESERVED = frozenset({
     "load_state_dict", "apply", "to", "cuda", "cpu", "type", "float", "double", "half", "bfloat16",
     "register_buffer", "register_module", "add_module", "zero_grad", "requires_grad_", "extra_repr",
     "named_modules", "named_parameters", "named_children", "get_submodule", "dump_patches", "call_super_init",
-    "aux_loss_weights", "plan", "ipu", "xpu", "mtia", "share_memory", "compile", "body", "shortcut", "post",
+    "aux_loss_weights", "plan", "ipu", "xpu", "mtia", "share_memory", "compile", "shortcut", "act", "body_names",
+    "branch_names", "zero_init_last_bn",
 })
 
 

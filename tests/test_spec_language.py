@@ -1,0 +1,195 @@
+"""The spec language: vars, extends merge rules, --set overrides, names, defaults, JSON Schema."""
+import json
+import textwrap
+
+import pytest
+
+import archc
+from archc.spec.expr import ExprError, evaluate, substitute
+from archc.spec.model import json_schema
+
+BASE = """\
+archc: 1
+name: base
+vars: {n: 2, w: 16}
+input: {channels: 3, size: 32}
+classes: 10
+stem:
+  - conv: {out: "${w}", kernel: 3}
+stages:
+  - residual: {block: basic, width: "${w}", blocks: "${n}"}
+  - residual: {block: basic, width: "${2*w}", blocks: "${n}", stride: 2}
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def blocks(model, stage):
+    return len(model.find(stage).items)
+
+
+def test_vars_arithmetic_reaches_every_field(tmp_path):
+    model = archc.lower(write(tmp_path, "base.yaml", BASE))
+    assert blocks(model, "stage1") == 2 and blocks(model, "stage2") == 2
+    assert model.find("stage2").out_shape == (32, 16, 16)
+
+
+def test_extends_merges_mappings_and_replaces_lists(tmp_path):
+    write(tmp_path, "base.yaml", BASE)
+    child = write(tmp_path, "child.yaml", """\
+        extends: base.yaml
+        name: child
+        vars: {n: 5}
+        input: {size: 64}
+    """)
+    model = archc.lower(child)
+    assert model.name == "child"
+    assert blocks(model, "stage1") == 5  # the parent's ${n} sees the child's n
+    assert model.input_shape == (3, 64, 64)  # input merged key by key: channels kept
+    assert model.classes == 10
+
+
+def test_extends_list_replaced_whole_and_null_deletes(tmp_path):
+    write(tmp_path, "base.yaml", BASE)
+    child = write(tmp_path, "child.yaml", """\
+        extends: base.yaml
+        name: child
+        stem: null
+        stages:
+          - plain: {block: basic, width: 8, blocks: 1}
+    """)
+    model = archc.lower(child)
+    assert [n.name for n in model.stages] == ["stage1", "head"]
+    assert model.find("stage1").meta["kind"] == "plain"
+
+
+def test_extends_relative_to_the_spec_folder(tmp_path, monkeypatch):
+    sub = tmp_path / "family"
+    sub.mkdir()
+    write(sub, "base.yaml", BASE)
+    child = write(sub, "child.yaml", "extends: base.yaml\nname: child\n")
+    monkeypatch.chdir(tmp_path.parent)
+    assert archc.lower(child).name == "child"
+
+
+def test_error_in_inherited_part_points_into_the_parent_file(tmp_path):
+    write(tmp_path, "base.yaml", BASE.replace('blocks: "${n}", stride: 2', 'blocks: "${n}", stride: 2, groups: 3'))
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nname: child\n")
+    with pytest.raises(archc.SpecError) as info:
+        archc.lower(child)
+    assert "base.yaml:10:" in str(info.value)
+    assert "stages[1].residual.groups" in str(info.value)
+
+
+def test_set_overrides_by_path_and_index(tmp_path):
+    path = write(tmp_path, "base.yaml", BASE)
+    model = archc.lower(archc.load(path, ["classes=7", "vars.n=3", "stages[1].residual.stride=1"]))
+    assert model.classes == 7
+    assert blocks(model, "stage2") == 3
+    assert model.find("stage2").out_shape == (32, 32, 32)
+    assert archc.lower(archc.load(path, ["stages.0.residual.blocks=4"])).find("stage1").items.__len__() == 4
+
+
+def test_set_errors_are_located_at_the_override(tmp_path):
+    path = write(tmp_path, "base.yaml", BASE)
+    with pytest.raises(archc.SpecError, match=r"--set classes=ten: classes: expected an integer"):
+        archc.lower(archc.load(path, ["classes=ten"]))
+    with pytest.raises(archc.SpecError, match="index 5 out of range"):
+        archc.load(path, ["stages[5].residual.width=3"])
+    with pytest.raises(archc.SpecError, match="key.path=value"):
+        archc.load(path, ["classes"])
+
+
+def test_default_names_and_explicit_names():
+    model = archc.lower(archc.loads(textwrap.dedent("""\
+        name: named
+        input: {size: 32}
+        stem:
+          - conv: {out: 8}
+          - conv: {out: 8, name: second}
+          - conv: {out: 8}
+        stages:
+          - residual: {block: basic, width: 8, name: body}
+          - maxpool: {kernel: 2}
+          - plain: {block: basic, width: 8}
+        """)))
+    assert [n.name for n in model.find("stem").items] == ["conv1", "second", "conv2"]
+    assert [n.name for n in model.stages] == ["stem", "body", "maxpool1", "stage2", "head"]
+    assert model.find("body.block1.conv2.bn").kind == "batchnorm"
+
+
+def test_defaults_norm_none_gives_bias_and_no_bn():
+    model = archc.lower(archc.loads("name: nobn\ninput: {size: 16}\ndefaults: {norm: none}\n"
+                                    "stages:\n  - conv: {out: 4}\n"))
+    unit = model.find("conv1")
+    assert [c.kind for c in unit.items] == ["conv", "relu"]
+    assert unit.items[0].params.bias is True
+
+
+def test_inception_shorthand_and_general_branches():
+    six = archc.lower(archc.loads(textwrap.dedent("""\
+        name: inc
+        input: {channels: 192, size: 28}
+        stages:
+          - inception: {modules: {3a: [64, 96, 128, 16, 32, 32]}}
+        """)))
+    module = six.find("stage1.inception3a")
+    assert module.out_shape == (256, 28, 28)
+    assert [len(b.items) for b in module.branches] == [1, 2, 2, 2]
+    general = archc.lower(archc.loads(textwrap.dedent("""\
+        name: inc2
+        input: {channels: 192, size: 28}
+        stages:
+          - inception:
+              modules:
+                x: {branches: [[conv: {out: 8, kernel: 1}], [maxpool: {kernel: 3, stride: 1, padding: 1}]]}
+        """)))
+    assert general.find("stage1.inceptionx").out_shape == (200, 28, 28)
+
+
+def test_bottleneck_options_resnext_and_stride_on():
+    model = archc.lower(archc.loads(textwrap.dedent("""\
+        name: rx
+        input: {channels: 64, size: 56}
+        stages:
+          - residual: {block: bottleneck, width: 64, groups: 32, base_width: 4, stride: 2, stride_on: 1x1}
+        """)))
+    block = model.find("stage1.block1")
+    assert block.body[0].items[0].params.stride == 2  # stride on the 1x1
+    assert block.body[1].items[0].params.groups == 32
+    assert block.body[1].out_shape == (128, 28, 28)  # 64 * 4/64 * 32 = 128 mid channels
+    assert block.out_shape == (256, 28, 28)
+
+
+def test_pad_shortcut_has_no_parameters():
+    model = archc.lower(archc.loads(textwrap.dedent("""\
+        name: opta
+        input: {channels: 16, size: 32}
+        stages:
+          - residual: {block: basic, width: 32, stride: 2, shortcut: pad}
+        """)))
+    block = model.find("stage1.block1")
+    assert block.shortcut_kind == "pad" and block.shortcut.cost.params == 0
+    assert block.shortcut.out_shape == (32, 16, 16)
+
+
+def test_expr_language_is_arithmetic_only():
+    assert evaluate("2*n + 1", {"n": 9}) == 19
+    assert evaluate("max(n, 4) // 3", {"n": 9}) == 3
+    assert substitute("resnet${6*n+2}", {"n": 9}) == "resnet56"
+    assert substitute("${n/2}", {"n": 8}) == 4
+    for bad in ["__import__('os')", "n.real", "[1][0]", "lambda: 1", "open('x')", "n if n else 1", "'a'*3"]:
+        with pytest.raises(ExprError):
+            evaluate(bad, {"n": 1})
+
+
+def test_json_schema_describes_the_spec():
+    schema = json_schema()
+    json.dumps(schema)
+    assert schema["additionalProperties"] is False
+    assert {"name", "stages", "vars", "aux_heads", "init", "defaults"} <= set(schema["properties"])
+    assert "residual" in schema["$defs"]["StageItem"]["properties"]
