@@ -193,3 +193,12 @@ def test_json_schema_describes_the_spec():
     assert schema["additionalProperties"] is False
     assert {"name", "stages", "vars", "aux_heads", "init", "defaults"} <= set(schema["properties"])
     assert "residual" in schema["$defs"]["StageItem"]["properties"]
+
+
+def test_docs_spec_reference_is_up_to_date():
+    from pathlib import Path
+
+    from archc.spec.reference import reference
+
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "spec.md").read_text()
+    assert committed == reference(), "regenerate: python -m archc.spec.reference > docs/spec.md"

@@ -336,6 +336,7 @@ class ActParams(LayerParams):
 
 def _activation(kind_: str, torch_cls: str, doc_: str, inplace: bool = True) -> type[OpDef]:
     class Activation(OpDef):
+        __doc__ = f"Activation: {doc_}."
         kind = kind_
         Params = ActParams
         category = "act"
@@ -365,6 +366,8 @@ class LeakyReluParams(ActParams):
 
 @register
 class LeakyRelu(OpDef):
+    """Activation: x if x > 0 else slope * x."""
+
     kind = "leaky_relu"
     Params = LeakyReluParams
     category = "act"

@@ -70,7 +70,7 @@ Layer = create_model("Layer", __base__=_LayerBase, __doc__="One layer: `{kind: {
 class BlockStage(Strict):
     """A run of `blocks` basic or bottleneck blocks, or of a custom `layers` block."""
 
-    name: Optional[str] = None
+    name: Optional[str] = Field(None, description="default stage<n>")
     block: Optional[Literal["basic", "bottleneck"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand")
     layers: Optional[list[Layer]] = Field(None, description="a custom block body instead of `block`")  # type: ignore[valid-type]
     width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion")
@@ -80,8 +80,8 @@ class BlockStage(Strict):
     groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality)")
     base_width: PositiveInt = Field(64, description="ResNeXt/wide-ResNet width per group: mid = width*base_width/64*groups")
     stride_on: Literal["1x1", "3x3"] = Field("3x3", description="bottleneck: which conv strides (paper v1: 1x1; torchvision v1.5: 3x3)")
-    norm: Optional[NormLiteral] = None  # type: ignore[valid-type]
-    act: Optional[ActLiteral] = None  # type: ignore[valid-type]
+    norm: Optional[NormLiteral] = Field(None, description="override defaults.norm in this stage")  # type: ignore[valid-type]
+    act: Optional[ActLiteral] = Field(None, description="override defaults.act in this stage")  # type: ignore[valid-type]
 
     @field_validator("name")
     @classmethod
@@ -163,17 +163,17 @@ StageItem = create_model("StageItem", __base__=_LayerBase,
 
 
 class InputSpec(Strict):
-    channels: PositiveInt = 3
+    channels: PositiveInt = Field(3, description="input channels")
     size: IntPair = Field(224, description="H = W, or [H, W]")
 
 
 class Defaults(Strict):
     """What a `conv` layer gets unless it says otherwise."""
 
-    norm: NormLiteral = "batchnorm"  # type: ignore[valid-type]
-    act: ActLiteral = "relu"  # type: ignore[valid-type]
-    bn_eps: float = Field(1e-5, gt=0)
-    bn_momentum: float = Field(0.1, ge=0, le=1)
+    norm: NormLiteral = Field("batchnorm", description="norm after each conv")  # type: ignore[valid-type]
+    act: ActLiteral = Field("relu", description="activation after the norm (and after each residual add)")  # type: ignore[valid-type]
+    bn_eps: float = Field(1e-5, gt=0, description="BatchNorm eps (torchvision's GoogLeNet: 0.001)")
+    bn_momentum: float = Field(0.1, ge=0, le=1, description="BatchNorm momentum")
 
 
 InitScheme = Literal["kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
@@ -185,10 +185,10 @@ class InitSpec(Strict):
 
     conv: InitScheme = "kaiming_normal"
     fc: InitScheme = Field("default", description="torch's default for nn.Linear unless set")
-    mode: Literal["fan_in", "fan_out"] = "fan_out"
-    nonlinearity: Literal["relu", "leaky_relu", "linear", "tanh", "sigmoid"] = "relu"
+    mode: Literal["fan_in", "fan_out"] = Field("fan_out", description="kaiming: preserve forward (fan_in) or backward (fan_out) variance")
+    nonlinearity: Literal["relu", "leaky_relu", "linear", "tanh", "sigmoid"] = Field("relu", description="kaiming gain")
     std: float = Field(0.01, gt=0, description="std for normal / trunc_normal (truncated at +-2)")
-    zero_init_residual: bool = False
+    zero_init_residual: bool = Field(False, description="zero the last BN weight of every residual block")
 
 
 class AuxHead(Strict):
@@ -210,18 +210,18 @@ class Spec(Strict):
 
     archc: Literal[1] = Field(FORMAT_VERSION, description="format version")
     name: str = Field(description="Python identifier; the class name in generated code is derived from it")
-    title: Optional[str] = None
-    description: Optional[str] = None
-    references: list[str] = Field(default_factory=list)
+    title: Optional[str] = Field(None, description="human-readable title (diagrams, reports)")
+    description: Optional[str] = Field(None, description="what the network is and where it differs from others")
+    references: list[str] = Field(default_factory=list, description="papers or code it follows")
     vars: dict[str, Union[int, float]] = Field(default_factory=dict, description="numbers usable as ${expr} anywhere")
-    input: InputSpec = Field(default_factory=InputSpec)
-    classes: PositiveInt = 1000
-    defaults: Defaults = Field(default_factory=Defaults)
-    init: InitSpec = Field(default_factory=InitSpec)
-    stem: list[Layer] = Field(default_factory=list)  # type: ignore[valid-type]
-    stages: list[StageItem] = Field(min_length=1)  # type: ignore[valid-type]
-    head: Optional[list[Layer]] = Field(None, description="default: [gap, fc]")  # type: ignore[valid-type]
-    aux_heads: list[AuxHead] = Field(default_factory=list)
+    input: InputSpec = Field(default_factory=InputSpec, description="input image: channels and size")
+    classes: PositiveInt = Field(1000, description="number of classes; default `out` of every fc without one")
+    defaults: Defaults = Field(default_factory=Defaults, description="norm/act every conv unit gets")
+    init: InitSpec = Field(default_factory=InitSpec, description="weight initialisation")
+    stem: list[Layer] = Field(default_factory=list, description="layers before the stages")  # type: ignore[valid-type]
+    stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception stages and bare layers")  # type: ignore[valid-type]
+    head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]")  # type: ignore[valid-type]
+    aux_heads: list[AuxHead] = Field(default_factory=list, description="auxiliary classifiers (training only)")
     _document: Optional[Document] = PrivateAttr(None)
     _limits: Any = PrivateAttr(None)
 

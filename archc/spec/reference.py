@@ -1,0 +1,196 @@
+"""The spec-language reference (docs/spec.md), generated from the pydantic models so it cannot drift.
+
+    python -m archc.spec.reference > docs/spec.md
+"""
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from archc.ir.ops import LAYER_KINDS, REGISTRY
+from archc.spec import model as m
+
+INTRO = """\
+# The archc spec language
+
+A spec is a YAML file describing one network. It is loaded with a safe YAML loader (no tags,
+no `<<` merges, no duplicate keys), merged with the file it `extends`, overridden by `--set`,
+its `${...}` expressions substituted, validated (unknown keys are errors, with a "did you mean"),
+then lowered to the IR with every shape inferred. Every error reads
+`file:line:col: spec.path: what is wrong (expected ..., got ...)`.
+
+```yaml
+archc: 1                       # format version
+name: resnet50                 # a Python identifier (the class name in generated code)
+title: ResNet-50
+input: {channels: 3, size: 224}
+classes: 1000
+defaults: {norm: batchnorm, act: relu}       # conv = conv + norm + act unless overridden
+init: {conv: kaiming_normal, mode: fan_out}
+stem:
+  - conv: {out: 64, kernel: 7, stride: 2}
+  - maxpool: {kernel: 3, stride: 2, padding: 1}
+stages:
+  - residual: {block: bottleneck, width: 64,  blocks: 3}
+  - residual: {block: bottleneck, width: 128, blocks: 4, stride: 2}
+  - residual: {block: bottleneck, width: 256, blocks: 6, stride: 2}
+  - residual: {block: bottleneck, width: 512, blocks: 3, stride: 2}
+head:
+  - gap: {}
+  - fc: {}                     # out defaults to `classes`
+```
+
+## Structure
+
+* `stem`, `head` and each aux head's `layers` are lists of **layers**; a layer is a one-key
+  mapping `{kind: {params}}` (`- gap` alone is short for `- gap: {}`).
+* `stages` is a list whose items are a `residual`, `plain` or `inception` **stage**, or a bare
+  layer (a max pool between stages, say).
+* `conv` is a unit: convolution, then `norm` (default `defaults.norm`), then `act`
+  (default `defaults.act`); its bias defaults to on only when there is no norm. Padding defaults
+  to `dilation*(kernel-1)//2` ("same" at stride 1).
+* `fc` flattens its input; its `out` defaults to `classes`. Without `head`, the head is `[gap, fc]`.
+
+## Names
+
+Every node has a stable dotted name that is also its module path in torch and in the generated
+source: `stage2.block3.conv2.conv`, `stage2.inception4a.branch3.conv2`. Stages are `stage1`,
+`stage2`, ... in order (bare layers between them are `<kind><n>`, e.g. `maxpool1`); blocks are
+`block1..N`; inception modules are `<prefix><key>` (`inception4a`); layers are `<kind><n>` within
+their container (`conv1`, `conv2`, `fc1`). Any layer or stage may set `name:` (a Python
+identifier, unique in its container). Aux heads `attach:` to a node **by name** (its full path or
+its last component when unique), never by index.
+
+## Blocks
+
+| block | layers | output |
+|---|---|---|
+| `basic` | 3x3 conv (stride), 3x3 conv | `width x expansion` (expansion 1) |
+| `bottleneck` | 1x1 reduce, 3x3 (groups), 1x1 expand | `width x expansion` (expansion 4) |
+
+In a bottleneck the middle width is `int(width * base_width / 64) * groups` (ResNeXt: `groups: 32,
+base_width: 4`; wide ResNet-50-2: `base_width: 128`). `stride_on: 3x3` is torchvision's "v1.5";
+`stride_on: 1x1` is the paper's. A `residual` block computes `act(body(x) + shortcut(x))`; the
+body's last conv has no activation. Shortcuts: `projection` (1x1 conv + BN where the shape changes:
+He et al. option B, the default), `pad` (subsample + zero channels: option A, no parameters),
+`projection_all` (option C), `identity` (shapes must match: an error otherwise).
+`plain` stages are the same blocks without shortcuts, or any `layers` list repeated `blocks` times
+(VGG-style).
+
+## Inception modules
+
+`modules:` maps a key to six numbers `[1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj]`
+(GoogLeNet Table 1) or to `{branches: [[layers], [layers], ...]}`. The "5x5" branch uses a
+`five: 5` (paper) or `five: 3` (torchvision) kernel; the pool branch's pool is `pool:`
+(3x3, stride 1, padding 1 by default; `ceil: true` for torchvision).
+
+## `vars` and expressions
+
+`vars: {n: 9}` defines numbers. Any string value may contain `${expr}`: a whole-string expression
+becomes a number (`blocks: "${n}"`, `width: "${2*w}"`); inside a longer string it is spliced in
+(`title: "ResNet-${6*n+2}"`). Expressions are parsed as a tiny arithmetic language (numbers,
+variables, `+ - * / // % **`, parentheses, `min max round int floor ceil`), never evaluated by
+Python; results above 1e15 and exponents above 64 are refused. A var may use earlier vars.
+
+## `extends` and merge rules
+
+`extends: base.yaml` (relative to the extending file's folder) loads the base first, then:
+
+* mappings merge key by key, recursively; the extending file wins;
+* lists and scalars are replaced whole (a stage list is never spliced);
+* a key set to `null` deletes the inherited key (`stem: null`);
+* `vars` merge like any mapping, so a child can change `n` and reuse the parent's `${n}`;
+* `${...}` is substituted once, after all merging and `--set` overrides.
+
+Chains may be up to 16 deep; cycles are errors. Errors in inherited parts point into the base file.
+
+## `--set` overrides
+
+`archc build spec.yaml --set classes=10 --set vars.n=18 --set stages[1].residual.blocks=4`:
+the path uses dots and `[i]` (or `.i`) for list items; the value is parsed as YAML. Overrides
+apply after `extends`, before `vars` substitution.
+
+## Limits
+
+Untrusted specs are bounded (`archc.Limits`, all configurable in the Python API): 1 MB file,
+200,000 YAML nodes after alias expansion, nesting depth 64, 10,000 blocks per stage,
+1,000,000 channels, 50 billion parameters, input side 16,384.
+
+## Reference
+"""
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(names)
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return f"mapping to {_type_name(args[1])}"
+    if origin is tuple:
+        return "[" + ", ".join(_type_name(a) for a in args) + "]"
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp.__name__
+    name = getattr(tp, "__name__", str(tp))
+    meta = getattr(tp, "__metadata__", None)
+    if meta:
+        return "positive int" if "gt=0" in str(meta) else "int >= 0" if "ge=0" in str(meta) else name
+    return {"int": "int", "float": "number", "str": "string", "bool": "bool"}.get(name, name)
+
+
+def _default(field: Any) -> str:
+    if field.is_required():
+        return "**required**"
+    if field.default_factory is not None:
+        value = field.default_factory()
+        if isinstance(value, BaseModel):
+            return "see below"
+        return f"`{value!r}`" if value not in ([], {}) else "empty"
+    if field.default is None or field.default is PydanticUndefined:
+        return "—"
+    return f"`{field.default!r}`"
+
+
+def model_table(model: type[BaseModel]) -> str:
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        desc = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {desc} |")
+    return "\n".join(rows)
+
+
+def reference() -> str:
+    parts = [INTRO]
+    for title, model in [("Top level (`Spec`)", m.Spec), ("`input`", m.InputSpec), ("`defaults`", m.Defaults),
+                         ("`init`", m.InitSpec), ("`residual` stage", m.ResidualStage),
+                         ("`plain` stage", m.PlainStage), ("`inception` stage", m.InceptionStage),
+                         ("`aux_heads[]`", m.AuxHead)]:
+        doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+        parts.append(f"### {title}\n\n{doc}\n\n{model_table(model)}\n")
+    parts.append("### Layers\n\nEvery layer also accepts `name`.\n")
+    for kind in LAYER_KINDS:
+        op = REGISTRY[kind]
+        doc = (type(op).__doc__ or op.doc or kind).strip().splitlines()[0]
+        fields = {k: v for k, v in op.Params.model_fields.items() if k != "name"}
+        parts.append(f"#### `{kind}`\n\n{doc}\n")
+        if fields:
+            rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+            for name, field in fields.items():
+                desc = (field.description or "").replace("|", "\\|")
+                rows.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {desc} |")
+            parts.append("\n".join(rows) + "\n")
+        else:
+            parts.append("No parameters.\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(reference(), end="")
