@@ -17,7 +17,7 @@ def run(*args):
 
 def test_build_writes_source_and_summary(tmp_path):
     out = tmp_path / "r18"
-    result = run("build", "specs/resnet18.yaml", "-o", str(out), "--set", "classes=10", "--no-diagram")
+    result = run("build", "specs/resnet18.yaml", "-o", str(out), "--set", "classes=10", "--no-diagram", "--check")
     assert result.exit_code == 0, result.output
     assert "stage4" in result.output and "11,181,642" in result.output  # 11,689,512 - 513*990
     summary = json.loads((out / "summary.json").read_text())
@@ -30,7 +30,7 @@ def test_build_writes_source_and_summary(tmp_path):
 
 def test_build_by_bundled_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = run("build", "resnet18", "--no-diagram", "--no-check")
+    result = run("build", "resnet18", "--no-diagram")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "build" / "resnet18" / "summary.json").exists()
 
