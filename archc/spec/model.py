@@ -289,20 +289,33 @@ _MESSAGES = {
 }
 
 
-def _clean_loc(loc: tuple) -> tuple:
-    # pydantic adds union member names ("list[...]", "InceptionModuleSpec") and validator tags to locs
-    return tuple(p for p in loc if isinstance(p, int) or not (("[" in p) or p[:1].isupper() or p.startswith("function-")))
+def _clean_loc(loc: tuple, data: Any) -> tuple:
+    """Keep the loc parts that address the user's data; drop pydantic's union-member and validator tags."""
+    out = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
+            out.append(part)  # a missing key: the path of the key that should be there
+        else:
+            node = node  # a tag such as 'InceptionModuleSpec' or 'list[int]': skip it
+    return tuple(out)
 
 
 def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError:
     errors = exc.errors(include_url=False)
     # prefer the most specific error (deepest path); union errors come in pairs
-    err = max(errors, key=lambda e: (e["type"] == "extra_forbidden", len(_clean_loc(e["loc"]))))
-    loc = _clean_loc(err["loc"])
+    err = max(errors, key=lambda e: (e["type"] == "extra_forbidden", len(_clean_loc(e["loc"], doc.data))))
+    loc = _clean_loc(err["loc"], doc.data)
     kind = err["type"]
     got = short_repr(err.get("input")) if kind != "missing" else ""
     more = f" [and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}]" if len(errors) > 1 else ""
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and loc:
         key = str(loc[-1])
         model = _model_at(loc[:-1])
         allowed = sorted(model.model_fields) if model else []
@@ -310,7 +323,7 @@ def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError
         hint = f"; did you mean {close[0]!r}?" if close else ""
         expected = "one of " + ", ".join(allowed) if allowed and len(allowed) <= 12 else ""
         return doc.error(loc, f"unknown key {key!r}{hint}{more}", key=True, expected=expected)
-    if kind == "missing":
+    if kind == "missing" and loc:
         return doc.error(loc[:-1], f"missing required key {str(loc[-1])!r}{more}")
     if kind == "literal_error":
         return doc.error(loc, f"invalid value{more}", expected=err.get("ctx", {}).get("expected", ""), got=got)

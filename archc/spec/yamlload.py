@@ -118,6 +118,22 @@ class _Builder:
         return self.loader.construct_object(node)
 
 
+def _check_depth(text: str, file: str, limits: Limits) -> None:
+    """Refuse deep nesting before PyYAML's recursive composer sees it (the event parser is iterative)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > limits.max_depth:
+                    raise SpecError(f"spec nested deeper than {limits.max_depth} levels",
+                                    loc=_mark_loc(file, event.start_mark), expected="a flatter spec")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # reported with its location by the real parse
+
+
 def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> Document:
     """Parse YAML text safely (no tags that build objects), keeping node locations."""
     if len(text) > limits.max_file_bytes:
@@ -126,7 +142,14 @@ def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> Documen
             loc=SourceLoc(file),
             expected=f"at most {limits.max_file_bytes:,}",
         )
-    loader = yaml.SafeLoader(text)
+    _check_depth(text, file, limits)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise SpecError(f"invalid YAML: character {exc.character!r} is not allowed", loc=SourceLoc(file, line, col),
+                        expected="printable text") from None
     try:
         try:
             root = loader.get_single_node()
@@ -139,6 +162,8 @@ def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> Documen
             raise SpecError(f"invalid YAML: {problem}{hint}", loc=_mark_loc(file, mark)) from None
         except yaml.YAMLError as exc:
             raise SpecError(f"invalid YAML: {exc}".splitlines()[0], loc=SourceLoc(file)) from None
+        except RecursionError:
+            raise SpecError("spec nested too deeply", loc=SourceLoc(file)) from None
         if root is None:
             raise SpecError("empty spec", loc=SourceLoc(file, 1, 1), expected="a mapping with 'name' and 'stages'")
         builder = _Builder(file, limits, loader)
