@@ -44,7 +44,28 @@ def resolve_spec_arg(text: str) -> Path:
 
 
 class ArchcGroup(click.Group):
-    """Turns ArchcError into one located line and the documented exit code."""
+    """Turns ArchcError into one located line and the documented exit code; loads area commands lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        import importlib.util
+
+        lazy = [name for name, (module, _) in LAZY_COMMANDS.items() if importlib.util.find_spec(module) is not None]
+        return sorted(set(super().list_commands(ctx)) | set(lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
+        command = super().get_command(ctx, name)
+        if command is None and name in LAZY_COMMANDS:
+            import importlib
+
+            module_name, attr = LAZY_COMMANDS[name]
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name and module_name.startswith(exc.name):
+                    return None
+                raise
+            command = getattr(module, attr, None)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
@@ -163,26 +184,11 @@ def build(spec: str, overrides: tuple, out_dir: Optional[str], seed: int, no_dia
     click.echo("wrote " + ", ".join(str(p) for p in written) + f"  ({time.perf_counter() - started:.1f}s)")
 
 
-# Commands of the other areas; each module defines one click command and imports heavy libraries lazily.
-def _register_optional_commands() -> None:
-    import importlib
-
-    for module_name, attr in [
-        ("archc.render.cli", "diagram"),
-        ("archc.render.cli", "figures"),
-        ("archc.analysis.cli", "analyze"),
-        ("archc.analysis.cli", "compare"),
-        ("archc.probe.cli", "probe"),
-    ]:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # area not present
-            raise
-        command = getattr(module, attr, None)
-        if command is not None:
-            main.add_command(command)
-
-
-_register_optional_commands()
+# Commands of the other areas, imported only when used (so `archc validate` stays light).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "diagram": ("archc.render.cli", "diagram"),
+    "figures": ("archc.render.cli", "figures"),
+    "analyze": ("archc.analysis.cli", "analyze"),
+    "compare": ("archc.analysis.cli", "compare"),
+    "probe": ("archc.probe.cli", "probe"),
+}
