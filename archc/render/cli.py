@@ -1,0 +1,102 @@
+"""`archc diagram` (one spec, one picture) and `archc figures` (the lecture figures)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from archc.cli import load_model, set_option
+from archc.errors import ArchcError
+
+
+def _bad(exc: ValueError) -> ArchcError:
+    return ArchcError(str(exc))
+
+
+def _split_out(out: Optional[str], fmt: Optional[str], default_dir: Path) -> tuple[Path, Optional[str], str]:
+    """-o: a folder, or a file whose suffix names the format. Returns (folder, stem or None, format)."""
+    from archc.render import FORMATS
+
+    if out is None:
+        return default_dir, None, fmt or "svg"
+    path = Path(out)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        if fmt and fmt != suffix:
+            raise ArchcError(f"-o {out} names a .{suffix} file but --format is {fmt}",
+                             expected="matching suffix and format, or -o FOLDER")
+        return path.parent, path.stem, suffix
+    if path.suffix and not path.is_dir():
+        raise ArchcError(f"-o {out}: unknown file type {path.suffix!r}",
+                         expected=f"a folder or a file ending in .{', .'.join(FORMATS)}")
+    return path, None, fmt or "svg"
+
+
+@click.command()
+@click.argument("spec")
+@click.option("--level", type=click.Choice(["stage", "block", "layer"]), default=None,
+              help="stage: repeats collapsed (default); block: a cluster per block; layer: every op. "
+                   "With --focus the default is layer.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["svg", "pdf", "png", "dot"]), default=None,
+              help="Output format (default svg; dot: the Graphviz source, needs no Graphviz).")
+@click.option("--focus", default=None, metavar="NODE",
+              help="Draw one part: a path (stage3.block2) or a unique name (inception3a, aux1).")
+@click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False), default="TB",
+              show_default=True, help="Direction of the data flow.")
+@click.option("--annotate", default="", metavar="LIST",
+              help="Comma list of params, macs, share (share of the model's total) shown on nodes.")
+@click.option("--no-shapes", is_flag=True, help="Leave the C×H×W output shapes off the edges.")
+@click.option("--no-legend", is_flag=True, help="Leave the legend out.")
+@click.option("-o", "--out", default=None, metavar="PATH",
+              help="Output folder or file (default build/<name>/<name>[_level].<format>).")
+@set_option
+def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional[str], rankdir: str,
+            annotate: str, no_shapes: bool, no_legend: bool, out: Optional[str], overrides: tuple) -> None:
+    """Draw SPEC with Graphviz, straight from the spec (no model is run).
+
+    \b
+    archc diagram specs/resnet50.yaml
+    archc diagram specs/resnet50.yaml --level block -f pdf
+    archc diagram specs/googlenet.yaml --focus inception3a
+    archc diagram specs/resnet34.yaml --rankdir LR --annotate params,macs
+    """
+    from archc.render import diagram_stem, dot_source, write_rendered
+
+    model = load_model(spec, overrides)
+    level = level or ("layer" if focus else "stage")
+    folder, stem, fmt = _split_out(out, fmt, Path("build") / model.name)
+    try:
+        source = dot_source(model, level, focus=focus, rankdir=rankdir.upper(), annotate=annotate,
+                            shapes=not no_shapes, legend=not no_legend)
+    except ValueError as exc:
+        raise _bad(exc) from None
+    stem = stem or diagram_stem(model, level, focus)
+    written = write_rendered(source, folder, stem, fmt, echo=click.echo, strict=True)
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+@click.command()
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="reports/figures",
+              show_default=True, help="Folder for the figures.")
+@click.option("-f", "--format", "fmts", default="svg,png", show_default=True, metavar="LIST",
+              help="Comma list of svg, pdf, png, dot.")
+@click.option("--only", multiple=True, metavar="NAME", help="Only these figures (repeatable); see --list.")
+@click.option("--list", "list_only", is_flag=True, help="List the figures and exit.")
+def figures(out_dir: str, fmts: str, only: tuple, list_only: bool) -> None:
+    """Regenerate the lecture figures (inception 1x1 savings, residual blocks, unraveled paths,
+    VGG-19 / plain-34 / ResNet-34, GoogLeNet and ResNet-50) into reports/figures/."""
+    from archc.render.figures import FIGURES, write_figures
+
+    if list_only:
+        for name, (_, doc) in FIGURES.items():
+            click.echo(f"{name:<30} {doc}")
+        return
+    unknown = [n for n in only if n not in FIGURES]
+    if unknown:
+        raise ArchcError(f"unknown figure {unknown[0]!r}", expected="one of " + ", ".join(FIGURES))
+    try:
+        written = write_figures(Path(out_dir), fmts, names=only or None, echo=click.echo)
+    except ValueError as exc:
+        raise _bad(exc) from None
+    click.echo(f"wrote {len(written)} files to {out_dir}")

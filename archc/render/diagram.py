@@ -1,0 +1,121 @@
+"""A whole diagram: graph attributes, title, the drawing (archc.render.draw), the legend, --focus."""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import graphviz
+
+from archc.errors import ArchcError
+from archc.ir.graph import Model, Node
+from archc.render import style
+from archc.render.draw import Drawer, DrawOptions
+from archc.render.style import esc
+
+
+def resolve_focus(model: Model, name: str) -> Node:
+    """A node by full path (`stage3.block2`) or by its last name when unique (`inception3a`)."""
+    nodes = list(model.walk())
+    for node in nodes:
+        if node.path == name:
+            return node
+    matches = [n for n in nodes if n.path.rsplit(".", 1)[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ArchcError(f"focus name {name!r} is ambiguous",
+                         expected="a full path: one of " + ", ".join(m.path for m in matches[:8]))
+    candidates = sorted({n.path for n in nodes} | {n.path.rsplit(".", 1)[-1] for n in nodes})
+    close = difflib.get_close_matches(name, candidates, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    tops = ", ".join(n.path for n in model.stages)
+    raise ArchcError(f"no node {name!r} in {model.name}{hint}",
+                     expected=f"a node path or unique name, e.g. {tops}")
+
+
+def _legend_entries(d: Drawer) -> list[tuple[str, str]]:
+    """(sample cell, text) pairs for what the drawing uses."""
+    entries = []
+    for category, (fill, line, text) in style.CATEGORIES.items():
+        if category in d.categories and d.scale is None:  # value colours replace the category fills
+            entries.append((f'<TD BGCOLOR="{fill}" COLOR="{line}" BORDER="1" WIDTH="18" HEIGHT="10"></TD>', text))
+    samples = {"identity": "———", "projection": "– – –", "pad": "· · · · ·"}
+    for kind, (attrs, _, text) in style.SHORTCUTS.items():
+        if kind in d.shortcuts:
+            entries.append((f'<TD><FONT COLOR="{attrs["color"]}"><B>{samples[kind]}</B></FONT></TD>', text))
+    if d.shortcuts:
+        entries.append(('<TD><FONT POINT-SIZE="12">+</FONT></TD>', "residual add: F(x) + shortcut(x)"))
+    if d.has_aux:
+        entries.append(('<TD><FONT COLOR="#8a8a8a"><B>– – –</B></FONT></TD>', "auxiliary classifier (training only)"))
+    return entries
+
+
+def add_legend(g: graphviz.Digraph, d: Drawer, below: str = "output", per_row: int = 3) -> bool:
+    """A compact legend (op categories, shortcut kinds, colour scale used) under the drawn node `below`."""
+    entries = _legend_entries(d)
+    if len(entries) < 2 and d.scale is None:
+        return False
+    rows = []
+    for i in range(0, len(entries), per_row):
+        cells = "".join(f'{sample}<TD ALIGN="LEFT">{esc(text)}   </TD>' for sample, text in entries[i:i + per_row])
+        rows.append(f"<TR>{cells}</TR>")
+    width = 2 * min(per_row, max(1, len(entries)))
+    if d.scale is not None:
+        swatches = "".join(f'<TD BGCOLOR="{c}" WIDTH="14" HEIGHT="10"></TD>' for c in style.VALUE_PALETTE)
+        rows.append(f'<TR><TD COLSPAN="{width}" ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0">'
+                    f'<TR><TD>{esc(d.opts.value_label)} ({d.scale.scale} scale):  {d.scale.lo:.3g} </TD>{swatches}'
+                    f'<TD> {d.scale.hi:.3g}</TD></TR></TABLE></TD></TR>')
+    table = ('<<TABLE BORDER="1" COLOR="#b0b0b0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
+             + "".join(rows) + "</TABLE>>")
+    legend = d.nid("legend")
+    g.node(legend, table, shape="plaintext", style="", fontsize="8", margin="0", id=legend)
+    g.edge(d.nid(below), legend, style="invis")
+    return True
+
+
+def default_title(model: Model, opts: DrawOptions, target: Node | None) -> tuple[str, str]:
+    """The title line and a smaller line of facts."""
+    cost = model.cost
+    where = f": {target.path}" if target is not None else ""
+    inp = style.fmt_shape(model.input_shape)
+    facts = f"{opts.level} level · input {inp} · {cost.params:,} params · {cost.macs / 1e9:.3f} GMACs"
+    if model.aux_heads and target is None:
+        facts += f" · {model.cost_with_aux().params:,} params with aux heads (training only)"
+    return f"{model.title}{where}", facts
+
+
+def title_label(title: str, facts: str = "") -> str:
+    sub = f'<BR/><FONT POINT-SIZE="9" COLOR="#555555">{esc(facts)}</FONT>' if facts else ""
+    return f"<<B>{esc(title)}</B>{sub}>"
+
+
+def draw_into(g: graphviz.Digraph, model: Model, opts: DrawOptions) -> Drawer:
+    """Emit the drawing into an existing graph (figures compose several drawings this way)."""
+    d = Drawer(model, opts)
+    if opts.focus:
+        d.draw_focus(g, resolve_focus(model, opts.focus))
+    else:
+        d.draw_model(g)
+    d.finish(g)
+    return d
+
+
+def to_dot(model: Model, level: str = "stage", **options: Any) -> graphviz.Digraph:
+    """The model as a Graphviz digraph. Options: see DrawOptions (rankdir, annotate, focus, shapes, legend,
+    clusters, node_values, value_label, value_scale, title, graph_attrs)."""
+    opts = DrawOptions(level=level, **options)
+    target = resolve_focus(model, opts.focus) if opts.focus else None
+    g = graphviz.Digraph(name=model.name, graph_attr=style.GRAPH_ATTRS, node_attr=style.NODE_ATTRS,
+                         edge_attr=style.EDGE_ATTRS)
+    title, facts = (opts.title, "") if opts.title is not None else default_title(model, opts, target)
+    g.attr(rankdir=opts.rankdir, **opts.graph_attrs)
+    if title:
+        g.attr(label=title_label(title, facts))
+    d = draw_into(g, model, opts)
+    if opts.legend:
+        add_legend(g, d)
+    return g
+
+
+def dot_source(model: Model, level: str = "stage", **options: Any) -> str:
+    return to_dot(model, level, **options).source

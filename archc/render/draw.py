@@ -1,0 +1,435 @@
+"""IR tree -> Graphviz DOT (a `graphviz.Digraph`) at stage, block or layer level.
+
+Levels:
+  stage  each residual/plain stage one node ("Bottleneck ×6"), inception modules one node each
+         (their branches in columns), stem and head layers as units
+  block  each block / inception module a cluster of units (conv = conv + BN + act as one node),
+         the residual add explicit, the shortcut drawn by kind, inception branches side by side
+  layer  every primitive op of the registry a node (conv, BN, relu, ...)
+Node ids are the IR's dotted paths (plus ".add" / ".concat" for the structural nodes), so the same
+model always gives the same DOT text. Rules dispatch on the IR node type and on `role`; op colours
+come from the registry's `category`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import singledispatch
+from typing import Callable, Mapping, Optional
+
+import graphviz
+
+from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.render import style
+from archc.render.style import esc, fmt_shape, html_label, si
+
+LEVELS = ("stage", "block", "layer")
+ANNOTATIONS = ("params", "macs", "share")
+RANKDIRS = ("TB", "LR", "BT", "RL")
+BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "custom": "Block"}
+
+
+@dataclass
+class DrawOptions:
+    """What to draw and how. `node_values` (IR path -> number, e.g. gradient norms) colours the nodes."""
+
+    level: str = "stage"
+    rankdir: str = "TB"
+    annotate: tuple = ()
+    exact_numbers: bool = False  # annotations as 120,422,400 instead of 120M
+    focus: Optional[str] = None
+    shapes: bool = True  # output shape C×H×W on edges
+    legend: bool = True
+    clusters: bool = True  # a cluster per stem/stage/block/module/head
+    unit_details: bool = True  # the "BN, relu" line under a conv unit
+    title: Optional[str] = None  # None: "<model title> (<level> level)"; "": no title
+    node_values: Optional[Mapping[str, float]] = None
+    value_label: str = "value"
+    value_scale: Optional[str] = None  # linear | log | None (log when the values span > 100x)
+    prefix: str = ""  # node id prefix, for several drawings in one graph
+    input_label: str = "input"
+    output_label: str = "output"
+    graph_attrs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"unknown level {self.level!r}; expected one of {', '.join(LEVELS)}")
+        self.rankdir = str(self.rankdir).upper()
+        if self.rankdir not in RANKDIRS:
+            raise ValueError(f"unknown rankdir {self.rankdir!r}; expected one of {', '.join(RANKDIRS)}")
+        if isinstance(self.annotate, str):
+            self.annotate = tuple(a.strip() for a in self.annotate.split(",") if a.strip())
+        bad = [a for a in self.annotate if a not in ANNOTATIONS]
+        if bad:
+            raise ValueError(f"unknown annotation {bad[0]!r}; expected a comma list of {', '.join(ANNOTATIONS)}")
+        self.annotate = tuple(a for a in ANNOTATIONS if a in self.annotate)  # canonical order
+
+
+class Drawer:
+    """Walks the IR tree and emits nodes into (nested) clusters; edges are emitted last, at the root,
+    so that no node is pulled into a cluster it does not belong to."""
+
+    def __init__(self, model: Model, opts: DrawOptions) -> None:
+        self.model = model
+        self.opts = opts
+        self.level = opts.level
+        self.total = model.cost
+        self.edges: list[tuple[str, str, dict]] = []
+        self.out_of: dict[str, str] = {}  # IR path -> id of the drawn node that holds its output
+        self.categories: set[str] = set()
+        self.shortcuts: set[str] = set()
+        self.has_aux = False
+        self.edge_style: dict[str, str] = {}  # extra attributes for edges emitted now (shortcut paths)
+        self.scale = style.ValueScale(opts.node_values, opts.value_scale) if opts.node_values else None
+
+    # ------------------------------------------------------------ primitives
+
+    def nid(self, path: str) -> str:
+        return self.opts.prefix + path
+
+    def annotation(self, node: Node) -> list[str]:
+        ann = self.opts.annotate
+        if not ann:
+            return []
+        cost = node.cost
+        if cost.params == 0 and cost.macs == 0:
+            return []
+        share = "share" in ann
+        num = (lambda n: f"{n:,}") if self.opts.exact_numbers else si
+        lines = []
+        if "params" in ann:
+            pct = f" ({100 * cost.params / self.total.params:.1f}%)" if share and self.total.params else ""
+            lines.append(f"{num(cost.params)} params{pct}")
+        if "macs" in ann or (share and "params" not in ann):
+            pct = f" ({100 * cost.macs / self.total.macs:.1f}%)" if share and self.total.macs else ""
+            lines.append(f"{num(cost.macs)} MACs{pct}")
+        return lines
+
+    def label(self, title: str, lines: list[str], notes: list[str]) -> str:
+        """A node label; annotation notes are grey, or in the text colour over value colours."""
+        return html_label(title, lines, notes, note_colour=None if self.scale is not None else "#555555")
+
+    def value_of(self, path: str) -> Optional[float]:
+        values = self.opts.node_values
+        if not values:
+            return None
+        if path in values:
+            return float(values[path])
+        inner = [float(v) for k, v in values.items() if k.startswith(path + ".")]
+        return sum(inner) / len(inner) if inner else None
+
+    def node(self, g: graphviz.Digraph, node_id: str, label: str, category: str, path: str,
+             **extra: str) -> str:
+        attrs = style.category_style(category)
+        self.categories.add(category)
+        if self.scale is not None:
+            value = self.value_of(path)
+            if value is None:
+                attrs["fillcolor"] = "white"
+            else:
+                attrs["fillcolor"] = self.scale.colour(value)
+                attrs["fontcolor"] = self.scale.text_colour(value)
+                extra.setdefault("tooltip", f"{path}: {self.opts.value_label} = {value:.4g}")
+        attrs.update(extra)
+        attrs.setdefault("tooltip", path)
+        g.node(node_id, label, id=node_id, **attrs)
+        return node_id
+
+    def structural(self, g: graphviz.Digraph, node_id: str, kind: str, label: Optional[str] = None,
+                   **extra: str) -> str:
+        attrs = dict(style.STRUCTURAL[kind])
+        text = label if label is not None else attrs.pop("label", kind)
+        attrs.pop("label", None)
+        attrs.update(extra)
+        g.node(node_id, text, id=node_id, **attrs)
+        return node_id
+
+    def edge(self, src: str, dst: str, shape: Optional[tuple] = None, label: Optional[str] = None,
+             **attrs: str) -> None:
+        merged = dict(self.edge_style)
+        merged.update(attrs)
+        text = label if label is not None else (fmt_shape(shape) if shape is not None and self.opts.shapes else "")
+        if text:
+            merged["label"] = " " + text  # keeps the label clear of its edge
+        self.edges.append((src, dst, merged))
+
+    def cluster(self, g: graphviz.Digraph, path: str, label: str, kind: str) -> graphviz.Digraph:
+        """A cluster subgraph context (or the graph itself when clusters are off)."""
+        if not self.opts.clusters:
+            return _NullContext(g)  # type: ignore[return-value]
+        sub = g.subgraph(name=f"cluster_{self.nid(path)}")
+        return _ClusterContext(sub, label, style.CLUSTER[kind])  # type: ignore[return-value]
+
+    def register(self, node: Node, drawn_id: str) -> None:
+        """Every IR path under `node` maps to `drawn_id` (aux heads attach to collapsed nodes this way)."""
+        for inner in node.walk():
+            self.out_of.setdefault(inner.path, drawn_id)
+        self.out_of[node.path] = drawn_id
+
+    # ------------------------------------------------------------ whole drawings
+
+    def draw_model(self, g: graphviz.Digraph) -> None:
+        model = self.model
+        src = self.structural(g, self.nid("input"), "io", self.opts.input_label)
+        for child in model.body.items:
+            src = emit(child, self, g, src)
+        out = self.structural(g, self.nid("output"), "io", self.opts.output_label)
+        self.edge(src, out, model.body.out_shape)
+        for aux in model.aux_heads:
+            self.draw_aux(g, aux)
+
+    def draw_aux(self, g: graphviz.Digraph, aux) -> None:
+        self.has_aux = True
+        attach = self.out_of.get(aux.attach)
+        if attach is None:
+            return  # the attach point is outside a focused drawing
+        label = f"{aux.name}: auxiliary classifier on {aux.attach.rsplit('.', 1)[-1]} · training only"
+        with g.subgraph(name=f"cluster_{self.nid(aux.name)}") as sub:
+            sub.attr(label=label, fontsize="10", **style.AUX_CLUSTER)
+            first = len(self.edges)
+            src = attach
+            for child in aux.head.items:
+                src = emit(child, self, sub, src)
+            if len(self.edges) > first:  # the edge from the attach point
+                s, d, attrs = self.edges[first]
+                attrs.update(style.AUX_EDGE)
+            sink = self.structural(sub, self.nid(f"{aux.name}.output"), "io",
+                                   f"aux loss × {aux.loss_weight:g} (training only)", style="rounded,dashed")
+            self.edge(src, sink, aux.head.out_shape)
+
+    def draw_focus(self, g: graphviz.Digraph, target: Node) -> None:
+        src = self.structural(g, self.nid("input"), "io", self.opts.input_label)
+        out_id = emit(target, self, g, src)
+        out = self.structural(g, self.nid("output"), "io", self.opts.output_label)
+        self.edge(out_id, out, target.out_shape)
+
+    def finish(self, g: graphviz.Digraph) -> None:
+        """Emit the edges at the root; a fan-out (inception branches, shortcuts) shows a repeated label once."""
+        seen: set[tuple[str, str]] = set()
+        for src, dst, attrs in self.edges:
+            label = attrs.get("label")
+            if label is not None:
+                if (src, label) in seen:
+                    attrs = {k: v for k, v in attrs.items() if k != "label"}
+                seen.add((src, label))
+            g.edge(src, dst, **attrs)
+
+
+class _ClusterContext:
+    def __init__(self, cm, label: str, attrs: dict) -> None:
+        self.cm, self.label, self.attrs = cm, label, attrs
+
+    def __enter__(self) -> graphviz.Digraph:
+        sub = self.cm.__enter__()
+        sub.attr(label=self.label, labeljust="l", **self.attrs)
+        return sub
+
+    def __exit__(self, *exc: object) -> None:
+        self.cm.__exit__(*exc)
+
+
+class _NullContext:
+    def __init__(self, g: graphviz.Digraph) -> None:
+        self.g = g
+
+    def __enter__(self) -> graphviz.Digraph:
+        return self.g
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+# ---------------------------------------------------------------- emit rules, by IR node type
+
+
+@singledispatch
+def emit(node: Node, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    """Draw `node` fed from the drawn node `src`; return the id of the drawn node holding its output."""
+    raise TypeError(f"no drawing rule for {type(node).__name__}")
+
+
+@emit.register
+def _(node: OpNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    category = node.op.category
+    out = d.node(g, d.nid(node.path), d.label(node.label, (), d.annotation(node)), category, node.path)
+    d.edge(src, out, node.in_shape)
+    d.register(node, out)
+    return out
+
+
+def _sequence(items: list[Node], d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    for child in items:
+        src = emit(child, d, g, src)
+    return src
+
+
+def unit_label(node: SeqNode, d: Drawer) -> str:
+    ops = list(node.ops())
+    title = node.meta.get("label") or (ops[0].label if ops else node.name)
+    details = [", ".join(op.label for op in ops[1:])] if d.opts.unit_details and len(ops) > 1 else []
+    return d.label(title, details, d.annotation(node))
+
+
+def _unit(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    if d.level == "layer":
+        out = _sequence(node.items, d, g, src)
+        d.out_of[node.path] = out
+        return out
+    ops = list(node.ops())
+    category = "shortcut" if node.role == "shortcut" else (ops[0].op.category if ops else "other")
+    out = d.node(g, d.nid(node.path), unit_label(node, d), category, node.path)
+    d.edge(src, out, node.in_shape)
+    d.register(node, out)
+    return out
+
+
+def _blocks_of(stage: SeqNode) -> list[Node]:
+    return [b for b in stage.items if isinstance(b, ResidualNode) or b.role == "block"]
+
+
+def stage_label(stage: SeqNode, d: Drawer) -> str:
+    """ "Bottleneck ×6" over the block's recipe (its units, from the last block: no stride) and a note."""
+    blocks = _blocks_of(stage)
+    meta = stage.meta
+    kind = meta.get("kind", "stage")
+    title = f"{BLOCK_TITLES.get(meta.get('block', 'custom'), 'Block')} ×{len(blocks)}"
+    last = blocks[-1]
+    body = last.body if isinstance(last, ResidualNode) else last.children()
+    recipe = [b.meta.get("label") or getattr(b, "label", b.name) for b in body
+              if not (isinstance(b, OpNode) and b.op.category in ("act", "norm"))]
+    if meta.get("block", "custom") == "custom" and len(recipe) == 1:  # VGG-style: "3x3 conv, 64 ×2"
+        title, recipe = f"{recipe[0]} ×{len(blocks)}", []
+    notes = [f"{stage.name} · {kind}"]
+    if len(stage.in_shape) == 3 and len(stage.out_shape) == 3 and stage.in_shape[1] != stage.out_shape[1]:
+        notes[0] += f" · /{round(stage.in_shape[1] / stage.out_shape[1])}"
+    kinds = [b.shortcut_kind for b in blocks if isinstance(b, ResidualNode)]
+    if kinds:
+        counts = {k: kinds.count(k) for k in sorted(set(kinds), key=list(style.SHORTCUTS).index)}
+        parts = [f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: kv[0] != kinds[0])]
+        notes.append("shortcuts: " + " + ".join(parts))  # not drawn as edges: no legend entry
+    else:
+        notes.append("no shortcuts")
+    lines = list(recipe)
+    grey = "" if d.scale is not None else ' COLOR="#555555"'
+    return "<" + "<BR/>".join(
+        [f"<B>{esc(title)}</B>"] + [f'<FONT POINT-SIZE="8">{esc(r)}</FONT>' for r in lines]
+        + [f'<FONT POINT-SIZE="8"{grey}>{esc(n)}</FONT>' for n in notes + d.annotation(stage)]) + ">"
+
+
+def _stage(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    blocks = _blocks_of(node)
+    if d.level == "stage" and blocks:
+        out = d.node(g, d.nid(node.path), stage_label(node, d), "conv", node.path, penwidth="1.5")
+        d.edge(src, out, node.in_shape)
+        d.register(node, out)
+        return out
+    n = node.meta.get("blocks", len(node.items))
+    what = "inception ×%d" % n if node.meta.get("kind") == "inception" else \
+        f"{node.meta.get('kind', 'stage')} · {BLOCK_TITLES.get(node.meta.get('block', 'custom'), 'Block')} ×{n}"
+    with d.cluster(g, node.path, f"{node.name} · {what}", "stage") as sub:
+        out = _sequence(node.items, d, sub, src)
+    d.out_of[node.path] = out
+    return out
+
+
+def _plain_block(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    if d.level == "stage":  # only reached under --focus: draw the block as one unit-like node
+        return _unit(node, d, g, src)
+    label = f"{node.name} · {node.meta.get('block', 'block')} (plain)"
+    with d.cluster(g, node.path, label, "block") as sub:
+        out = _sequence(node.items, d, sub, src)
+    d.out_of[node.path] = out
+    return out
+
+
+def _labelled_sequence(kind: str) -> Callable[[SeqNode, Drawer, graphviz.Digraph, str], str]:
+    def rule(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+        with d.cluster(g, node.path, node.name, kind) as sub:
+            out = _sequence(node.items, d, sub, src)
+        d.out_of[node.path] = out
+        return out
+
+    return rule
+
+
+def _plain_sequence(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    out = _sequence(node.items, d, g, src)
+    d.out_of[node.path] = out
+    return out
+
+
+SEQ_RULES: dict[str, Callable[[SeqNode, Drawer, graphviz.Digraph, str], str]] = {
+    "unit": _unit,
+    "shortcut": _unit,
+    "stage": _stage,
+    "block": _plain_block,
+    "stem": _labelled_sequence("part"),
+    "head": _labelled_sequence("part"),
+}
+
+
+@emit.register
+def _(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    return SEQ_RULES.get(node.role, _plain_sequence)(node, d, g, src)
+
+
+@emit.register
+def _(node: ResidualNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    kind = node.shortcut_kind
+    d.shortcuts.add(kind)
+    edge_attrs, name, _ = style.SHORTCUTS.get(kind, style.SHORTCUTS["identity"])
+    title = f"{node.name} · {node.meta.get('block', 'residual')}"
+    with d.cluster(g, node.path, title, "block") as sub:
+        body_out = _sequence(node.body, d, sub, src)
+        fold_post = node.post is not None and d.level != "layer"
+        add_extra = {"xlabel": node.post.label} if fold_post and d.opts.unit_details else {}
+        add = d.structural(sub, d.nid(node.path + ".add"), "add", tooltip=f"{node.path}: add", **add_extra)
+        d.edge(body_out, add, node.out_shape)
+        if node.shortcut is None:
+            d.edge(src, add, label=name if d.opts.shapes else "", **edge_attrs)
+        else:
+            saved, first = d.edge_style, len(d.edges)
+            d.edge_style = dict(edge_attrs)
+            short_out = emit(node.shortcut, d, sub, src)
+            if d.opts.shapes:  # the edge leaving the block input names the shortcut
+                d.edges[first][2]["label"] = " " + name
+            d.edge(short_out, add, node.out_shape)
+            d.edge_style = saved
+        out = add
+        if node.post is not None:
+            if fold_post:
+                d.register(node.post, add)
+            else:
+                out = emit(node.post, d, sub, add)
+    d.out_of[node.path] = out
+    return out
+
+
+def module_label(node: ConcatNode, d: Drawer) -> str:
+    """An inception module as one node: its branches in columns, each the chain of its units."""
+    cells = []
+    for branch in node.branches:
+        chain = [c.meta.get("label") or getattr(c, "label", c.name) for c in branch.items
+                 if not (isinstance(c, OpNode) and c.op.category in ("act", "norm"))]
+        rows = "<BR/>".join(esc(c) for c in chain)
+        cells.append(f'<TD BORDER="1" COLOR="#9a9a9a" BGCOLOR="white"><FONT POINT-SIZE="8">{rows}</FONT></TD>')
+    grey = "" if d.scale is not None else ' COLOR="#555555"'
+    notes = "".join(f'<BR/><FONT POINT-SIZE="8"{grey}>{esc(n)}</FONT>' for n in d.annotation(node))
+    head = f'<TR><TD COLSPAN="{len(cells)}" BORDER="0"><B>{esc(node.name)}</B> → concat{notes}</TD></TR>'
+    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">{head}'
+            f'<TR>{"".join(cells)}</TR></TABLE>>')
+
+
+@emit.register
+def _(node: ConcatNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    if d.level == "stage":
+        out = d.node(g, d.nid(node.path), module_label(node, d), "conv", node.path, margin="0.04,0.02")
+        d.edge(src, out, node.in_shape)
+        d.register(node, out)
+        return out
+    with d.cluster(g, node.path, f"{node.name} · {len(node.branches)} branches", "module") as sub:
+        outs = [_sequence(branch.items, d, sub, src) if branch.items else src for branch in node.branches]
+        cat = d.structural(sub, d.nid(node.path + ".concat"), "concat", "concat", tooltip=f"{node.path}: concat")
+        for branch, out in zip(node.branches, outs):
+            d.out_of[branch.path] = out
+            d.edge(out, cat, branch.out_shape)
+    d.out_of[node.path] = cat
+    return cat

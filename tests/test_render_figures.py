@@ -1,0 +1,101 @@
+"""The lecture figures: their numbers against independent hand counts, their structure, and the
+committed copies in reports/figures/."""
+from __future__ import annotations
+
+import re
+from math import comb
+from pathlib import Path
+
+import pytest
+
+from archc.render.figures import (FIGURES, fig_columns, fig_inception, fig_residual_blocks, fig_shortcuts,
+                                  fig_unraveled, inception_modules, lower_text, unraveled_paths)
+from render_helpers import edges, nodes
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports" / "figures"
+HW = 28 * 28  # output positions of the 28x28 inception maps
+
+
+def test_inception_macs_match_hand_counts():
+    # MACs = output positions x output channels x (kernel area x input channels)
+    naive_5x5 = HW * 32 * (25 * 192)
+    reduced_5x5 = HW * 16 * 192 + HW * 32 * (25 * 16)
+    assert (naive_5x5, reduced_5x5) == (120_422_400, 12_443_648)
+    naive = HW * 192 * (64 * 1 + 128 * 9 + 32 * 25)  # 1x1, 3x3, 5x5 on all 192 channels; the pool is free
+    reduced = HW * (192 * 64 + 192 * 96 + 96 * 9 * 128 + 192 * 16 + 16 * 25 * 32 + 192 * 32)
+    modules = inception_modules()
+    assert modules["naive"].cost.macs == naive == 303_464_448
+    assert modules["reduced"].cost.macs == reduced == 128_049_152
+    assert modules["naive"].branches[2].cost.macs == naive_5x5
+    assert modules["reduced"].branches[2].cost.macs == reduced_5x5
+    assert modules["naive"].out_shape == (416, 28, 28) and modules["reduced"].out_shape == (256, 28, 28)
+    src = fig_inception().source
+    for number in (naive, reduced, naive_5x5, reduced_5x5):
+        assert f"{number:,}" in src
+    assert "total 303,464,448 MACs · output 416×28×28" in src
+
+
+def test_residual_block_params_match_hand_counts():
+    basic_conv, basic_bn = 2 * (3 * 3 * 64 * 64), 2 * 2 * 64
+    bott_conv = 256 * 64 + 3 * 3 * 64 * 64 + 64 * 256
+    bott_bn = 2 * (64 + 64 + 256)
+    src = fig_residual_blocks().source
+    assert f"{basic_conv + basic_bn:,} params: {basic_conv:,} in convs + {basic_bn:,} in BN" in src
+    assert f"{bott_conv + bott_bn:,} params: {bott_conv:,} in convs + {bott_bn:,} in BN" in src
+    assert (basic_conv, bott_conv) == (73_728, 69_632)
+    ids = nodes(src)
+    assert "identity" in [a.get("label", "").strip() for _, d, a in edges(src) if d == "bottleneck/stage1.block1.add"]
+    assert "16,512 params" in ids["bottleneck/stage1.block1.conv1"]  # 256*64 + BN 128
+
+
+def test_shortcut_figure_shows_three_kinds():
+    src = fig_shortcuts().source
+    proj = 3 * 3 * 64 * 128 + 3 * 3 * 128 * 128 + 64 * 128  # two 3x3 convs + the 1x1 projection
+    assert f"{proj + 2 * 3 * 128:,} params" in src
+    assert f"{proj - 64 * 128 + 2 * 2 * 128:,} params" in src  # zero-pad: no shortcut parameters
+    styles = {a.get("style") for s, d, a in edges(src) if "shortcut" in d}
+    assert {"dashed", "dotted"} <= styles
+
+
+def test_unraveled_paths_are_binomial():
+    three = unraveled_paths(lower_text("""
+name: three
+input: {channels: 8, size: 8}
+stages: [residual: {block: basic, width: 8, blocks: 3}]"""))
+    assert len(three) == 8 and len(set(three)) == 8
+    assert [sum(1 for p in three if len(p) == k) for k in range(4)] == [1, 3, 3, 1]
+    four = unraveled_paths(lower_text("""
+name: four
+input: {channels: 8, size: 8}
+stages: [residual: {block: bottleneck, width: 2, blocks: 4}]"""))
+    assert [sum(1 for p in four if len(p) == k) for k in range(5)] == [comb(4, k) for k in range(5)]
+    src = fig_unraveled().source
+    into_sum = [s for s, d, _ in edges(src) if d == "b/sum"]
+    assert len(into_sum) == 8 and "b/x0" in into_sum  # the path through no block at all
+
+
+def test_three_columns_align_plain_and_residual():
+    src = fig_columns().source
+    assert "VGG-19" in src and "34-layer plain" in src and "34-layer residual" in src
+    ids = nodes(src)
+    assert sum(1 for i in ids if i.startswith("vgg/") and "conv" in i) == 16
+    plain_convs = [i for i in ids if i.startswith("plain/") and ".block" in i and ".conv" in i]
+    assert len(plain_convs) == 32  # 3+4+6+3 basic blocks of two convs (+ the stem conv, in the stem)
+    assert sum(1 for i in ids if i.startswith("resnet/") and i.endswith(".add")) == 16
+    # plain/ResNet rows: every conv, the stem pool, gap and fc; VGG/ResNet rows: output sizes 112, 56, 28, 14, 7
+    assert src.count("rank=same") == 32 + 4 + 5
+    assert re.search(r'rank=same\s+"vgg/stage5\.block1\.conv1"\s+"resnet/stage4\.block1\.conv1"', src) is None
+    assert re.search(r'rank=same\s+"vgg/pool4"\s+"resnet/stage3\.block1\.conv1"', src)
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_committed_figures_exist_and_are_current(name):
+    svg = REPORTS / f"{name}.svg"
+    png = REPORTS / f"{name}.png"
+    assert svg.exists() and png.exists(), "run `archc figures` and commit reports/figures/"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    text = svg.read_text(encoding="utf-8")
+    source = FIGURES[name][0]().source
+    # every node of the current drawing is in the committed SVG (ids are stable paths)
+    missing = [i for i in nodes(source) if f'id="{i}"' not in text and not i.startswith("legend")]
+    assert not missing[:1], f"{name}.svg is stale: regenerate with `archc figures`"
