@@ -83,14 +83,31 @@ def init_kwargs(model: Model) -> dict[str, Any]:
     return {"conv": init.conv, "fc": init.fc, "mode": init.mode, "nonlinearity": init.nonlinearity, "std": init.std}
 
 
+def _materialise(net: nn.Module, model: Model) -> None:
+    """Give meta-device parameters storage; run torch's default init only where the spec's init won't overwrite it."""
+    net.to_empty(device="cpu")
+    overwritten = {nn.Conv2d: model.init.conv != "default", nn.Linear: model.init.fc != "default"}
+    for module in net.modules():
+        if not any(True for _ in module.parameters(recurse=False)) and not any(True for _ in module.buffers(recurse=False)):
+            continue
+        if any(isinstance(module, cls) and skip for cls, skip in overwritten.items()):
+            continue
+        reset = getattr(module, "reset_parameters", None)
+        if reset is None:
+            raise TypeError(f"{type(module).__name__} has parameters but no reset_parameters()")
+        reset()
+
+
 def to_torch(model: Model, seed: Optional[int] = 0) -> custom.Network:
     """Build and initialise the module; with a seed the weights are the same on every run."""
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        body = OrderedDict((child.name, build(child)) for child in model.body.items)
-        aux = OrderedDict((a.name, build(a.head)) for a in model.aux_heads)
-        net = custom.Network(body, aux, execution_plan(model), {a.name: a.loss_weight for a in model.aux_heads})
+        with torch.device("meta"):  # skip torch's default init of weights the spec's init replaces anyway
+            body = OrderedDict((child.name, build(child)) for child in model.body.items)
+            aux = OrderedDict((a.name, build(a.head)) for a in model.aux_heads)
+            net = custom.Network(body, aux, execution_plan(model), {a.name: a.loss_weight for a in model.aux_heads})
+        _materialise(net, model)
         custom.init_weights(net, **init_kwargs(model))
     net.archc_model = model  # type: ignore[attr-defined]  # the IR, for analyses and weight import
     return net
