@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q --config-settings editable_mode=compat -e '.[test,vision]'
+	$(PY) -m pip install -q -e '.[test,vision]'
 	touch $@
 
 install: $(VENV)/.installed graphviz

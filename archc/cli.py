@@ -76,6 +76,12 @@ class ArchcGroup(click.Group):
                 raise
             click.echo(f"archc: error: {exc.format()}", err=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:  # `archc list | head`: the reader left; say nothing more
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(EXIT_RUNTIME)
         except KeyboardInterrupt:
             if debug:
                 raise
