@@ -76,12 +76,17 @@ def add_legend(g: graphviz.Digraph, d: Drawer, below: str = "output", per_row: i
 def default_title(model: Model, opts: DrawOptions, target: Node | None) -> tuple[str, str]:
     """The title line and a smaller line of facts."""
     cost = model.cost
-    where = f": {target.path}" if target is not None else ""
+    if target is not None:
+        part = target.cost
+        share = f" ({100 * part.macs / cost.macs:.1f}% of the model)" if cost.macs else ""
+        facts = (f"{opts.level} level · input {style.fmt_shape(target.in_shape)} · {part.params:,} params · "
+                 f"{part.macs:,} MACs{share}")
+        return f"{model.title}: {target.path}", facts
     inp = style.fmt_shape(model.input_shape)
     facts = f"{opts.level} level · input {inp} · {cost.params:,} params · {cost.macs / 1e9:.3f} GMACs"
-    if model.aux_heads and target is None:
+    if model.aux_heads:
         facts += f" · {model.cost_with_aux().params:,} params with aux heads (training only)"
-    return f"{model.title}{where}", facts
+    return model.title, facts
 
 
 def title_label(title: str, facts: str = "") -> str:
