@@ -71,7 +71,7 @@ def test_block_level_draws_each_block_with_add_and_shortcut(r50):
         out = [a for s, d, a in es if s == sc and d == f"stage{stage}.block1.add"]
         assert into[0]["style"] == "dashed" and out[0]["style"] == "dashed"
     assert "stage1.block1.conv1.conv" not in ids, "units are one node at block level"
-    assert "xlabel=relu" in ids["stage1.block1.add"]
+    assert ">relu</FONT>" in ids["stage1.block1.add"], "the post-add relu is written in the add node"
 
 
 def test_layer_level_draws_every_op(r18):
@@ -173,6 +173,7 @@ def test_rankdir_shapes_legend_and_title(r18):
 def test_focus_by_name_and_path(incep, r50):
     assert resolve_focus(incep, "inception3a").path == "stage1.inception3a"
     assert resolve_focus(r50, "stage3.block2").path == "stage3.block2"
+    assert resolve_focus(incep, "inception3b.branch2").path == "stage1.inception3b.branch2"
     src = dot_source(incep, "layer", focus="inception3a")
     ids = set(nodes(src)) - {"input", "output", "legend"}
     assert ids and all(i.startswith("stage1.inception3a.") for i in ids)

@@ -14,12 +14,13 @@ from archc.render.style import esc
 
 
 def resolve_focus(model: Model, name: str) -> Node:
-    """A node by full path (`stage3.block2`) or by its last name when unique (`inception3a`)."""
+    """A node by full path (`stage3.block2`) or by a unique tail of its path (`inception3a`,
+    `inception4a.branch2`)."""
     nodes = list(model.walk())
     for node in nodes:
         if node.path == name:
             return node
-    matches = [n for n in nodes if n.path.rsplit(".", 1)[-1] == name]
+    matches = [n for n in nodes if n.path.endswith("." + name)]
     if len(matches) == 1:
         return matches[0]
     if matches:

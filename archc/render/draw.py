@@ -136,9 +136,9 @@ class Drawer:
     def structural(self, g: graphviz.Digraph, node_id: str, kind: str, label: Optional[str] = None,
                    **extra: str) -> str:
         attrs = dict(style.STRUCTURAL[kind])
+        attrs.update(extra)
         text = label if label is not None else attrs.pop("label", kind)
         attrs.pop("label", None)
-        attrs.update(extra)
         g.node(node_id, text, id=node_id, **attrs)
         return node_id
 
@@ -380,7 +380,10 @@ def _(node: ResidualNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     with d.cluster(g, node.path, title, "block") as sub:
         body_out = _sequence(node.body, d, sub, src)
         fold_post = node.post is not None and d.level != "layer"
-        add_extra = {"xlabel": node.post.label} if fold_post and d.opts.unit_details else {}
+        add_extra = {}
+        if fold_post and d.opts.unit_details:  # the post-add activation written inside the add circle
+            add_extra = {"label": f'<<FONT POINT-SIZE="13">+</FONT><BR/><FONT POINT-SIZE="7">{esc(node.post.label)}'
+                                  '</FONT>>', "width": "0.42", "height": "0.42"}
         add = d.structural(sub, d.nid(node.path + ".add"), "add", tooltip=f"{node.path}: add", **add_extra)
         d.edge(body_out, add, node.out_shape)
         if node.shortcut is None:

@@ -160,7 +160,7 @@ def _block_figure(name: str, title: str, subtitle: str, parts: list[tuple[str, s
         drawers.append(panel(g, key, label, model, level="block", focus=block.path, annotate=("params",),
                              exact_numbers=True, clusters=False,
                              input_label=f"x: {fmt_shape(block.in_shape)}", output_label=output_label))
-    legend_for(g, drawers, below=f"{parts[0][0]}/output")
+    legend_for(g, drawers, below=f"{parts[(len(parts) - 1) // 2][0]}/output")
     return g
 
 
