@@ -152,3 +152,10 @@ def test_cli_figures_without_dot_writes_dot_sources(tmp_path, no_dot):
     r = CliRunner().invoke(main, ["figures", "-o", str(tmp_path), "--only", "residual_shortcuts"])
     assert r.exit_code == 1 and "apt-get install graphviz" in r.output and "Traceback" not in r.output
     assert (tmp_path / "residual_shortcuts.dot").exists()
+
+
+def test_png_too_large_for_a_bitmap_says_so(r152, tmp_path):
+    notes: list[str] = []
+    written = write_diagram(r152, tmp_path, level="layer", fmt="png", echo=notes.append)
+    assert written[0].read_bytes().startswith(b"\x89PNG")
+    assert any("too large for cairo-renderer bitmaps" in n and "SVG or PDF" in n for n in notes), notes

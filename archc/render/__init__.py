@@ -52,7 +52,7 @@ def write_rendered(source: str, out_dir: Path, stem: str, fmt: Union[str, Iterab
     for f in _formats(fmt):
         target = out_dir / f"{stem}.{f}"
         try:
-            data = render_source(source, f)
+            data = render_source(source, f, warn=echo)
         except GraphvizMissing as exc:
             dot_path = out_dir / f"{stem}.dot"
             if dot_path not in written:

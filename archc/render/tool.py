@@ -5,7 +5,7 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Optional
+from typing import Callable, Optional
 
 from archc.errors import ArchcRuntimeError
 
@@ -39,8 +39,10 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def render_source(source: str, fmt: str, dpi: int = PNG_DPI) -> bytes:
-    """DOT text -> the bytes of an SVG / PDF / PNG file, by the `dot` program."""
+def render_source(source: str, fmt: str, dpi: int = PNG_DPI,
+                  warn: Optional[Callable[[str], None]] = None) -> bytes:
+    """DOT text -> the bytes of an SVG / PDF / PNG file, by the `dot` program; its warnings (a PNG too
+    large for a bitmap gets scaled down) go to `warn`."""
     fmt = check_format(fmt)
     if fmt == "dot":
         return source.encode("utf-8")
@@ -59,6 +61,10 @@ def render_source(source: str, fmt: str, dpi: int = PNG_DPI) -> bytes:
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise ArchcRuntimeError(f"Graphviz `dot -T{fmt}` failed: {message[0] if message else 'no message'}")
+    if warn is not None:
+        for line in done.stderr.decode("utf-8", "replace").strip().splitlines():
+            hint = "; SVG or PDF keep it sharp" if "too large" in line else ""
+            warn(f"note: Graphviz: {line.strip()}{hint}")
     return _fixed_dates(done.stdout) if fmt == "pdf" else done.stdout
 
 
