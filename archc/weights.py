@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ TORCHVISION_NAMES: dict[str, str] = {"googlenet_tv": "googlenet"}
 
 
 @dataclass(frozen=True)
-class Layer:
+class StatefulLayer:
     """One stateful layer of a module tree: its dotted name, module and own tensors."""
 
     name: str
@@ -63,6 +63,7 @@ def _config(module: nn.Module) -> tuple:
 
 
 def _config_text(module: nn.Module) -> str:
+    """64->128 3x3 /2 pad 1: a layer's settings in words."""
     if isinstance(module, nn.Conv2d):
         kh, kw = module.kernel_size
         text = f"{module.in_channels}->{module.out_channels} {kh}x{kw}"
@@ -94,7 +95,7 @@ def _own_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def stateful_layers(module: Optional[nn.Module], prefix: str = "") -> list[Layer]:
+def stateful_layers(module: Optional[nn.Module], prefix: str = "") -> list[StatefulLayer]:
     """The layers of a tree that own tensors, in registration order."""
     if module is None:
         return []
@@ -102,17 +103,19 @@ def stateful_layers(module: Optional[nn.Module], prefix: str = "") -> list[Layer
     for name, sub in module.named_modules(prefix=prefix):
         tensors = _own_tensors(sub)
         if tensors:
-            out.append(Layer(name, sub, tensors))
+            out.append(StatefulLayer(name, sub, tensors))
     return out
 
 
 def _is_torchvision_aux(name: str) -> bool:
+    """torchvision names its auxiliary classifiers aux1, aux2 (GoogLeNet) and AuxLogits (Inception v3)."""
     return name.lower().startswith("aux")
 
 
-def _split_archc(net: nn.Module) -> tuple[list[Layer], list[tuple[str, list[Layer]]]]:
+def _split_archc(net: nn.Module) -> tuple[list[StatefulLayer], list[tuple[str, list[StatefulLayer]]]]:
+    """archc's main-path layers (stem, stages, head), and its aux heads in spec order."""
     aux_names = list(getattr(net, "aux_loss_weights", {}) or {})
-    main: list[Layer] = []
+    main: list[StatefulLayer] = []
     for name, child in net.named_children():
         if name not in aux_names:
             main.extend(stateful_layers(child, name))
@@ -120,14 +123,18 @@ def _split_archc(net: nn.Module) -> tuple[list[Layer], list[tuple[str, list[Laye
     return main, aux
 
 
-def _split_torchvision(tv_model: nn.Module) -> tuple[list[Layer], list[tuple[str, list[Layer]]]]:
+def _split_torchvision(tv_model: nn.Module) -> tuple[list[StatefulLayer], list[tuple[str, list[StatefulLayer]]]]:
+    """torchvision's main-path layers, and its aux heads (children named aux*), each with its layers."""
     main = [layer for layer in stateful_layers(tv_model) if not _is_torchvision_aux(layer.name.split(".")[0])]
     aux = [(name, stateful_layers(child, name)) for name, child in tv_model.named_children()
            if _is_torchvision_aux(name) and child is not None]
     return main, aux
 
 
-def _pair_up(ours: list[Layer], theirs: list[Layer], what: str, check_config: bool) -> list[tuple[Layer, Layer]]:
+Pairs = list[tuple[StatefulLayer, StatefulLayer]]
+
+
+def _pair_up(ours: list[StatefulLayer], theirs: list[StatefulLayer], what: str, check_config: bool) -> Pairs:
     """Zip two layer lists, raising ValueError at the first layer that differs."""
     for mine, tv in zip(ours, theirs):
         problem = ""
@@ -188,7 +195,7 @@ def torchvision_kwargs(tv_name: str, aux_heads: int, classes: int) -> dict[str, 
     return kwargs
 
 
-def from_torchvision(spec: Union["SpecLike", str], weights: Any = None, tv_name: Optional[str] = None,
+def from_torchvision(spec: "SpecLike", weights: Any = None, tv_name: Optional[str] = None,
                      seed: Optional[int] = 0, overrides: Iterable[str] = (),
                      check_config: bool = True) -> tuple["Network", nn.Module]:
     """Build the archc module and torchvision's model for a spec, load the latter's weights into the former.
