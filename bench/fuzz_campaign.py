@@ -98,8 +98,11 @@ def main() -> None:
 
     start = time.perf_counter()
     for strategy in (valid_spec(), mutated_spec()):
+        def case(spec: dict) -> None:
+            run(spec)
+
         given(strategy)(settings(max_examples=n, deadline=None, database=None,
-                                 suppress_health_check=list(HealthCheck))(run))()
+                                 suppress_health_check=list(HealthCheck))(case))()
     elapsed = time.perf_counter() - start
     print(f"stages: load, lower, {', '.join(name for name, _ in STAGES)}")
     for key, value in sorted(counts.items()):
