@@ -1,0 +1,146 @@
+"""`archc analyze` and `archc compare` (registered by archc.cli)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from archc.cli import bundled_specs, bundled_specs_dir, load_model, repo_root, resolve_spec_arg, set_option
+from archc.errors import ArchcError, SourceLoc, SpecError
+
+_SIZE = re.compile(r"^\s*(\d{1,6})\s*(?:[x,]\s*(\d{1,6})\s*)?$")
+
+
+def size_override(text: Optional[str]) -> list[str]:
+    """'--input-size 128' or '160x128' -> ['input.size=...']; bad text -> SpecError (exit 2)."""
+    if text is None:
+        return []
+    match = _SIZE.match(text)
+    if not match or int(match.group(1)) < 1 or (match.group(2) is not None and int(match.group(2)) < 1):
+        raise SpecError("bad --input-size", loc=SourceLoc(f"--input-size {text}"),
+                        expected="a positive integer N (N x N) or HxW, e.g. 224 or 160x128")
+    h = int(match.group(1))
+    w = int(match.group(2)) if match.group(2) is not None else h
+    return [f"input.size={h}" if h == w else f"input.size=[{h}, {w}]"]
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    match = re.match(r"^\s*(\d+)\s*[:.]{1,2}\s*(\d+)\s*$", text)
+    if not match or int(match.group(1)) > int(match.group(2)):
+        raise SpecError("bad --window", loc=SourceLoc(f"--window {text}"), expected="LO:HI with LO <= HI, e.g. 5:17")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _probe_runner():  # -> Callable[[Model], Any]
+    try:
+        from archc.probe import ProbeConfig, run_probe
+    except ImportError as exc:
+        raise ArchcError("--probe needs the training probe (archc.probe), which is not available here",
+                         expected="archc with its probe package", got=str(exc)) from None
+    return lambda model: run_probe(model, ProbeConfig())
+
+
+def _bundled_rel(path: Path) -> Optional[Path]:
+    try:
+        return path.resolve().relative_to(bundled_specs_dir().resolve()).with_suffix("")
+    except ValueError:
+        return None
+
+
+@click.command()
+@click.argument("specs", nargs=-1)
+@set_option
+@click.option("--input-size", "input_size", default=None, metavar="N|HxW",
+              help="Analyse at this input size (re-lowers with --set input.size=N).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON on stdout; write no files.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Report root (default: the repository's reports/ for bundled specs as they are, "
+                   "else build/reports/).")
+@click.option("--fvcore/--no-fvcore", default=True, show_default=True, help="Cross-check MACs with fvcore.")
+@click.option("--init/--no-init", "init", default=True, show_default=True,
+              help="Signal propagation at initialisation (CPU, a few seconds per spec).")
+@click.option("--window", default="5:17", show_default=True, metavar="LO:HI",
+              help="Path lengths (in blocks) counted as 'effective' (Veit et al.: 5..17 for ResNet-110).")
+@click.option("--probe", "probe", is_flag=True, help="Also run the gradient-norm training probe (archc.probe).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for several specs (default: the CPU count, at most 8).")
+def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: bool, out_dir: Optional[str],
+            fvcore: bool, init: bool, window: str, probe: bool, jobs: Optional[int]) -> None:
+    """Analyse specs: complexity, fvcore cross-check, bottleneck savings, paths, init propagation.
+
+    Without SPECS: every bundled spec -> reports/<name>/ and reports/index.md.
+    """
+    from archc.analysis.batch import Job, run_jobs
+    from archc.analysis.report import ReportOptions, build_report, write_index
+    from archc.io import to_json
+
+    all_bundled = not specs
+    extra = tuple(overrides) + tuple(size_override(input_size))
+    win = parse_window(window)
+    runner = _probe_runner() if probe else None
+    paths = bundled_specs() if all_bundled else [resolve_spec_arg(s) for s in specs]
+    if all_bundled and not paths:
+        raise SpecError("no bundled specs found", loc=SourceLoc(str(bundled_specs_dir())))
+    models = [load_model(str(p), extra) for p in paths]  # every spec validates before any work starts
+    rels = [_bundled_rel(p) for p in paths]
+    pristine = not extra and all(r is not None for r in rels)
+    root = Path(out_dir) if out_dir else (repo_root() / "reports" if pristine else Path("build") / "reports")
+    options = ReportOptions(fvcore=fvcore, init=init, window=win, probe=runner,
+                            diagram_dirs=(repo_root() / "reports" / "figures",)
+                            + (() if pristine else (Path("build"),)))
+    if as_json:
+        from archc.analysis.complexity import op_rows
+
+        reports = []
+        for model in models:
+            report = build_report(model, options, root=repo_root())
+            report.pop("_probe_markdown", None)
+            report["complexity"]["ops"] = op_rows(model)
+            reports.append(report)
+        click.echo(to_json(reports[0] if len(reports) == 1 else reports), nl=False)
+        return
+    job_list = []
+    for path, model, rel in zip(paths, models, rels):
+        rel_dir = (rel if rel is not None and not extra else Path(model.name)).as_posix()
+        job_list.append(Job(str(path), extra, root / rel_dir, rel_dir))
+    dirs = [j.rel_dir for j in job_list]
+    if len(set(dirs)) != len(dirs):
+        raise SpecError("two specs would write the same report folder", loc=SourceLoc(", ".join(specs)),
+                        expected="specs with different names")
+    rows = run_jobs(job_list, options, repo_root(), jobs,
+                    echo=lambda report, where, seconds: click.echo(_line(report, where, seconds)))
+    if all_bundled:
+        written = write_index(rows, root)
+        click.echo(f"wrote {written[0]} ({len(rows)} specs)")
+
+
+def _line(report: dict[str, Any], where: Path, seconds: float) -> str:
+    from archc.analysis.markdown import big
+
+    c = report["complexity"]["total"]
+    main = report["paths"]["outputs"]["output"]
+    fv = report.get("fvcore")
+    check = "" if fv is None else ("  fvcore conv+fc: equal" if fv["all_equal"]
+                                   else f"  fvcore conv+fc: DIFFERENT at {len(fv['mismatches'])} ops")
+    return (f"{report['name']:<16} {c['params']:>13,} params {c['macs'] / 1e9:8.3f} GMACs  "
+            f"paths {big(main['paths'], main['paths_log2'])}{check}  -> {where}/report.md ({seconds:.1f}s)")
+
+
+@click.command()
+@click.argument("spec_a")
+@click.argument("spec_b")
+@set_option
+@click.option("--input-size", "input_size", default=None, metavar="N|HxW", help="Compare at this input size.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(spec_a: str, spec_b: str, overrides: tuple, input_size: Optional[str], as_json: bool) -> None:
+    """Two specs side by side, per stage: output shape, params, MACs; totals and paths."""
+    from archc.analysis.compare import compare as run
+    from archc.analysis.markdown import render_compare
+    from archc.io import to_json
+
+    extra = tuple(overrides) + tuple(size_override(input_size))
+    a, b = load_model(spec_a, extra), load_model(spec_b, extra)
+    result = run(a, b)
+    click.echo(to_json(result) if as_json else render_compare(result), nl=False)

@@ -1,0 +1,172 @@
+"""Signal propagation at initialisation: std of activations and gradients per weighted layer.
+
+For each init scheme the spec is re-lowered with `init` overridden (conv and fc alike), compiled
+with a fixed seed, and one forward/backward pass of a random batch (train mode, cross-entropy
+against random labels) records, at the output of every conv/fc op on the main path, the std of
+the activation and of the loss gradient. When the net has norm layers, a second variant replaces
+them with identities (same weights): batch norm hides the init's effect, removing it shows it.
+CPU only; 1 thread, so the numbers are the same on every machine (rounded to 4 significant digits).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from archc.ir.graph import Model, OpNode
+
+# scheme name -> InitSpec fields (conv and fc get the same scheme)
+SCHEMES: dict[str, dict[str, str]] = {
+    "kaiming_fan_in": {"conv": "kaiming_normal", "fc": "kaiming_normal", "mode": "fan_in"},
+    "kaiming_fan_out": {"conv": "kaiming_normal", "fc": "kaiming_normal", "mode": "fan_out"},
+    "xavier": {"conv": "xavier_normal", "fc": "xavier_normal"},
+    "torch_default": {"conv": "default", "fc": "default"},
+}
+DEFAULT_SIZE = 64  # ImageNet-size nets are probed at 64x64 (std per layer hardly depends on H x W)
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    batch: Optional[int] = None  # None: pixel_budget // (H * W), clamped to 2..16
+    pixel_budget: int = 8 * 32 * 32  # 8 CIFAR images; 2 at 64x64 and above
+    size: Optional[int] = DEFAULT_SIZE  # None: the spec's input size; larger specs keep theirs
+    seed: int = 0
+    schemes: tuple[str, ...] = tuple(SCHEMES)
+    without_norm: bool = True
+
+
+def batch_size(cfg: InitConfig, shape: tuple) -> int:
+    if cfg.batch is not None:
+        return cfg.batch
+    pixels = shape[1] * shape[2] if len(shape) == 3 else 1
+    return max(2, min(16, cfg.pixel_budget // pixels))
+
+
+def _sig(x: float, digits: int = 4) -> Optional[float]:
+    """Rounded to `digits` significant digits; None for inf/nan (an exploded signal), valid in JSON."""
+    import math
+
+    return float(f"{x:.{digits}g}") if math.isfinite(x) else None
+
+
+def relower(model: Model, **updates: Any) -> Model:
+    """The model's spec with top-level fields replaced (pydantic copies), lowered again."""
+    from archc.ir.lower import lower
+    from archc.spec.yamlload import DEFAULT_LIMITS
+
+    spec = model.spec.model_copy(update=updates, deep=True)
+    return lower(spec, None, getattr(model.spec, "_limits", None) or DEFAULT_LIMITS)
+
+
+def _at_size(model: Model, size: Optional[int]) -> Model:
+    from archc.errors import SpecError
+
+    h = model.input_shape[1]
+    if size is None or h <= size:
+        return model
+    try:
+        return relower(model, input=model.spec.input.model_copy(update={"size": size}))
+    except SpecError:
+        return model  # the net needs its own size (fixed pools, aux heads)
+
+
+def _weighted_ops(model: Model) -> list[OpNode]:
+    return [op for op in model.body.ops() if op.op.weighted]
+
+
+def _run(model: Model, cfg: InitConfig, strip_norm: bool) -> dict[str, list[float]]:
+    import torch
+    from torch import nn
+
+    from archc.backends.torch_backend import to_torch
+
+    net = to_torch(model, seed=cfg.seed)
+    if strip_norm:
+        for op in model.body.ops():
+            if op.op.category == "norm":
+                parent, _, name = op.path.rpartition(".")
+                setattr(net.get_submodule(parent) if parent else net, name, nn.Identity())
+    net.train()
+    ops = _weighted_ops(model)
+    acts: dict[str, float] = {}
+    grads: dict[str, float] = {}
+    handles = []
+
+    def hook(path: str):
+        def fn(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            acts[path] = float(output.detach().float().std())
+            if output.requires_grad:
+                output.register_hook(lambda g: grads.__setitem__(path, float(g.float().std())))
+        return fn
+
+    for op in ops:
+        handles.append(net.get_submodule(op.path).register_forward_hook(hook(op.path)))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    batch = batch_size(cfg, model.input_shape)
+    x = torch.randn(batch, *model.input_shape, generator=gen)
+    labels = torch.randint(0, model.classes, (batch,), generator=gen)
+    try:
+        out = net(x)
+        logits = out[0] if isinstance(out, tuple) else out
+        loss = nn.functional.cross_entropy(logits, labels)
+        loss.backward()
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [op.path for op in ops if op.path not in acts or op.path not in grads]
+    if missing:
+        raise RuntimeError(f"no activation/gradient recorded at {missing[:3]}")
+    return {"activation_std": [_sig(acts[op.path]) for op in ops],
+            "gradient_std": [_sig(grads[op.path]) for op in ops],
+            "loss": _sig(loss.item())}
+
+
+def init_propagation(model: Model, cfg: InitConfig = InitConfig()) -> dict[str, Any]:
+    """Per scheme (and without norm layers when the net has them): std of activations/gradients per layer."""
+    import torch
+
+    unknown = [s for s in cfg.schemes if s not in SCHEMES]
+    if unknown:
+        raise ValueError(f"unknown init scheme(s) {unknown}; expected some of {sorted(SCHEMES)}")
+    base = _at_size(model, cfg.size)
+    has_norm = any(op.op.category == "norm" for op in base.body.ops())
+    variants = [("as specified", False)] + ([("norm layers removed", True)] if has_norm and cfg.without_norm else [])
+    weighted = _weighted_ops(base)
+    layers = [op.path for op in weighted]
+    feature_maps = [len(op.out_shape) == 3 for op in weighted]
+    results: dict[str, dict[str, Any]] = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for scheme in cfg.schemes:
+                init = model.spec.init.model_copy(update=SCHEMES[scheme])
+                variant_model = relower(base, init=init)
+                results[scheme] = {label: _run(variant_model, cfg, strip) for label, strip in variants}
+    finally:
+        torch.set_num_threads(threads)
+    return {"input": list(base.input_shape), "batch": batch_size(cfg, base.input_shape), "seed": cfg.seed, "layers": layers,
+            "feature_map": feature_maps,
+            "variants": [label for label, _ in variants], "schemes": {k: SCHEMES[k] for k in cfg.schemes},
+            "spec_init": model.spec.init.model_dump(), "results": results,
+            "method": "one forward/backward pass in train mode on a random N(0,1) batch, cross-entropy against "
+                      "random labels; std of each conv/fc output and of the loss gradient there"}
+
+
+def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per scheme and variant: std of activations and of gradients at the first and the last conv
+    (feature-map) layer, and the ratios last/first (activations) and first/last (gradients)."""
+    maps = [i for i, f in enumerate(result["feature_map"]) if f] or [0]
+    first, last = maps[0], maps[-1]
+    rows = []
+    for scheme in sorted(result["results"]):
+        for variant in result["variants"]:
+            r = result["results"][scheme][variant]
+            a, g = r["activation_std"], r["gradient_std"]
+            rows.append({"scheme": scheme, "variant": variant, "act_first": a[first], "act_last": a[last],
+                         "act_ratio": _ratio(a[last], a[first]), "grad_first": g[first], "grad_last": g[last],
+                         "grad_ratio": _ratio(g[first], g[last])})
+    return rows
+
+
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return _sig(a / b) if a is not None and b else None

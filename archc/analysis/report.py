@@ -1,0 +1,150 @@
+"""Analysis reports: one dict per model (-> report.json), rendered to report.md with SVG plots,
+and an index over many models. Everything written is deterministic and atomic."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from archc.analysis import plots
+from archc.analysis.complexity import complexity
+from archc.analysis.initprop import InitConfig, init_propagation
+from archc.analysis.paths import VEIT_WINDOW, path_counts
+from archc.analysis.savings import bottleneck_savings
+from archc.io import atomic_write, atomic_write_json
+from archc.ir.graph import Model
+
+REPORT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    fvcore: bool = True
+    init: bool = True
+    init_config: InitConfig = InitConfig()
+    window: tuple[int, int] = VEIT_WINDOW
+    probe: Optional[Callable[[Model], Any]] = None  # model -> probe result (markdown_section(), to_dict())
+    diagram_dirs: tuple[Path, ...] = field(default_factory=tuple)  # where to look for a diagram to link
+
+
+def spec_display(model: Model, root: Optional[Path] = None) -> str:
+    """The spec's path relative to the repository root when inside it (stable across machines)."""
+    source = Path(model.source) if model.source else None
+    if source is None:
+        return ""
+    root = root or Path.cwd()
+    try:
+        return Path(os.path.relpath(source.resolve(), root.resolve())).as_posix()
+    except ValueError:
+        return source.as_posix()
+
+
+def build_report(model: Model, options: ReportOptions = ReportOptions(), root: Optional[Path] = None) -> dict[str, Any]:
+    """Every analysis of one model as one JSON-ready dict."""
+    spec = model.spec
+    report: dict[str, Any] = {
+        "archc_report": REPORT_FORMAT,
+        "name": model.name,
+        "title": model.title,
+        "spec": spec_display(model, root),
+        "references": list(spec.references),
+        "input": list(model.input_shape),
+        "classes": model.classes,
+        "complexity": complexity(model),
+    }
+    if options.fvcore:
+        from archc.analysis.crosscheck import fvcore_crosscheck
+
+        check = fvcore_crosscheck(model)
+        check["ops"] = [row for row in check["ops"] if not row["equal"]]  # only disagreements, if any
+        report["fvcore"] = check
+    report["savings"] = bottleneck_savings(model)
+    report["paths"] = path_counts(model).to_dict(options.window)
+    if options.init:
+        report["init"] = init_propagation(model, options.init_config)
+    if options.probe is not None:
+        result = options.probe(model)
+        report["probe"] = result.to_dict()
+        report["_probe_markdown"] = result.markdown_section()
+    return report
+
+
+def _find_diagram(name: str, dirs: tuple[Path, ...]) -> Optional[Path]:
+    for folder in dirs:
+        if not folder.is_dir():
+            continue
+        hits = sorted(p for p in folder.glob(f"{name}*.svg") if p.stem == name or p.stem.startswith(f"{name}_")
+                      or p.stem.startswith(f"{name}-") or p.stem.startswith(f"{name}."))
+        hits += sorted(p for p in (folder / name).glob("*.svg")) if (folder / name).is_dir() else []
+        if hits:
+            return hits[0]
+    return None
+
+
+def report_plots(report: dict[str, Any]) -> dict[str, str]:
+    """File name -> SVG text for the report's plots."""
+    out: dict[str, str] = {}
+    title = report["title"]
+    stages = report["complexity"]["stages"]
+    out["cost_per_stage.svg"] = plots.stage_costs(title, [s["name"] for s in stages], [s["params"] for s in stages],
+                                                  [s["macs"] for s in stages])
+    inc = report["savings"]["inception"]["modules"]
+    if inc:
+        out["savings_inception.svg"] = plots.paired_bars(
+            f"{title}: inception modules with and without 1x1 reductions",
+            [m["module"].rsplit(".", 1)[-1] for m in inc], [m["specified"]["macs"] for m in inc],
+            [m["naive"]["macs"] for m in inc], "without 1x1 reductions", "MMACs")
+    res = report["savings"]["residual"]["stages"]
+    if res:
+        out["savings_blocks.svg"] = plots.paired_bars(
+            f"{title}: blocks as specified vs the other block kind", [s["stage"] for s in res],
+            [s["specified"]["macs"] for s in res], [s["counterpart"]["macs"] for s in res],
+            "counterpart blocks", "MMACs")
+    main = report["paths"]["outputs"]["output"]
+    out["paths.svg"] = plots.path_histogram(
+        f"{title}: input-to-output path lengths",
+        {int(k): v for k, v in main["blocks"]["distribution"].items()},
+        {int(k): v for k, v in main["layers"]["distribution"].items()},
+        tuple(report["paths"]["effective_window"]))
+    if "init" in report:
+        out["init_propagation.svg"] = plots.init_curves(f"{title}: signal at initialisation", report["init"])
+    return out
+
+
+def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
+    """report.json, report.md and the plots in out_dir (atomic writes; stale plots of this report removed)."""
+    from archc.analysis.markdown import render_report
+
+    out_dir = Path(out_dir)
+    svgs = report_plots(report)
+    diagram = _find_diagram(report["name"], diagram_dirs)
+    link = Path(os.path.relpath(diagram.resolve(), out_dir.resolve())).as_posix() if diagram else None
+    probe_md = report.pop("_probe_markdown", None)
+    written = [atomic_write(out_dir / name, text) for name, text in sorted(svgs.items())]
+    written.append(atomic_write(out_dir / "report.md", render_report(report, sorted(svgs), link, probe_md)))
+    written.append(atomic_write_json(out_dir / "report.json", report))
+    for stale in sorted(out_dir.glob("*.svg")):
+        if stale.name not in svgs:
+            stale.unlink()
+    return written
+
+
+def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:
+    c = report["complexity"]
+    main = report["paths"]["outputs"]["output"]
+    fv = report.get("fvcore")
+    return {"name": report["name"], "title": report["title"], "dir": rel_dir, "input": report["input"],
+            "params": c["total"]["params"], "params_with_aux": c["total_with_aux"]["params"],
+            "macs": c["total"]["macs"], "weighted_layers": c["weighted_layers"],
+            "blocks": report["paths"]["blocks_on_main_path"], "paths": main["paths"],
+            "paths_log2": main["paths_log2"], "aux_heads": len(c["aux_heads"]),
+            "fvcore_equal": None if fv is None else fv["all_equal"]}
+
+
+def write_index(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    from archc.analysis.markdown import render_index
+
+    rows = sorted(rows, key=lambda r: r["dir"])
+    return [atomic_write(Path(out_dir) / "index.md", render_index(rows)),
+            atomic_write_json(Path(out_dir) / "index.json", {"archc_report": REPORT_FORMAT, "models": rows})]

@@ -1,0 +1,232 @@
+"""What 1x1 bottlenecks save, by counterfactual rewrites.
+
+Inception modules: each module as specified vs the same module without 1x1 reductions (the 3x3
+and 5x5 convs directly on the module's input; the pool branch without its 1x1 projection), on the
+module's actual input: params and MACs each, and the saving factor; summed over the network.
+A reduction is recognised structurally: a branch whose first weighted op is a 1x1 stride-1 conv
+followed by a larger conv; a projection: a branch that ends in a 1x1 conv after unweighted ops.
+
+Residual (and plain) block stages: every bottleneck block vs a basic block of the same input/output
+width (and every basic block vs a bottleneck with a 4x narrower middle), obtained by rewriting the
+spec's stage and lowering again; the whole network both ways.
+
+Every conv's MACs comes with its formula k*k*C_in*C_out*H*W (C_in per group, H x W of the output).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from archc.ir.graph import ConcatNode, Model, Node, OpNode, SeqNode
+from archc.ir.ops import REGISTRY, Cost, pair
+
+BLOCK_STAGE_KINDS = ("residual", "plain")
+
+
+# ---------------------------------------------------------------- formulas
+
+
+def _conv_formula(op: OpNode, x: tuple) -> str:
+    kh, kw = pair(op.params.kernel)
+    c_in = x[0] // op.params.groups
+    _, h, w = op.out_shape
+    return f"{kh}*{kw}*{c_in}*{op.out_shape[0]}*{h}*{w}"
+
+
+def _linear_formula(op: OpNode, x: tuple) -> str:
+    n_in = 1
+    for s in x:
+        n_in *= s
+    return f"{n_in}*{op.out_shape[0]}"
+
+
+FORMULAS: dict[str, Callable[[OpNode, tuple], str]] = {"conv": _conv_formula, "linear": _linear_formula}
+
+
+def mac_formula(op: OpNode, x: Optional[tuple] = None) -> Optional[str]:
+    """'k*k*C_in*C_out*H*W = value' for conv/fc ops (value from the registry); None for others."""
+    rule = FORMULAS.get(op.op.category)
+    if rule is None:
+        return None
+    x = tuple(x if x is not None else op.in_shape)
+    return f"{rule(op, x)} = {op.op.cost(op.params, x, op.out_shape).macs:,}"
+
+
+def _cost_on(op: OpNode, x: tuple) -> Cost:
+    return op.op.cost(op.params, x, op.out_shape)
+
+
+def _conv_rows(ops: list[tuple[OpNode, tuple]]) -> list[dict[str, Any]]:
+    rows = []
+    for op, x in ops:
+        if op.op.weighted:
+            rows.append({"op": op.path, "label": op.label, "macs": _cost_on(op, x).macs, "formula": mac_formula(op, x)})
+    return rows
+
+
+# ---------------------------------------------------------------- inception modules
+
+
+def _items_ops(items: list[Node]) -> list[list[OpNode]]:
+    return [list(item.ops()) for item in items]
+
+
+def _first_weighted(ops: list[OpNode]) -> Optional[OpNode]:
+    return next((op for op in ops if op.op.weighted), None)
+
+
+def _is_1x1(op: Optional[OpNode]) -> bool:
+    if op is None or op.op.category != "conv":
+        return False
+    return pair(op.params.kernel) == (1, 1) and pair(op.params.stride) == (1, 1)
+
+
+def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tuple]]]:
+    """The branch without its 1x1 reduction / projection: (what was removed, [(op, its input shape)])."""
+    groups = _items_ops(branch.items)
+    firsts = [_first_weighted(g) for g in groups]
+    weighted_items = [i for i, f in enumerate(firsts) if f is not None]
+    plan = [(op, tuple(op.in_shape)) for g in groups for op in g]
+    if len(weighted_items) >= 2 and weighted_items[0] == 0 and _is_1x1(firsts[0]):
+        nxt = firsts[weighted_items[1]]
+        if nxt is not None and pair(nxt.params.kernel) != (1, 1):
+            kept = [(op, tuple(x) if op is nxt else tuple(op.in_shape)) for g in groups[1:] for op in g]
+            return "1x1 reduction", kept
+    if weighted_items and weighted_items[-1] == len(groups) - 1 and len(weighted_items) == 1 \
+            and weighted_items[0] > 0 and _is_1x1(firsts[-1]):
+        return "1x1 pool projection", [(op, tuple(op.in_shape)) for g in groups[:-1] for op in g]
+    return "", plan
+
+
+def _sum_cost(plan: list[tuple[OpNode, tuple]]) -> Cost:
+    params = macs = 0
+    for op, x in plan:
+        c = _cost_on(op, x)
+        params += c.params
+        macs += c.macs
+    return Cost(params, macs)
+
+
+def inception_savings(model: Model) -> dict[str, Any]:
+    modules = []
+    total_spec = total_naive = Cost()
+    for node in model.walk():
+        if not isinstance(node, ConcatNode):
+            continue
+        x = tuple(node.in_shape)
+        branches = []
+        spec_cost = naive_cost = Cost()
+        naive_channels = 0
+        for branch in node.branches:
+            removed, plan = naive_branch(branch, x)
+            as_is = [(op, tuple(op.in_shape)) for op in branch.ops()]
+            a, b = _sum_cost(as_is), _sum_cost(plan)
+            out_c = plan[-1][0].out_shape[0] if plan else x[0]
+            naive_channels += out_c if removed != "1x1 pool projection" else x[0]
+            branches.append({"branch": branch.path, "removed": removed or "nothing",
+                             "specified": {"params": a.params, "macs": a.macs, "convs": _conv_rows(as_is)},
+                             "naive": {"params": b.params, "macs": b.macs, "convs": _conv_rows(plan)}})
+            spec_cost = Cost(spec_cost.params + a.params, spec_cost.macs + a.macs)
+            naive_cost = Cost(naive_cost.params + b.params, naive_cost.macs + b.macs)
+        modules.append({"module": node.path, "input": list(x), "output_channels": node.out_shape[0],
+                        "naive_output_channels": naive_channels,
+                        "specified": {"params": spec_cost.params, "macs": spec_cost.macs},
+                        "naive": {"params": naive_cost.params, "macs": naive_cost.macs},
+                        "macs_factor": _ratio(naive_cost.macs, spec_cost.macs),
+                        "params_factor": _ratio(naive_cost.params, spec_cost.params),
+                        "branches": branches})
+        total_spec = Cost(total_spec.params + spec_cost.params, total_spec.macs + spec_cost.macs)
+        total_naive = Cost(total_naive.params + naive_cost.params, total_naive.macs + naive_cost.macs)
+    return {"modules": modules,
+            "total": {"specified": {"params": total_spec.params, "macs": total_spec.macs},
+                      "naive": {"params": total_naive.params, "macs": total_naive.macs},
+                      "macs_saved": total_naive.macs - total_spec.macs,
+                      "macs_factor": _ratio(total_naive.macs, total_spec.macs),
+                      "params_factor": _ratio(total_naive.params, total_spec.params)},
+            "note": "naive = each module without 1x1 reductions on its actual input; without the pool "
+                    "projection the module's output also grows (naive_output_channels), which would raise "
+                    "the cost of every later layer too (not included)"}
+
+
+def _ratio(a: int, b: int) -> float:
+    return round(a / b, 4) if b else 0.0
+
+
+# ---------------------------------------------------------------- residual blocks
+
+
+def _counterpart(stage: Any, c_out: int) -> Optional[dict[str, Any]]:
+    """Spec fields of the other block kind with the same output width, or None."""
+    if stage.block == "bottleneck":
+        return {"block": "basic", "width": c_out, "expansion": 1, "groups": 1, "base_width": 64}
+    if stage.block == "basic" and c_out % 4 == 0:
+        return {"block": "bottleneck", "width": c_out // 4, "expansion": 4, "groups": 1, "base_width": 64,
+                "stride_on": "3x3"}
+    return None
+
+
+def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
+    """Lower the spec with every basic/bottleneck stage swapped to the other kind (same in/out widths)."""
+    from archc.ir.lower import lower
+
+    spec = model.spec.model_copy(deep=True)
+    stage_nodes = [n for n in model.stages if n.role == "stage"]
+    swaps = []
+    it = iter(stage_nodes)
+    for i, item in enumerate(spec.stages):
+        if item.kind not in ("residual", "plain", "inception"):
+            continue
+        node = next(it)
+        st = item.params
+        if item.kind not in BLOCK_STAGE_KINDS or st.block is None:
+            continue
+        fields = _counterpart(st, node.out_shape[0])
+        if fields is None:
+            continue
+        for key, value in fields.items():
+            setattr(st, key, value)
+        swaps.append({"stage": node.path, "index": i, "from": node.meta.get("block"), "to": fields["block"],
+                      "rewrite": fields})
+    if not swaps:
+        return None, []
+    limits = getattr(model.spec, "_limits", None)
+    from archc.spec.yamlload import DEFAULT_LIMITS
+
+    return lower(spec, None, limits or DEFAULT_LIMITS), swaps
+
+
+def _block_summary(node: Node) -> dict[str, Any]:
+    c = node.cost
+    return {"block": node.meta.get("block"), "params": c.params, "macs": c.macs,
+            "convs": _conv_rows([(op, tuple(op.in_shape)) for op in node.ops()])}
+
+
+def block_savings(model: Model) -> dict[str, Any]:
+    other, swaps = _rewrite(model)
+    if other is None:
+        return {"stages": [], "network": None}
+    stages = []
+    for swap in swaps:
+        mine = model.find(swap["stage"])
+        theirs = other.find(swap["stage"])
+        blocks = []
+        for a, b in zip(mine.children(), theirs.children()):
+            blocks.append({"block": a.path, "input": list(a.in_shape), "output": list(a.out_shape),
+                           "specified": _block_summary(a), "counterpart": _block_summary(b),
+                           "macs_factor": _ratio(b.cost.macs, a.cost.macs)})
+        a_cost, b_cost = mine.cost, theirs.cost
+        stages.append({"stage": swap["stage"], "from": swap["from"], "to": swap["to"], "rewrite": swap["rewrite"],
+                       "specified": {"params": a_cost.params, "macs": a_cost.macs},
+                       "counterpart": {"params": b_cost.params, "macs": b_cost.macs},
+                       "macs_factor": _ratio(b_cost.macs, a_cost.macs), "blocks": blocks})
+    a_net, b_net = model.cost, other.cost
+    return {"stages": stages,
+            "network": {"specified": {"params": a_net.params, "macs": a_net.macs},
+                        "counterpart": {"params": b_net.params, "macs": b_net.macs},
+                        "macs_factor": _ratio(b_net.macs, a_net.macs),
+                        "params_factor": _ratio(b_net.params, a_net.params)},
+            "note": "counterpart: bottleneck blocks become basic blocks (3x3, 3x3) with the same input/output "
+                    "width; basic blocks become bottlenecks (1x1, 3x3, 1x1) with a 4x narrower middle"}
+
+
+def bottleneck_savings(model: Model) -> dict[str, Any]:
+    return {"inception": inception_savings(model), "residual": block_savings(model)}

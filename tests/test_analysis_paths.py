@@ -1,0 +1,125 @@
+"""Path counts by dynamic programming, against math.comb, brute-force enumeration and Veit et al."""
+import math
+import time
+from fractions import Fraction
+
+import networkx as nx
+import pytest
+
+import archc
+from archc.analysis import path_counts, share_in_window
+from archc.ir.dag import to_dag
+
+
+def resnet_cifar(n: int, block: str = "basic", shortcut: str = "pad", kind: str = "residual") -> str:
+    sc = f", shortcut: {shortcut}" if kind == "residual" else ""
+    return f"""
+archc: 1
+name: net
+input: {{channels: 3, size: 32}}
+classes: 10
+stem:
+  - conv: {{out: 16, kernel: 3}}
+stages:
+  - {kind}: {{block: {block}, width: 16, blocks: {n}{sc}}}
+  - {kind}: {{block: {block}, width: 32, blocks: {n}, stride: 2{sc}}}
+  - {kind}: {{block: {block}, width: 64, blocks: {n}, stride: 2{sc}}}
+"""
+
+
+def lowered(text: str):
+    return archc.lower(archc.loads(text))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_residual_blocks_give_2_to_the_n_binomial_paths(n):
+    blocks = 3 * n
+    r = path_counts(lowered(resnet_cifar(n)))
+    main = r.blocks["output"]
+    assert main.total == 2 ** blocks
+    assert main.as_dict() == {k: math.comb(blocks, k) for k in range(blocks + 1)}
+    # in weighted layers: stem + fc always, 2 convs per block passed through (pad shortcuts have none)
+    assert r.layers["output"].as_dict() == {2 + 2 * k: math.comb(blocks, k) for k in range(blocks + 1)}
+
+
+def test_projection_shortcuts_count_their_conv():
+    r = path_counts(lowered(resnet_cifar(1, shortcut="projection")))
+    # 3 blocks; the 2nd and 3rd have a 1x1 projection: skipping them still passes one weighted layer
+    layers = r.layers["output"].as_dict()
+    assert sum(layers.values()) == 8
+    assert min(layers) == 2 + 2  # stem, two projections, fc
+    assert max(layers) == 2 + 6
+
+
+def test_plain_net_has_one_path():
+    r = path_counts(lowered(resnet_cifar(3, kind="plain")))
+    assert r.layers["output"].as_dict() == {20: 1}  # 6n + 2 weighted layers
+    assert r.blocks["output"].as_dict() == {9: 1}
+
+
+def test_dp_agrees_with_enumeration_on_small_graphs():
+    for text in (resnet_cifar(2), resnet_cifar(1, block="bottleneck", shortcut="projection")):
+        model = lowered(text)
+        g = to_dag(model)
+        lengths = [sum(1 for v in p if g.nodes[v]["weighted"]) for p in nx.all_simple_paths(g, "input", "output")]
+        expected = {k: lengths.count(k) for k in set(lengths)}
+        assert path_counts(model, g).layers["output"].as_dict() == expected
+
+
+def test_inception_modules_multiply_by_branch_count_and_aux_heads_have_their_own_paths():
+    text = """
+archc: 1
+name: inc
+input: {channels: 16, size: 8}
+classes: 10
+defaults: {norm: none}
+stages:
+  - inception:
+      modules:
+        a: [8, 8, 8, 4, 4, 4]
+        b: [8, 8, 8, 4, 4, 4]
+        c: [8, 8, 8, 4, 4, 4]
+aux_heads:
+  - {attach: inceptionb, layers: [{gap: {}}, {fc: {}}]}
+"""
+    r = path_counts(lowered(text))
+    assert r.outputs == ["output", "aux1.output"]
+    assert r.blocks["output"].as_dict() == {3: 4 ** 3}
+    assert r.blocks["aux1.output"].as_dict() == {2: 4 ** 2}
+    # per module: 1 weighted layer on branches 1 and 4, 2 on branches 2 and 3: (2x^1 + 2x^2)^3, then fc
+    poly = {0: 1}
+    for _ in range(3):
+        nxt = {}
+        for k, c in poly.items():
+            for step, ways in ((1, 2), (2, 2)):
+                nxt[k + step] = nxt.get(k + step, 0) + c * ways
+        poly = nxt
+    assert r.layers["output"].as_dict() == {k + 1: c for k, c in poly.items()}
+
+
+def test_googlenet_paths_per_output():
+    r = path_counts(archc.lower("specs/googlenet.yaml"))
+    assert r.blocks["output"].total == 4 ** 9
+    assert r.blocks["aux1.output"].total == 4 ** 3  # 3a, 3b, 4a
+    assert r.blocks["aux2.output"].total == 4 ** 6  # ... 4b, 4c, 4d
+
+
+def test_resnet110_effective_paths_share():
+    """Veit et al. 2016: 54 blocks, paths of 5..17 blocks hold 0.45% of all 2^54 paths."""
+    model = archc.lower("specs/cifar/resnet110.yaml")
+    d = path_counts(model).blocks["output"]
+    assert d.total == 2 ** 54 == 18_014_398_509_481_984
+    share = share_in_window(d, 5, 17)
+    assert share == Fraction(sum(math.comb(54, k) for k in range(5, 18)), 2 ** 54)
+    assert round(float(share) * 100, 2) == 0.45
+
+
+def test_thousand_layer_resnet_is_fast_and_exact():
+    """ResNet-1202 (He et al. CIFAR, n = 200, 600 blocks): counts by DP, never by enumeration."""
+    model = archc.lower(archc.load("specs/cifar/resnet110.yaml", ["vars.n=200"]))
+    started = time.perf_counter()
+    d = path_counts(model).blocks["output"]
+    elapsed = time.perf_counter() - started
+    assert d.total == 2 ** 600
+    assert d.counts[300] == math.comb(600, 300)
+    assert elapsed < 5  # bench/bench_analysis.py records the real figure (well under a second)
