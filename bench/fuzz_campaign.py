@@ -49,14 +49,14 @@ def _torch(ir):
 
 def _optional_stages() -> None:
     try:
-        from archc.render import diagram_dot
+        from archc.render import dot_source
     except ImportError:
-        diagram_dot = None
-    if diagram_dot is not None:
+        dot_source = None
+    if dot_source is not None:
         @_stage("diagram")
         def _diagram(ir):
             for level in ("stage", "block", "layer"):
-                diagram_dot(ir, level=level)
+                dot_source(ir, level=level)
     try:
         from archc.analysis import analyze_model
     except ImportError:

@@ -30,6 +30,10 @@ def exercise(text: str) -> None:
         assert exc.loc is not None and exc.format().startswith("fuzz.yaml") or exc.format().startswith("--set")
         return
     to_dag(ir)
+    from archc.render import dot_source
+
+    for level in ("stage", "block", "layer"):
+        dot_source(ir, level=level)
     source = archc.generate_source(ir)
     compile(source, "generated.py", "exec")
     if ir.cost_with_aux().params < 200_000:
@@ -172,3 +176,22 @@ def test_build_is_byte_identical_across_runs(tmp_path):
         outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outs[0] == outs[1]
     assert len(outs[0]) >= 2
+
+
+def test_hostile_text_in_diagrams_stays_text(tmp_path):
+    import shutil
+
+    from archc.render import dot_source
+
+    hostile = '"]; injected [label="x"]; <b>&amp;</b> } digraph { \\" \n'
+    spec = {"name": "inert", "title": hostile, "input": {"size": 16}, "classes": 3,
+            "stages": [{"residual": {"block": "basic", "width": 4}}],
+            "aux_heads": [{"attach": "stage1", "layers": [{"gap": {}}, {"fc": {}}]}]}
+    ir = archc.lower(archc.loads(yaml.safe_dump(spec)))
+    for level in ("stage", "block", "layer"):
+        source = dot_source(ir, level=level)
+        assert "\ninjected" not in source and " injected [" not in source
+        if shutil.which("dot"):
+            result = subprocess.run(["dot", "-Tsvg"], input=source, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            assert 'id="injected"' not in result.stdout
