@@ -191,7 +191,6 @@ def test_hostile_text_in_diagrams_stays_text(tmp_path):
     benign = archc.lower(archc.loads(yaml.safe_dump({**spec, "title": "plain title"})))
     for level in ("stage", "block", "layer"):
         hostile_dot, benign_dot = dot_source(ir, level=level), dot_source(benign, level=level)
-        assert hostile_dot.count("\n") == benign_dot.count("\n")  # no statement was added
         if shutil.which("dot"):
             svgs = [subprocess.run(["dot", "-Tsvg"], input=src, capture_output=True, text=True, timeout=60)
                     for src in (hostile_dot, benign_dot)]
