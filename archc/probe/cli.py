@@ -1,0 +1,143 @@
+"""`archc probe`: short training runs of one or more specs; JSON + Markdown + plots under reports/probe/."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from archc.cli import load_model, set_option
+from archc.probe.config import AMP_MODES, DEVICES, OPTIMIZERS, ProbeConfig
+
+EXIT_INTERRUPTED = 130
+
+
+def _summary_line(result) -> str:  # result: ProbeResult
+    from archc.probe.report import fmt, pct
+
+    text = (f"{result.label}: {result.status}, {result.steps_done}/{result.config.steps} steps, "
+            f"loss {fmt(result.final_loss)}, batch acc {pct(result.final_acc)}, "
+            f"first/last grad norm {fmt(result.ratio('init'))} at init, {fmt(result.ratio('end'))} at the end")
+    if result.path_gradients:
+        s = result.path_gradients["summary"]
+        text += f"; 90% of path gradient from lengths {s['range90'][0]}-{s['range90'][1]} of {result.path_gradients['blocks']}"
+    return text
+
+
+def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, notes: str = "") -> list[Path]:
+    """probe.json, probe.md and the figures, written atomically."""
+    from archc.io import atomic_write, atomic_write_json
+    from archc.probe.plots import comparison_plots
+    from archc.probe.report import report_markdown
+
+    written = comparison_plots(results, out_dir, formats)
+    per_run = []
+    for r in results:
+        per_run += r.plots(out_dir, formats)
+    figures = [p for p in written if p.suffix == f".{formats[0]}"]
+    md = report_markdown(results, title, figures, base=out_dir, notes=notes)
+    links = [f"[{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in per_run if p.suffix == f".{formats[0]}"]
+    if links:
+        md += "\nPer-run figures: " + ", ".join(links) + "\n"
+    doc = {"archc_probe": 1, "title": title, "results": [r.to_dict() for r in results]}
+    written += per_run
+    written.append(atomic_write_json(out_dir / "probe.json", doc))
+    written.append(atomic_write(out_dir / "probe.md", md))
+    return written
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True, help="Training steps per spec.")
+@click.option("--batch", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Global batch size (split over --nproc / torchrun processes).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9, show_default=True)
+@click.option("--wd", "weight_decay", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+              help="Weight decay.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights, data and batch order.")
+@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Keep per-layer gradient norms every N steps (and at step 1 and the last step).")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--amp", type=click.Choice(AMP_MODES), default="auto", show_default=True,
+              help="bf16 autocast; auto: on CUDA only.")
+@click.option("--channels-last/--no-channels-last", default=None, help="Memory format; default: on CUDA only.")
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model.")
+@click.option("--cuda-graphs", is_flag=True, help="Capture the whole training step in one CUDA graph.")
+@click.option("--data", default="synthetic", show_default=True, metavar="SOURCE",
+              help="synthetic | cifar10:PATH | folder:PATH | digits (needs scikit-learn).")
+@click.option("--synthetic-size", type=click.IntRange(min=2), default=8192, show_default=True,
+              help="Images in the synthetic set.")
+@click.option("--paths/--no-paths", default=True, show_default=True,
+              help="Path-length gradients (Veit et al. 2016) for residual nets.")
+@click.option("--path-repeats", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Backward passes with fresh random paths per path batch.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Data-parallel processes on this machine (DDP; gloo on CPU). Or launch with torchrun.")
+@set_option
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="reports/probe", show_default=True)
+@click.option("--format", "plot_format", type=click.Choice(["svg", "png", "both"]), default="svg", show_default=True)
+@click.option("--title", default="Training probe", show_default=True, help="Report title.")
+@click.option("--notes", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A Markdown file whose text goes into the report under the title.")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weight_decay: float, optimizer: str,
+          seed: int, log_every: int, device: str, amp: str, channels_last: Optional[bool], use_compile: bool,
+          cuda_graphs: bool, data: str, synthetic_size: int, paths: bool, path_repeats: int, nproc: int,
+          overrides: tuple, out_dir: str, plot_format: str, title: str, notes: Optional[str],
+          no_progress: bool) -> None:
+    """Train each SPEC briefly and record how its gradients flow.
+
+    Records the gradient norm of every conv/fc weight (by block and stage) at step 1 and every
+    --log-every steps, the training loss and accuracy, and for residual nets the path-length gradients.
+    Writes OUT/probe.json, OUT/probe.md and figures. Several specs share the figures' axes: e.g.
+    `archc probe cifar/plain20 cifar/plain56 cifar/resnet20 cifar/resnet56` is the degradation experiment.
+    Multi-GPU: `torchrun --nproc-per-node N -m archc probe ...` (only rank 0 writes).
+    """
+    from archc.probe.dist import env_info, spawn_local
+    from archc.probe.train import run_probe
+
+    info = env_info()
+    if nproc > 1 and info.active:
+        raise click.UsageError("--nproc starts processes itself; do not combine it with torchrun")
+    models = [load_model(spec, overrides) for spec in specs]  # every spec checked before any training
+    suffix = f" ({', '.join(overrides)})" if overrides else ""
+    configs = []
+    for model in models:
+        try:
+            configs.append(ProbeConfig(
+                steps=steps, batch=batch, lr=lr, momentum=momentum, weight_decay=weight_decay, optimizer=optimizer,
+                seed=seed, log_every=log_every, data=data, synthetic_size=synthetic_size, device=device, amp=amp,
+                channels_last=channels_last, compile=use_compile, cuda_graphs=cuda_graphs, path_gradients=paths,
+                path_repeats=path_repeats, progress=not no_progress, label=model.name + suffix))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    results = []
+    interrupted = False
+    for model, config in zip(models, configs):
+        try:
+            if nproc > 1:
+                result = spawn_local(model, config, nproc)
+            else:
+                result = run_probe(model, config, overrides=overrides)
+        except KeyboardInterrupt:
+            interrupted = True
+            break
+        results.append(result)
+        if info.is_main:
+            click.echo(_summary_line(result))
+            if result.status == "nonfinite" and result.nonfinite:
+                click.echo(f"archc: warning: {result.label}: {result.nonfinite['message']}", err=True)
+        if result.status == "interrupted":
+            interrupted = True
+            break
+    if info.is_main and results:
+        formats = ("svg", "png") if plot_format == "both" else (plot_format,)
+        note_text = Path(notes).read_text(encoding="utf-8") if notes else ""
+        written = write_outputs(results, Path(out_dir), formats, title, note_text)
+        click.echo(f"wrote {len(written)} files to {out_dir}/ (probe.md, probe.json, figures)")
+    if interrupted:
+        click.echo("archc: interrupted; kept the runs measured so far", err=True)
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,79 @@
+"""Settings of one training probe, validated up front (ValueError names the bad field)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+DEVICES = ("auto", "cpu", "cuda")
+AMP_MODES = ("auto", "bf16", "none")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """A short, seeded training run that records per-layer gradient norms.
+
+    The gradient of step s is computed on batch s with the weights after s-1 updates, so step 1
+    is "at initialisation". Norms are kept for step 1, every `log_every` steps and the last step;
+    loss and accuracy for every step.
+    """
+
+    steps: int = 100
+    batch: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    optimizer: str = "sgd"
+    seed: int = 0
+    log_every: int = 10
+    data: str = "synthetic"  # synthetic | cifar10:PATH | folder:PATH | digits
+    synthetic_size: int = 8192
+    device: str = "auto"
+    amp: str = "auto"  # auto: bf16 on CUDA, none on CPU
+    channels_last: Optional[bool] = None  # None: on CUDA only
+    compile: bool = False  # torch.compile the model
+    cuda_graphs: bool = False  # capture the whole step in one CUDA graph
+    check_every: Optional[int] = None  # host sync for NaN/Inf checks; None: 1 on CPU, log_every on CUDA
+    sync_bn: bool = True  # under DDP, batch statistics over all processes (matches one process)
+    path_gradients: bool = True  # Veit et al. path-length gradients for residual nets
+    path_batch: int = 64
+    path_repeats: int = 16  # backward passes with fresh random paths (per batch)
+    path_batches: int = 2
+    progress: bool = True
+    label: Optional[str] = None  # display name in reports; default: the model name
+
+    def __post_init__(self) -> None:
+        positive = {"steps": self.steps, "batch": self.batch, "log_every": self.log_every,
+                    "synthetic_size": self.synthetic_size, "path_batch": self.path_batch,
+                    "path_repeats": self.path_repeats, "path_batches": self.path_batches}
+        for name, value in positive.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ProbeConfig.{name} must be a positive integer, got {value!r}")
+        if self.check_every is not None and (not isinstance(self.check_every, int) or self.check_every < 1):
+            raise ValueError(f"ProbeConfig.check_every must be a positive integer or None, got {self.check_every!r}")
+        if not (self.lr > 0):
+            raise ValueError(f"ProbeConfig.lr must be > 0, got {self.lr!r}")
+        if not (0 <= self.momentum < 1):
+            raise ValueError(f"ProbeConfig.momentum must be in [0, 1), got {self.momentum!r}")
+        if not (self.weight_decay >= 0):
+            raise ValueError(f"ProbeConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
+        for name, value, allowed in (("device", self.device, DEVICES), ("amp", self.amp, AMP_MODES),
+                                     ("optimizer", self.optimizer, OPTIMIZERS)):
+            if value not in allowed:
+                raise ValueError(f"ProbeConfig.{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if not isinstance(self.data, str) or not self.data:
+            raise ValueError("ProbeConfig.data must be synthetic, cifar10:PATH, folder:PATH or digits")
+        if self.compile and self.cuda_graphs:
+            raise ValueError("ProbeConfig: choose compile or cuda_graphs, not both "
+                             "(torch.compile mode='reduce-overhead' already uses CUDA graphs)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ProbeConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown ProbeConfig field(s): {', '.join(unknown)}")
+        return cls(**data)

@@ -1,0 +1,297 @@
+"""Training data for the probe, held in memory as uint8 images: a deterministic synthetic set (default),
+CIFAR-10 in its python-pickle format, an ImageFolder tree, and scikit-learn's digits (optional extra).
+
+Every source gives `ProbeData`; `check_against` says clearly when data and spec disagree."""
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from archc.errors import ArchcError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff")
+SYNTHETIC_MAX_BYTES = 128 << 20  # the synthetic set takes at most 128 MiB of uint8 pixels
+
+
+class DataError(ArchcError, ValueError):
+    """Data that cannot be read, or does not fit the spec (CLI exit code 2)."""
+
+
+@dataclass
+class ProbeData:
+    """uint8 images (N, C, H, W), int64 labels (N,), and the per-channel mean/std used to normalise."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: int
+    name: str
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"ProbeData.images must be a uint8 (N, C, H, W) tensor, got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"ProbeData.labels must have shape ({self.images.shape[0]},), got {tuple(self.labels.shape)}")
+        self.labels = self.labels.to(torch.int64)
+        c = self.images.shape[1]
+        total, squares, count = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
+        for start in range(0, len(self), 256):  # in chunks: a float copy of a large set would not fit
+            x = self.images[start:start + 256].to(torch.float64).div_(255.0).transpose(0, 1).reshape(c, -1)
+            total += x.sum(1)
+            squares += (x * x).sum(1)
+            count += x.shape[1]
+        mean = total / max(1, count)
+        self.mean = mean.float()
+        self.std = (squares / max(1, count) - mean * mean).clamp_min(1e-6).sqrt().float().clamp_min(1e-3)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        _, c, h, w = self.images.shape
+        return int(c), int(h), int(w)
+
+    def describe(self) -> str:
+        c, h, w = self.shape
+        return f"{self.name}: {len(self):,} images {c}x{h}x{w}, {self.classes} classes"
+
+    def check_against(self, input_shape: tuple, classes: int, batch: int) -> None:
+        """Raise DataError when the images or classes do not match the spec, or the set is smaller than a batch."""
+        want = tuple(int(v) for v in input_shape)
+        if len(want) != 3:
+            raise DataError(f"the spec's input {want} is not an image", expected="input: {channels, size}")
+        if self.shape != want:
+            c, h, w = self.shape
+            hint = []
+            if c != want[0]:
+                hint.append(f"--set input.channels={c}")
+            if (h, w) != want[1:]:
+                hint.append(f"--set input.size={h}" if h == w else f"input size {h}x{w}")
+            raise DataError(f"data {self.name} has {c}x{h}x{w} images but the spec expects "
+                            f"{want[0]}x{want[1]}x{want[2]}", expected=f"matching data, or {' '.join(hint)}")
+        if self.classes != classes:
+            raise DataError(f"data {self.name} has {self.classes} classes but the spec's classifier has {classes}",
+                            expected=f"--set classes={self.classes}")
+        if len(self) < batch:
+            raise DataError(f"data {self.name} has {len(self)} images, fewer than one batch of {batch}",
+                            expected=f"--batch {len(self)} or less")
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 batch -> float32, per-channel standardised (on the batch's device)."""
+        mean = self.mean.to(images.device).view(1, -1, 1, 1)
+        std = self.std.to(images.device).view(1, -1, 1, 1)
+        return (images.float() / 255.0 - mean) / std
+
+
+class BatchOrder:
+    """Deterministic batches: a fresh permutation each epoch from (seed, epoch); the last partial batch is
+    dropped. Under DDP every rank computes the same global batch and takes its own slice."""
+
+    def __init__(self, size: int, batch: int, seed: int, rank: int = 0, world: int = 1,
+                 device: torch.device = torch.device("cpu")) -> None:
+        if batch % world:
+            raise ValueError(f"batch {batch} is not divisible by {world} processes")
+        if size < batch:
+            raise ValueError(f"{size} samples are fewer than one batch of {batch}")
+        self.size, self.batch, self.seed = size, batch, seed
+        self.rank, self.world, self.device = rank, world, device
+        self.per_epoch = size // batch
+        self._epoch = -1
+        self._perm: Optional[torch.Tensor] = None
+
+    def indices(self, step: int) -> torch.Tensor:
+        """Indices of this rank's part of the batch of `step` (1-based)."""
+        epoch, b = divmod(step - 1, self.per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(self.size, generator=gen).to(self.device)
+            self._epoch = epoch
+        assert self._perm is not None
+        local = self.batch // self.world
+        start = b * self.batch + self.rank * local
+        return self._perm[start:start + local]
+
+
+# ---------------------------------------------------------------- sources
+
+
+def synthetic(shape: tuple, classes: int, size: int = 8192, seed: int = 0,
+              max_bytes: int = SYNTHETIC_MAX_BYTES) -> ProbeData:
+    """Class prototypes are smooth random colour fields; a sample is its class prototype, randomly shifted and
+    scaled, plus a weaker distractor prototype of another class and pixel noise. A small CNN learns it, it
+    is the same on every machine for a seed, and it needs no download. Above 64x64 the smooth part is made
+    at 64x64 and upsampled (the noise stays per pixel), which keeps ImageNet-sized sets quick to make."""
+    c, h, w = (int(v) for v in shape)
+    if classes < 2:
+        raise DataError("the synthetic set needs at least 2 classes", expected="classes >= 2")
+    notes = []
+    cap = max(classes * 2, max_bytes // (c * h * w))
+    if size > cap:
+        notes.append(f"synthetic set capped at {cap:,} images ({max_bytes >> 20} MiB of uint8 pixels)")
+        size = cap
+    lh, lw = min(h, 64), min(w, 64)
+    gen = torch.Generator().manual_seed(10_007 + seed)
+    low = torch.randn(classes, c, 3, 3, generator=gen)
+    mid = torch.randn(classes, c, 6, 6, generator=gen) * 0.6
+    protos = (F.interpolate(low, size=(lh, lw), mode="bilinear", align_corners=False)
+              + F.interpolate(mid, size=(lh, lw), mode="bilinear", align_corners=False))
+    protos = (protos - protos.mean((1, 2, 3), keepdim=True)) / protos.std((1, 2, 3), keepdim=True)
+    labels = torch.arange(size) % classes
+    labels = labels[torch.randperm(size, generator=gen)]
+    distract = (labels + torch.randint(1, classes, (size,), generator=gen)) % classes
+    max_shift = max(1, lh // 8)
+    shifts = torch.randint(-max_shift, max_shift + 1, (size, 2), generator=gen)
+    contrast = torch.empty(size).uniform_(0.6, 1.4, generator=gen)
+    weight = torch.empty(size).uniform_(0.0, 0.5, generator=gen)
+    images = torch.empty(size, c, h, w, dtype=torch.uint8)
+    rows, cols = torch.arange(lh), torch.arange(lw)
+    chunk = 256
+    for start in range(0, size, chunk):
+        sl = slice(start, min(size, start + chunk))
+        n = sl.stop - start
+        x = contrast[sl].view(-1, 1, 1, 1) * protos[labels[sl]] + weight[sl].view(-1, 1, 1, 1) * protos[distract[sl]]
+        # a circular shift per sample (torch.roll for a whole batch, by gathering shifted indices)
+        ri = (rows.view(1, -1) - shifts[sl, :1]) % lh
+        ci = (cols.view(1, -1) - shifts[sl, 1:]) % lw
+        x = x.gather(2, ri.view(n, 1, lh, 1).expand(n, c, lh, lw)).gather(3, ci.view(n, 1, 1, lw).expand(n, c, lh, lw))
+        if (lh, lw) != (h, w):
+            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        x += torch.randn(n, c, h, w, generator=gen)
+        images[sl] = (x * 40.0 + 128.0).clamp_(0, 255).round_().to(torch.uint8)
+    return ProbeData(images, labels, classes, "synthetic", f"seed {seed}, {size:,} images", notes)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays, lists, dicts and bytes only: a CIFAR batch never needs more, and a pickle that
+    asks for anything else is refused instead of run."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+
+
+def _read_pickle(path: Path) -> object:
+    try:
+        with open(path, "rb") as handle:
+            return _ArrayUnpickler(handle, encoding="bytes").load()
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise DataError(f"cannot read CIFAR batch {path}: {exc}") from None
+
+
+def _key(d: dict, name: str) -> object:
+    for k in (name.encode(), name):
+        if k in d:
+            return d[k]
+    raise KeyError(name)
+
+
+def cifar10(folder: str | Path) -> ProbeData:
+    """CIFAR-10 'python version': data_batch_1..5 in `folder` (or in folder/cifar-10-batches-py)."""
+    import numpy as np
+
+    root = Path(folder)
+    if (root / "cifar-10-batches-py").is_dir():
+        root = root / "cifar-10-batches-py"
+    files = sorted(root.glob("data_batch_*"))
+    if not root.is_dir() or not files:
+        raise DataError(f"no CIFAR-10 batches in {folder}", expected="a folder holding data_batch_1 ... data_batch_5")
+    arrays, labels = [], []
+    for path in files:
+        d = _read_pickle(path)
+        try:
+            data = np.asarray(_key(d, "data"), dtype=np.uint8)  # type: ignore[arg-type]
+            lab = np.asarray(_key(d, "labels"), dtype=np.int64)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{path} is not a CIFAR-10 batch", expected="a dict with 'data' (N x 3072 uint8) "
+                            "and 'labels'") from None
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or lab.shape != (data.shape[0],):
+            raise DataError(f"{path}: unexpected array shapes", expected="data N x 3072 and N labels",
+                            got=f"data {data.shape}, labels {lab.shape}")
+        arrays.append(data.reshape(-1, 3, 32, 32))
+        labels.append(lab)
+    classes = 10
+    meta = root / "batches.meta"
+    if meta.is_file():
+        names = _key(_read_pickle(meta), "label_names")  # type: ignore[arg-type]
+        classes = len(names)  # type: ignore[arg-type]
+    y = torch.from_numpy(np.concatenate(labels))
+    if int(y.min()) < 0 or int(y.max()) >= classes:
+        raise DataError(f"CIFAR labels in {folder} fall outside 0..{classes - 1}")
+    return ProbeData(torch.from_numpy(np.concatenate(arrays)), y, classes, "cifar10", str(folder))
+
+
+def image_folder(folder: str | Path, shape: tuple) -> ProbeData:
+    """An ImageFolder tree (folder/<class>/<image>); images are resized (shorter side) and centre-cropped to
+    the spec's input size and converted to its channels (1: greyscale, 3: RGB)."""
+    from PIL import Image, UnidentifiedImageError
+
+    c, h, w = (int(v) for v in shape)
+    if c not in (1, 3):
+        raise DataError(f"image folders give 1 or 3 channels, the spec expects {c}", expected="input.channels 1 or 3")
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"no such folder {folder}", expected="folder:PATH with one subfolder per class")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise DataError(f"{folder} has {len(class_dirs)} class folder(s)", expected="one subfolder per class, at least 2")
+    images, labels = [], []
+    for label, class_dir in enumerate(class_dirs):
+        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        for path in files:
+            try:
+                with Image.open(path) as im:
+                    im = im.convert("L" if c == 1 else "RGB")
+                    scale = max(h / im.height, w / im.width)
+                    if (im.height, im.width) != (h, w):
+                        size = (max(w, round(im.width * scale)), max(h, round(im.height * scale)))
+                        im = im.resize(size, Image.BILINEAR)
+                        left, top = (im.width - w) // 2, (im.height - h) // 2
+                        im = im.crop((left, top, left + w, top + h))
+                    t = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c)
+            except (OSError, UnidentifiedImageError) as exc:
+                raise DataError(f"cannot read image {path}: {exc}") from None
+            images.append(t.permute(2, 0, 1))
+            labels.append(label)
+    if not images:
+        raise DataError(f"no images in {folder}", expected=f"files ending in {', '.join(IMAGE_SUFFIXES)}")
+    return ProbeData(torch.stack(images), torch.tensor(labels), len(class_dirs), "folder", str(folder))
+
+
+def digits() -> ProbeData:
+    """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes; optional: needs scikit-learn)."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("the digits set needs scikit-learn, which is not installed",
+                        expected="pip install scikit-learn, or --data synthetic") from None
+    bunch = load_digits()
+    x = torch.as_tensor(bunch.images, dtype=torch.float32)  # 0..16
+    images = (x * (255.0 / 16.0)).round().clamp(0, 255).to(torch.uint8).unsqueeze(1)
+    return ProbeData(images, torch.as_tensor(bunch.target, dtype=torch.int64), 10, "digits", "scikit-learn")
+
+
+def load_data(source: str, shape: tuple, classes: int, seed: int = 0, synthetic_size: int = 8192) -> ProbeData:
+    """`synthetic`, `cifar10:PATH`, `folder:PATH` or `digits` -> ProbeData (not yet checked against the spec)."""
+    kind, _, arg = source.partition(":")
+    if kind == "synthetic" and not arg:
+        return synthetic(shape, classes, synthetic_size, seed)
+    if kind == "digits" and not arg:
+        return digits()
+    if kind == "cifar10" and arg:
+        return cifar10(arg)
+    if kind == "folder" and arg:
+        return image_folder(arg, shape)
+    raise DataError(f"unknown data source {source!r}", expected="synthetic, cifar10:PATH, folder:PATH or digits")

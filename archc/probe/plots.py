@@ -1,0 +1,181 @@
+"""Probe figures (matplotlib, no pyplot state): gradient norm against depth, training curves (the
+degradation figure of He et al. 2016, Fig. 1), and path-length gradients (Veit et al. 2016, Fig. 6).
+Files are written atomically; SVGs carry no date, so the same numbers give the same bytes."""
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+from typing import Sequence
+
+from archc.io import atomic_write
+
+FORMATS = ("svg", "png")
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "run"
+
+
+def _figure(width: float = 10.0, height: float = 4.0, panels: int = 1) -> tuple:
+    import matplotlib
+
+    matplotlib.rcParams["svg.hashsalt"] = "archc-probe"
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def save(fig: object, base: Path, formats: Sequence[str]) -> list[Path]:
+    out = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"plot format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        buf = io.BytesIO()
+        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)  # type: ignore[attr-defined]
+        out.append(atomic_write(base.parent / f"{base.name}.{fmt}", buf.getvalue()))
+    return out
+
+
+def smooth(values: Sequence[float], window: int) -> list[float]:
+    """Trailing running mean (NaNs skipped)."""
+    out, acc, q = [], 0.0, []
+    for v in values:
+        v = float(v)
+        q.append(v if math.isfinite(v) else 0.0)
+        acc += q[-1]
+        if len(q) > window:
+            acc -= q.pop(0)
+        out.append(acc / len(q))
+    return out
+
+
+def _main_series(result, norms: Sequence[float]) -> tuple[list[int], list[float], list[int], list[float]]:
+    xs, ys, sx, sy = [], [], [], []
+    for layer, v in zip(result.layers, norms):
+        if not (math.isfinite(v) and v > 0):
+            continue
+        if layer.role == "main":
+            xs.append(layer.depth)
+            ys.append(v)
+        elif layer.role == "shortcut":
+            sx.append(layer.depth)
+            sy.append(v)
+    return xs, ys, sx, sy
+
+
+def _depth_axes(ax: object, title: str) -> None:
+    ax.set_yscale("log")  # type: ignore[attr-defined]
+    ax.set_xlabel("layer depth (conv/fc layers from the input)")  # type: ignore[attr-defined]
+    ax.set_ylabel("gradient L2 norm of the weight")  # type: ignore[attr-defined]
+    ax.set_title(title)  # type: ignore[attr-defined]
+    ax.grid(True, which="both", alpha=0.3)  # type: ignore[attr-defined]
+
+
+def _colors(n: int) -> list:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+def gradnorm_comparison(results: Sequence, base: Path, formats: Sequence[str]) -> list[Path]:
+    fig, (a0, a1) = _figure(12, 4.5, 2)
+    for color, r in zip(_colors(len(results)), results):
+        for ax, norms in ((a0, r.init_norms), (a1, r.final_norms)):
+            if not norms:
+                continue
+            xs, ys, sx, sy = _main_series(r, norms)
+            ax.plot(xs, ys, "-o", ms=2.5, lw=1.2, color=color, label=r.label)
+            if sx:
+                ax.plot(sx, sy, "x", ms=5, color=color)
+    _depth_axes(a0, "at initialisation (step 1)")
+    ends = sorted({r.norm_steps[-1] for r in results if r.norm_steps})
+    _depth_axes(a1, f"at the end (step {', '.join(map(str, ends))})")
+    a0.legend(fontsize=8)
+    fig.suptitle("Gradient norm against depth (x: shortcut projections)")
+    return save(fig, base, formats)
+
+
+def training_comparison(results: Sequence, base: Path, formats: Sequence[str]) -> list[Path]:
+    fig, (a0, a1) = _figure(12, 4.5, 2)
+    for color, r in zip(_colors(len(results)), results):
+        if not r.loss:
+            continue
+        w = max(1, len(r.loss) // 20)
+        steps = list(range(1, len(r.loss) + 1))
+        a0.plot(steps, r.loss, color=color, alpha=0.2, lw=0.7)
+        a0.plot(steps, smooth(r.loss, w), color=color, lw=1.6, label=r.label)
+        a1.plot(steps, smooth([1 - a for a in r.acc], w), color=color, lw=1.6, label=r.label)
+        if r.status == "nonfinite" and r.nonfinite:
+            a0.axvline(r.nonfinite["step"], color=color, ls=":", lw=1)
+    a0.set(xlabel="step", ylabel="training loss (batch; bold: running mean)", title="training loss")
+    a1.set(xlabel="step", ylabel="training error (running mean of batch error)", title="training error")
+    a1.set_ylim(0, 1)
+    for ax in (a0, a1):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Training curves (deeper plain nets train worse: the degradation problem, He et al. 2016 Fig. 1)")
+    return save(fig, base, formats)
+
+
+def _paths_axes(results: Sequence, base: Path, formats: Sequence[str], title: str) -> list[Path]:
+    fig, (a0, a1) = _figure(12, 4.5, 2)
+    for color, r in zip(_colors(len(results)), results):
+        pg = r.path_gradients
+        ks = [k for k, m in zip(pg["k"], pg["mean"]) if m]
+        means = [m for m in pg["mean"] if m]
+        a0.plot(ks, means, "-o", ms=3, color=color, label=f"{r.label} (n={pg['blocks']})")
+        a1.plot(pg["k"], pg["weighted"], "-o", ms=3, color=color, label=f"{r.label}: gradient-weighted")
+        a1.plot(pg["k"], pg["path_fraction"], "--", lw=1, color=color, alpha=0.6,
+                label=f"{r.label}: share of paths, Binomial(n, 1/2)")
+    a0.set_yscale("log")
+    a0.set(xlabel="path length k (residual branches on the path)", ylabel="gradient magnitude at the input",
+           title="gradient carried by one path of length k")
+    a1.set(xlabel="path length k", ylabel="fraction", title="where the gradient comes from")
+    for ax in (a0, a1):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return save(fig, base, formats)
+
+
+def comparison_plots(results: Sequence, out_dir: Path, formats: Sequence[str] = ("svg",)) -> list[Path]:
+    """Figures comparing several runs on shared axes."""
+    out = []
+    if any(r.norms for r in results):
+        out += gradnorm_comparison(results, out_dir / "gradnorm_depth", formats)
+    if any(r.loss for r in results):
+        out += training_comparison(results, out_dir / "training_curves", formats)
+    with_paths = [r for r in results if r.path_gradients]
+    if with_paths:
+        out += _paths_axes(with_paths, out_dir / "path_gradients", formats,
+                           "Path-length gradients (Veit et al. 2016, Sec. 5)")
+    return out
+
+
+def result_plots(result, out_dir: Path, formats: Sequence[str] = ("svg",)) -> list[Path]:
+    """One run: gradient norm vs depth at every kept step, its training curves, its path gradients."""
+    name = slug(result.label)
+    out = []
+    if result.norms:
+        import matplotlib
+
+        fig, (ax,) = _figure(8, 4.5)
+        cmap = matplotlib.colormaps["viridis"]
+        n = len(result.norm_steps)
+        for i, (step, norms) in enumerate(zip(result.norm_steps, result.norms)):
+            xs, ys, _, _ = _main_series(result, norms)
+            ax.plot(xs, ys, "-", lw=1.2, color=cmap(i / max(1, n - 1)), label=f"step {step}")
+        _depth_axes(ax, f"{result.label}: gradient norm against depth")
+        ax.legend(fontsize=7, ncol=2)
+        out += save(fig, out_dir / f"{name}_gradnorm", formats)
+    if result.loss:
+        out += training_comparison([result], out_dir / f"{name}_training", formats)
+    if result.path_gradients:
+        out += _paths_axes([result], out_dir / f"{name}_paths", formats, f"{result.label}: path-length gradients")
+    return out

@@ -1,0 +1,121 @@
+"""Markdown for probe results: one section per run, and a report comparing several runs."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence
+
+from archc.probe.layers import LayerInfo
+
+STATUS_TEXT = {"completed": "completed", "interrupted": "interrupted (Ctrl-C): partial", "nonfinite": "stopped: NaN/Inf"}
+
+
+def fmt(value: Optional[float], digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a" if value is None else str(value)
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}"
+
+
+def pct(value: float) -> str:
+    return f"{value:.1%}" if math.isfinite(value) else "n/a"
+
+
+def _extreme(layers: Sequence[LayerInfo], norms: Sequence[float], pick: type = min) -> str:
+    main = [(v, layer.path) for layer, v in zip(layers, norms) if layer.role == "main"]
+    if not main:
+        return "n/a"
+    value, path = pick(main)
+    return f"{fmt(value)} (`{path}`)"
+
+
+def result_section(result, level: int = 3) -> str:  # result: ProbeResult (import cycle otherwise)
+    h = "#" * level
+    cfg = result.config
+    m, d = result.model, result.data
+    lines = [f"{h} {result.label}", ""]
+    source = f"`{m['source']}`" if m.get("source") else result.name
+    overrides = f" with `--set {' '.join(m['overrides'])}`" if m.get("overrides") else ""
+    lines.append(f"{source}{overrides} · {m.get('params', 0):,} params · {fmt(m.get('macs', 0) / 1e6, 4)} MMACs · "
+                 f"data {d.get('name')} ({d.get('images', 0):,} images {'x'.join(map(str, d.get('shape', [])))}, "
+                 f"{d.get('classes')} classes)")
+    lines += ["", "| measure | value |", "|---|---|"]
+    status = STATUS_TEXT[result.status]
+    lines.append(f"| status | {status}, {result.steps_done} of {cfg.steps} steps |")
+    if result.nonfinite:
+        lines.append(f"| where it stopped | {result.nonfinite['message']} |")
+    if result.loss:
+        head = result.loss[: max(1, min(10, len(result.loss)))]
+        lines.append(f"| training loss: first {len(head)} steps → last 10% of steps | "
+                     f"{fmt(sum(head) / len(head))} → {fmt(result.final_loss)} |")
+        lines.append(f"| batch accuracy, last 10% of steps | {pct(result.final_acc)} |")
+    init, end = result.init_norms, result.final_norms
+    if init:
+        end_step = result.norm_steps[-1]
+        lines.append(f"| first/last layer gradient norm: init → step {end_step} | "
+                     f"{fmt(result.ratio('init'))} → {fmt(result.ratio('end'))} |")
+        lines.append(f"| smallest layer gradient norm at init | {_extreme(result.layers, init, min)} |")
+        lines.append(f"| largest layer gradient norm at init | {_extreme(result.layers, init, max)} |")
+    timing = result.timing
+    if timing.get("steps_per_s"):
+        lines.append(f"| speed (timing, {result.run.get('device')}) | {timing['steps_per_s']:.3g} steps/s, "
+                     f"{timing.get('samples_per_s', 0):,.0f} images/s |")
+    if init:
+        stage_init, stage_end = result.grouped("stage", "init"), result.grouped("stage", "end")
+        counts: dict[str, int] = {}
+        for layer in result.layers:
+            counts[layer.stage] = counts.get(layer.stage, 0) + 1
+        lines += ["", f"Gradient norm by stage (L2 over the stage's conv/fc weight gradients), at step 1 and "
+                      f"step {result.norm_steps[-1]}:", "",
+                  "| stage | weights | at init | at end |", "|---|---:|---:|---:|"]
+        for stage, value in stage_init.items():
+            lines.append(f"| {stage} | {counts[stage]} | {fmt(value)} | {fmt(stage_end.get(stage))} |")
+    pg = result.path_gradients
+    if pg:
+        s = pg["summary"]
+        first, last = pg["mean"][0], pg["mean"][-1]
+        verb = "falls" if first is not None and last is not None and first > last else "goes"
+        lines += ["", f"Path gradients (Veit et al. 2016, Sec. 5) over {pg['blocks']} residual blocks "
+                      f"({pg['settings']['measurements']:,} sampled paths, after training, BN in eval mode): "
+                      f"gradient magnitude at the input {verb} from {fmt(pg['mean'][0])} for the all-skip path "
+                      f"(k=0) to {fmt(pg['mean'][-1])} for the path through every block (k={pg['blocks']}); "
+                      f"weighted by the number of paths, 90% of the gradient comes from paths of length "
+                      f"{s['range90'][0]}–{s['range90'][1]} (mode {s['mode_k']}, mean {fmt(s['mean_k'])}), "
+                      f"while path lengths themselves average {fmt(s['mean_path_length'])}."]
+    elif result.path_note:
+        lines += ["", f"Path gradients: {result.path_note}."]
+    return "\n".join(lines) + "\n"
+
+
+def settings_text(results: Sequence) -> str:
+    cfg = results[0].config
+    run = results[0].run
+    machine = run.get("machine", {})
+    hw = machine.get("gpu") or f"{machine.get('cpu', '?')} ({machine.get('cpu_cores', '?')} cores, " \
+                                f"{machine.get('torch_threads', '?')} torch threads)"
+    return (f"Hardware: {hw}, {run.get('device', '?')}, torch {machine.get('torch', '?')}, "
+            f"{run.get('world_size', 1)} process(es). Settings: {cfg.optimizer.upper()} lr {cfg.lr}, momentum "
+            f"{cfg.momentum}, weight decay {cfg.weight_decay}, batch {cfg.batch}, {cfg.steps} steps, seed {cfg.seed}, "
+            f"amp {run.get('amp')}, channels_last {run.get('channels_last')}, compile {run.get('compile')}, "
+            f"CUDA graphs {run.get('cuda_graphs')}; norms kept every {cfg.log_every} steps; data {cfg.data}.")
+
+
+def report_markdown(results: Sequence, title: str = "Training probe", figures: Sequence[Path] = (),
+                    base: Optional[Path] = None, notes: str = "") -> str:
+    lines = [f"# {title}", "", settings_text(results) if results else "No runs.", ""]
+    if notes:
+        lines += [notes.strip(), ""]
+    if results:
+        lines += ["| run | params | status | steps | loss, last 10% | batch acc, last 10% | "
+                  "first/last grad norm at init | at end |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+        for r in results:
+            lines.append(f"| {r.label} | {r.model.get('params', 0):,} | {r.status} | {r.steps_done} | "
+                         f"{fmt(r.final_loss)} | {pct(r.final_acc)} | {fmt(r.ratio('init'))} | {fmt(r.ratio('end'))} |")
+        lines.append("")
+    for path in figures:
+        rel = path.relative_to(base) if base is not None else path
+        lines += [f"![{path.stem}]({rel.as_posix()})", ""]
+    for r in results:
+        lines.append(r.markdown_section(level=2))
+    return "\n".join(lines).rstrip() + "\n"

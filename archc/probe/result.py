@@ -1,0 +1,143 @@
+"""What one probe measured: per-step loss/accuracy, per-layer gradient norms at logged steps, how the run
+ended, and (for residual nets) path-length gradients. JSON-able, with a Markdown section and plots."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from archc.probe.config import ProbeConfig
+from archc.probe.layers import LayerInfo, first_last_ratio, group_norms
+
+STATUSES = ("completed", "interrupted", "nonfinite")
+
+
+def _num(value: float) -> Optional[float]:
+    """JSON has no NaN/Inf: store them as null (the status and `nonfinite` say why)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _unnum(value: Optional[float]) -> float:
+    return float("nan") if value is None else float(value)
+
+
+@dataclass
+class ProbeResult:
+    name: str  # the model's name
+    label: str  # display name (e.g. "plain56 (norm=none)")
+    config: ProbeConfig
+    layers: list[LayerInfo]
+    norm_steps: list[int] = field(default_factory=list)  # steps whose gradient norms were kept
+    norms: list[list[float]] = field(default_factory=list)  # [len(norm_steps)][len(layers)]
+    loss: list[float] = field(default_factory=list)  # per step 1..steps_done
+    acc: list[float] = field(default_factory=list)  # batch accuracy per step
+    status: str = "completed"
+    nonfinite: Optional[dict] = None  # {step, what, layer, where, message}
+    path_gradients: Optional[dict] = None
+    path_note: str = ""  # why there are no path gradients
+    model: dict = field(default_factory=dict)  # title, params, macs, input, classes, source
+    data: dict = field(default_factory=dict)
+    run: dict = field(default_factory=dict)  # device, amp, channels_last, compile, world size, hardware
+    timing: dict = field(default_factory=dict)  # seconds, steps/s (machine-dependent, not deterministic)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+
+    # ------------------------------------------------------------ derived figures
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.loss)
+
+    @property
+    def init_norms(self) -> list[float]:
+        """Per-layer gradient norms at initialisation (step 1), or [] when no step finished."""
+        return list(self.norms[0]) if self.norms and self.norm_steps[0] == 1 else []
+
+    @property
+    def final_norms(self) -> list[float]:
+        return list(self.norms[-1]) if self.norms else []
+
+    def ratio(self, which: str = "init") -> float:
+        """First-layer over last-layer gradient norm at 'init' or at the 'end'."""
+        norms = self.init_norms if which == "init" else self.final_norms
+        return first_last_ratio(self.layers, norms) if norms else float("nan")
+
+    def grouped(self, by: str, which: str = "init") -> dict[str, float]:
+        norms = self.init_norms if which == "init" else self.final_norms
+        return group_norms(self.layers, norms, by) if norms else {}
+
+    def tail_mean(self, values: Sequence[float], fraction: float = 0.1) -> float:
+        if not values:
+            return float("nan")
+        n = max(1, int(round(len(values) * fraction)))
+        return sum(values[-n:]) / n
+
+    @property
+    def final_loss(self) -> float:
+        return self.tail_mean(self.loss)
+
+    @property
+    def final_acc(self) -> float:
+        return self.tail_mean(self.acc)
+
+    # ------------------------------------------------------------ serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "label": self.label,
+            "status": self.status,
+            "steps_done": self.steps_done,
+            "config": self.config.to_dict(),
+            "model": self.model,
+            "data": self.data,
+            "run": self.run,
+            "timing": self.timing,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "norm_steps": list(self.norm_steps),
+            "norms": [[_num(v) for v in row] for row in self.norms],
+            "loss": [_num(v) for v in self.loss],
+            "acc": [_num(v) for v in self.acc],
+            "nonfinite": self.nonfinite,
+            "path_gradients": self.path_gradients,
+            "path_note": self.path_note,
+            "summary": {
+                "final_loss": _num(self.final_loss),
+                "final_acc": _num(self.final_acc),
+                "first_last_ratio_init": _num(self.ratio("init")),
+                "first_last_ratio_end": _num(self.ratio("end")),
+                "stage_norms_init": {k: _num(v) for k, v in self.grouped("stage", "init").items()},
+                "stage_norms_end": {k: _num(v) for k, v in self.grouped("stage", "end").items()},
+                "block_norms_init": {k: _num(v) for k, v in self.grouped("block", "init").items()},
+                "block_norms_end": {k: _num(v) for k, v in self.grouped("block", "end").items()},
+            },
+        }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ProbeResult":
+        return cls(
+            name=data["name"], label=data["label"], config=ProbeConfig.from_dict(data["config"]),
+            layers=[LayerInfo(**layer) for layer in data["layers"]], norm_steps=list(data["norm_steps"]),
+            norms=[[_unnum(v) for v in row] for row in data["norms"]],
+            loss=[_unnum(v) for v in data["loss"]], acc=[_unnum(v) for v in data["acc"]],
+            status=data["status"], nonfinite=data.get("nonfinite"), path_gradients=data.get("path_gradients"),
+            path_note=data.get("path_note", ""), model=data.get("model", {}), data=data.get("data", {}),
+            run=data.get("run", {}), timing=data.get("timing", {}))
+
+    # ------------------------------------------------------------ presentation
+
+    def markdown_section(self, level: int = 3) -> str:
+        from archc.probe.report import result_section
+
+        return result_section(self, level)
+
+    def plots(self, out_dir: Union[str, Path], formats: Sequence[str] = ("svg",)) -> list[Path]:
+        """This run's figures (gradient norm vs depth, loss curve, path gradients) -> the files written."""
+        from archc.probe.plots import result_plots
+
+        return result_plots(self, Path(out_dir), formats)

@@ -1,0 +1,447 @@
+"""The probe's training loop: a seeded short run recording loss, accuracy and the gradient norm of every
+conv/fc weight, without a host sync per layer.
+
+Each step writes one row [loss, correct, norm_1 .. norm_L] into a device-side window (the norms come from
+one `torch._foreach_norm` call); every `check_every` steps the window goes to the host in one copy, is
+checked for NaN/Inf and absorbed. On CPU the check runs every step before the optimizer step; on CUDA
+every logged step, with a snapshot of the weights so that a NaN found later is replayed to its step and
+traced to the first layer whose output (or gradient) became non-finite."""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archc.errors import ArchcError, ArchcRuntimeError
+from archc.ir.graph import Model
+from archc.probe.config import ProbeConfig
+from archc.probe.data import BatchOrder, ProbeData, load_data
+from archc.probe.dist import (DistInfo, all_reduce_sum, barrier, convert_sync_bn, ddp_wrap, env_info,
+                              init_process_group, plain_bn_copy)
+from archc.probe.layers import watched_layers
+from archc.probe.progress import Progress
+from archc.probe.result import ProbeResult
+
+GRAPH_WARMUP = 3
+
+
+@dataclass(frozen=True)
+class Setup:
+    device: torch.device
+    amp: bool  # bf16 autocast
+    channels_last: bool
+    check_every: int
+    dist: DistInfo
+
+
+def resolve_setup(config: ProbeConfig, info: DistInfo) -> Setup:
+    cuda = torch.cuda.is_available()
+    if config.device == "cuda" and not cuda:
+        raise ArchcError("--device cuda, but CUDA is not available here", expected="--device auto or cpu")
+    kind = "cuda" if config.device == "cuda" or (config.device == "auto" and cuda) else "cpu"
+    if config.cuda_graphs and kind != "cuda":
+        raise ArchcError("CUDA graphs need a CUDA device", expected="--device cuda, or no --cuda-graphs")
+    if config.cuda_graphs and info.active:
+        raise ArchcError("CUDA graphs are not supported with several processes", expected="--compile instead")
+    device = torch.device(f"cuda:{info.local_rank}" if kind == "cuda" else "cpu")
+    amp = config.amp == "bf16" or (config.amp == "auto" and kind == "cuda")
+    channels_last = config.channels_last if config.channels_last is not None else kind == "cuda"
+    check = config.check_every or (1 if kind == "cpu" else config.log_every)
+    return Setup(device, amp, channels_last, check, info)
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+class Trainer:
+    def __init__(self, model: Model, config: ProbeConfig, data: ProbeData, setup: Setup) -> None:
+        import archc
+
+        self.ir, self.config, self.data, self.setup = model, config, data, setup
+        self.device = setup.device
+        self.layers = watched_layers(model)
+        if not self.layers:
+            raise ArchcError(f"{model.name} has no conv or fc weights to probe")
+        net = archc.compile(model, seed=config.seed)
+        params = dict(net.named_parameters())
+        missing = [layer.param for layer in self.layers if layer.param not in params]
+        if missing:
+            raise RuntimeError(f"IR paths without parameters in the torch module: {', '.join(missing[:3])}")
+        net.train()
+        if setup.dist.active and config.sync_bn:
+            net = convert_sync_bn(net, self.device.type)
+        net = net.to(self.device, memory_format=torch.channels_last if setup.channels_last else torch.preserve_format)
+        self.raw = net
+        self.tracked = [dict(net.named_parameters())[layer.param] for layer in self.layers]
+        module: nn.Module = net
+        if setup.dist.active:
+            module = ddp_wrap(net, self.device, sync_buffers=not config.sync_bn)
+        if config.compile:
+            module = torch.compile(module)  # type: ignore[assignment]
+        self.module = module
+        self.graphs = config.cuda_graphs
+        if config.optimizer == "sgd":
+            self.opt: torch.optim.Optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
+                                                              weight_decay=config.weight_decay)
+        else:
+            self.opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                        capturable=self.graphs)
+        self.images = data.images.to(self.device)
+        self.labels = data.labels.to(self.device)
+        self.order = BatchOrder(len(data), config.batch, config.seed, setup.dist.rank, setup.dist.world, self.device)
+        width = setup.check_every
+        self.win_lc = torch.zeros(width, 2, device=self.device)
+        self.win_norms = torch.zeros(width, len(self.layers), device=self.device)
+        self.last_row: Optional[tuple[int, list[float]]] = None  # (step, norms) last absorbed
+        self.snap: Optional[list[Any]] = None
+        self.snap_step = 0
+        self.graph: Optional[Any] = None
+
+    # ------------------------------------------------------------ one step
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.order.indices(step)
+        x = self.data.normalize(self.images[idx])
+        if self.setup.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.labels[idx]
+
+    def _autocast(self) -> Any:
+        if not self.setup.amp:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=not self.graphs)
+
+    def _loss(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(out, tuple):
+            logits, aux = out
+            loss = F.cross_entropy(logits.float(), y)
+            for name, aux_logits in aux.items():
+                loss = loss + self.raw.aux_loss_weights[name] * F.cross_entropy(aux_logits.float(), y)
+            return loss, logits
+        return F.cross_entropy(out.float(), y), out
+
+    def compute(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, backward, norms (no optimizer step): -> ([loss, correct], [norm per watched layer])."""
+        with self._autocast():
+            loss, logits = self._loss(self.module(x), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.tracked]
+        norms = torch.stack(torch._foreach_norm(grads)).float()
+        correct = (logits.argmax(1) == y).sum()
+        return torch.stack([loss.detach().float(), correct.float()]), norms
+
+    # ------------------------------------------------------------ state snapshots (for replays and graphs)
+
+    def _opt_tensors(self) -> list[torch.Tensor]:
+        return [v for p in self.raw.parameters() for _, v in sorted(self.opt.state.get(p, {}).items())
+                if isinstance(v, torch.Tensor)]
+
+    def snapshot(self) -> list[Any]:
+        model = [t.detach().clone() for t in [*self.raw.parameters(), *self.raw.buffers()]]
+        opt = {id(p): {k: (v.detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in st.items()}
+               for p, st in self.opt.state.items()}
+        return [model, opt]
+
+    def restore(self, snap: list[Any], fresh_optimizer: bool = False) -> None:
+        model, opt = snap
+        with torch.no_grad():
+            for t, saved in zip([*self.raw.parameters(), *self.raw.buffers()], model):
+                t.copy_(saved)
+            if fresh_optimizer:  # zeroed in place: SGD/Adam then step exactly as from an empty state
+                for t in self._opt_tensors():
+                    t.zero_()
+                return
+            for p in self.raw.parameters():
+                saved_state = opt.get(id(p))
+                if saved_state is None:
+                    self.opt.state.pop(p, None)
+                    continue
+                state = self.opt.state[p]
+                for key in list(state):
+                    if key not in saved_state:
+                        del state[key]
+                for key, value in saved_state.items():
+                    if isinstance(value, torch.Tensor) and isinstance(state.get(key), torch.Tensor):
+                        state[key].copy_(value)
+                    else:
+                        state[key] = value.clone() if isinstance(value, torch.Tensor) else value
+
+    def capture_graph(self) -> None:
+        """Record forward, backward, norms and the optimizer step as one CUDA graph (whole-network capture).
+        The warm-up steps run on a side stream and are undone before capture."""
+        x, y = self.batch(1)
+        self.static_x, self.static_y = x.clone(), y.clone()
+        initial = self.snapshot()
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            for _ in range(GRAPH_WARMUP):
+                self.compute(self.static_x, self.static_y)
+                self.opt.step()
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        self.restore(initial, fresh_optimizer=True)
+        self.graph = torch.cuda.CUDAGraph()
+        self.opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self.static_lc, self.static_norms = self.compute(self.static_x, self.static_y)
+            self.opt.step()
+
+    # ------------------------------------------------------------ window -> host
+
+    def gather(self, n: int, reduce: bool = True) -> torch.Tensor:
+        """The last n rows as (loss, accuracy, norm_1 .. norm_L), in one device->host copy. Under DDP the
+        losses and correct counts are summed over processes first (the norms are equal on every rank)."""
+        lc = self.win_lc[:n]
+        world = self.setup.dist.world
+        if reduce and self.setup.dist.active:
+            all_reduce_sum(lc)
+            lc[:, 0] /= world
+            samples = self.config.batch
+        else:
+            samples = self.config.batch // world
+        rows = torch.cat([lc, self.win_norms[:n]], 1).cpu()
+        rows[:, 1] /= samples
+        return rows
+
+    # ------------------------------------------------------------ non-finite values
+
+    def _first_nonfinite_output(self, x: torch.Tensor) -> Optional[str]:
+        """Run a copy of the net on x; the first leaf module (execution order) whose output is not finite."""
+        net = plain_bn_copy(self.raw).train()
+        found: list[str] = []
+        handles = []
+        for name, module in net.named_modules():
+            if name and not any(True for _ in module.children()):
+                def hook(mod: nn.Module, inputs: Any, out: Any, name: str = name) -> None:
+                    if not found and isinstance(out, torch.Tensor) and not bool(torch.isfinite(out).all()):
+                        found.append(name)
+                handles.append(module.register_forward_hook(hook))
+        try:
+            with torch.no_grad(), self._autocast():
+                net(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return found[0] if found else None
+
+    def diagnose(self, step: int, row: torch.Tensor, x: torch.Tensor) -> dict:
+        loss = float(row[0])
+        norms = [float(v) for v in row[2:]]
+        bad = [i for i, v in enumerate(norms) if not _finite(v)]
+        what = "loss" if not _finite(loss) else "gradient"
+        info: dict[str, Any] = {"step": step, "what": what, "loss": loss if _finite(loss) else None,
+                                "nonfinite_layers": [self.layers[i].path for i in bad]}
+        if not bool(torch.isfinite(x).all()):
+            info.update(where="input", layer="input batch")
+        elif (layer := self._first_nonfinite_output(x)) is not None:
+            info.update(where="forward", layer=layer)
+        elif what == "loss":
+            info.update(where="loss", layer="loss (all layer outputs finite)")
+        else:
+            info.update(where="backward", layer=self.layers[max(bad)].path if bad else "?")
+        place = {"input": "in the input batch", "forward": f"first in the output of {info['layer']}",
+                 "loss": "in the loss (every layer output finite)",
+                 "backward": f"first in the gradient of {info['layer']} (backward order)"}[info["where"]]
+        info["message"] = f"non-finite {what} at step {step}: appeared {place}"
+        return info
+
+    def replay_to(self, step: int) -> Optional[dict]:
+        """Restore the last snapshot, rerun eagerly up to `step` and diagnose it there."""
+        assert self.snap is not None
+        self.graphs = False
+        self.restore(self.snap)
+        for t in range(self.snap_step + 1, step + 1):
+            x, y = self.batch(t)
+            lc, norms = self.compute(x, y)
+            if t == step:
+                row = torch.cat([lc, norms]).cpu()
+                if all(_finite(float(v)) for v in row):
+                    return None
+                return self.diagnose(step, row, x)
+            self.opt.step()
+        return None
+
+    # ------------------------------------------------------------ the run
+
+    def _is_log(self, step: int) -> bool:
+        return step == 1 or step % self.config.log_every == 0 or step == self.config.steps
+
+    def absorb(self, rows: torch.Tensor, first_step: int, result: ProbeResult) -> Optional[int]:
+        """Append rows to the result up to the first non-finite one; return that row's index, if any."""
+        for i, row in enumerate(rows.tolist()):
+            if not all(_finite(v) for v in row):
+                return i
+            step = first_step + i
+            result.loss.append(row[0])
+            result.acc.append(row[1])
+            self.last_row = (step, row[2:])
+            if self._is_log(step):
+                result.norm_steps.append(step)
+                result.norms.append(row[2:])
+        return None
+
+    def run(self, result: ProbeResult) -> ProbeResult:
+        config, setup = self.config, self.setup
+        show = config.progress and setup.dist.is_main
+        progress = Progress(config.steps, result.label, enabled=show)
+        bench = torch.backends.cudnn.benchmark
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        need_snap = self.graphs or setup.check_every > 1
+        started = time.perf_counter()
+        syncs: list[tuple[int, float]] = []
+        last_sync, written = 0, 0
+        try:
+            if need_snap:
+                self.snap, self.snap_step = self.snapshot(), 0
+            if self.graphs:
+                self.capture_graph()
+            for step in range(1, config.steps + 1):
+                x, y = self.batch(step)
+                if self.graph is not None:
+                    self.static_x.copy_(x)
+                    self.static_y.copy_(y)
+                    self.graph.replay()
+                    lc, norms = self.static_lc, self.static_norms
+                else:
+                    lc, norms = self.compute(x, y)
+                i = step - last_sync - 1
+                self.win_lc[i].copy_(lc)
+                self.win_norms[i].copy_(norms)
+                written = i + 1
+                if step == 1 or step % setup.check_every == 0 or step == config.steps:
+                    rows = self.gather(written)
+                    bad = self.absorb(rows, last_sync + 1, result)
+                    if bad is not None:
+                        bad_step = last_sync + 1 + bad
+                        if bad_step == step and self.graph is None:
+                            info = self.diagnose(step, rows[bad], x)
+                        else:
+                            info = self.replay_to(bad_step) or self._undiagnosed(bad_step, rows[bad])
+                        result.status, result.nonfinite = "nonfinite", info
+                        progress.close(f"{result.label}: stopped: {info['message']}")
+                        break
+                    if self.graph is None:
+                        self.opt.step()
+                    last_sync, written = step, 0
+                    syncs.append((step, time.perf_counter()))
+                    if need_snap:
+                        self.snap, self.snap_step = self.snapshot(), step
+                    progress.update(step, result.loss[-1], result.acc[-1])
+                elif self.graph is None:
+                    self.opt.step()
+        except KeyboardInterrupt:
+            result.status = "interrupted"
+            start = len(result.loss) - last_sync  # rows of this window not yet absorbed
+            if written > start:
+                self.absorb(self.gather(written, reduce=False)[start:], last_sync + 1 + start, result)
+            last = self.last_row
+            if last is not None and last[0] == len(result.loss) and result.norm_steps[-1:] != [last[0]]:
+                result.norm_steps.append(last[0])  # the last measured step's norms are kept too
+                result.norms.append(last[1])
+            progress.close(f"{result.label}: interrupted after {len(result.loss)} step(s); keeping what was measured")
+        except torch.OutOfMemoryError:
+            self._free()
+            where = "GPU" if self.device.type == "cuda" else "host"
+            smaller = max(1, config.batch // 2)
+            raise ArchcRuntimeError(f"out of {where} memory probing {result.name} at batch {config.batch}",
+                                    expected=f"a smaller batch, e.g. --batch {smaller}") from None
+        finally:
+            torch.backends.cudnn.benchmark = bench
+        if result.status == "completed":
+            progress.close()
+        result.timing = self._timing(started, syncs)
+        return result
+
+    def _undiagnosed(self, step: int, row: torch.Tensor) -> dict:
+        norms = [float(v) for v in row[2:]]
+        bad = [self.layers[i].path for i, v in enumerate(norms) if not _finite(v)]
+        what = "loss" if not _finite(float(row[0])) else "gradient"
+        first = bad[0] if bad else "?"
+        return {"step": step, "what": what, "loss": None, "nonfinite_layers": bad, "where": "gradient",
+                "layer": first, "message": f"non-finite {what} at step {step}: first layer with a non-finite "
+                f"gradient: {first} (the replay did not reproduce it, so no forward trace)"}
+
+    def _timing(self, started: float, syncs: list[tuple[int, float]]) -> dict:
+        total = time.perf_counter() - started
+        out = {"seconds": round(total, 3)}
+        if len(syncs) >= 2 and syncs[-1][1] > syncs[0][1]:
+            rate = (syncs[-1][0] - syncs[0][0]) / (syncs[-1][1] - syncs[0][1])
+            out["steps_per_s"] = round(rate, 3)
+            out["samples_per_s"] = round(rate * self.config.batch, 1)
+        return out
+
+    def _free(self) -> None:
+        self.graph = None
+        self.opt.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def machine_info(device: torch.device) -> dict:
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "arch": platform.machine()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[ProbeData] = None,
+              overrides: Iterable[str] = ()) -> ProbeResult:
+    """Train `model` (IR, Spec or spec path) briefly and record what the gradients do. See ProbeConfig."""
+    import archc
+
+    from archc.probe.paths import measure_path_gradients
+
+    ir = archc.lower(model, overrides)
+    info = env_info()
+    setup = resolve_setup(config, info)
+    init_process_group(info, setup.device.type)
+    if data is None:
+        data = load_data(config.data, ir.input_shape, ir.classes, config.seed, config.synthetic_size)
+    data.check_against(ir.input_shape, ir.classes, config.batch)
+    if config.batch % info.world:
+        raise ArchcError(f"batch {config.batch} is not divisible by {info.world} processes",
+                         expected=f"a multiple of {info.world}")
+    cost = ir.cost
+    result = ProbeResult(
+        name=ir.name, label=config.label or ir.name, config=config, layers=watched_layers(ir),
+        model={"title": ir.title, "params": cost.params, "macs": cost.macs, "input": list(ir.input_shape),
+               "classes": ir.classes, "source": str(ir.source or ""), "overrides": list(overrides)},
+        data={"name": data.name, "source": data.source, "images": len(data), "shape": list(data.shape),
+              "classes": data.classes, "notes": list(data.notes)},
+        run={"device": setup.device.type, "amp": "bf16" if setup.amp else "none",
+             "channels_last": setup.channels_last, "compile": config.compile, "cuda_graphs": config.cuda_graphs,
+             "check_every": setup.check_every, "world_size": info.world, "machine": machine_info(setup.device)})
+    trainer = Trainer(ir, config, data, setup)
+    trainer.run(result)
+    if config.path_gradients and result.status == "completed":
+        if info.is_main:
+            try:
+                result.path_gradients, result.path_note = measure_path_gradients(
+                    trainer.raw, ir, data, config, setup.device)
+            except KeyboardInterrupt:
+                result.status = "interrupted"
+                result.path_note = "interrupted before the path gradients were measured"
+        barrier()
+    return result

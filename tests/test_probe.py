@@ -1,0 +1,260 @@
+"""The training probe on CPU: norms, loss, NaN/Inf, Ctrl-C, OOM, results (tiny nets, seconds)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import archc
+from archc.errors import ArchcError, ArchcRuntimeError
+from archc.probe import ProbeConfig, ProbeResult, run_probe
+from archc.probe.data import ProbeData, synthetic
+from archc.probe.dist import env_info
+from archc.probe.layers import group_norms, watched_layers
+from archc.probe.train import Trainer, resolve_setup
+from probe_helpers import TINY_AUX, TINY_NOBN, TINY_PLAIN, TINY_PROJ, TINY_RES, model
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The test machine is small and shared: one intra-op thread is much faster than two fighting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def quick(**kw) -> ProbeConfig:
+    base = dict(steps=4, batch=16, synthetic_size=128, log_every=2, progress=False, path_gradients=False)
+    base.update(kw)
+    return ProbeConfig(**base)
+
+
+def trainer(text: str, config: ProbeConfig, data: ProbeData | None = None) -> tuple[Trainer, ProbeResult]:
+    ir = model(text)
+    data = data or synthetic(ir.input_shape, ir.classes, config.synthetic_size, config.seed)
+    tr = Trainer(ir, config, data, resolve_setup(config, env_info()))
+    result = ProbeResult(name=ir.name, label=ir.name, config=config, layers=tr.layers)
+    return tr, result
+
+
+# ---------------------------------------------------------------- what is recorded
+
+
+def test_norms_recorded_for_every_conv_and_fc_weight():
+    result = run_probe(model(TINY_PROJ), quick(steps=5, log_every=2))
+    net = archc.compile(model(TINY_PROJ))
+    expected = {f"{name}.weight" for name, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    assert {layer.param for layer in result.layers} == expected
+    assert result.norm_steps == [1, 2, 4, 5]
+    assert all(len(row) == len(result.layers) for row in result.norms)
+    assert all(v > 0 and math.isfinite(v) for row in result.norms for v in row)
+    roles = {layer.path: layer.role for layer in result.layers}
+    assert roles["stage2.block1.shortcut.conv"] == "shortcut"
+    depths = [layer.depth for layer in result.layers if layer.role == "main"]
+    assert depths == list(range(1, len(depths) + 1))
+    assert [layer.stage for layer in result.layers][:2] == ["stem", "stage1"]
+    assert result.layers[1].block == "stage1.block1"
+    assert len(result.loss) == len(result.acc) == 5
+
+
+def test_foreach_norms_equal_per_parameter_norms():
+    tr, _ = trainer(TINY_RES, quick())
+    x, y = tr.batch(1)
+    lc, norms = tr.compute(x, y)
+    per_param = torch.stack([torch.linalg.vector_norm(p.grad) for p in tr.tracked])
+    torch.testing.assert_close(norms, per_param, rtol=1e-6, atol=0)
+
+
+def test_init_norms_match_a_hand_written_step():
+    """Step 1's recorded norms = the gradient of a plain PyTorch step on the same weights and batch."""
+    config = quick(steps=1)
+    ir = model(TINY_RES)
+    data = synthetic(ir.input_shape, ir.classes, config.synthetic_size, config.seed)
+    result = run_probe(ir, config, data=data)
+    tr, _ = trainer(TINY_RES, config, data)
+    x, y = tr.batch(1)
+    net = archc.compile(ir, seed=config.seed).train()
+    loss = nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    params = dict(net.named_parameters())
+    expected = [params[layer.param].grad.norm().item() for layer in result.layers]
+    assert result.init_norms == pytest.approx(expected, rel=1e-5)
+    assert result.loss[0] == pytest.approx(loss.item(), rel=1e-6)
+    assert result.ratio("init") == pytest.approx(expected[0] / expected[-1], rel=1e-5)
+
+
+def test_loss_decreases_on_the_synthetic_set():
+    result = run_probe(model(TINY_RES), quick(steps=60, batch=32, synthetic_size=512, log_every=20))
+    first, last = sum(result.loss[:10]) / 10, sum(result.loss[-10:]) / 10
+    assert result.status == "completed"
+    assert last < 0.6 * first
+    assert result.final_acc > 0.6  # 4 classes: chance is 25%
+
+
+def test_grouped_norms_are_l2_over_members():
+    result = run_probe(model(TINY_RES), quick(steps=1))
+    by_stage = result.grouped("stage", "init")
+    stage1 = [v for layer, v in zip(result.layers, result.init_norms) if layer.stage == "stage1"]
+    assert list(by_stage) == ["stem", "stage1", "stage2", "head"]
+    assert by_stage["stage1"] == pytest.approx(math.sqrt(sum(v * v for v in stage1)))
+    blocks = group_norms(result.layers, result.init_norms, "block")
+    assert "stage1.block2" in blocks and "head" in blocks
+    with pytest.raises(ValueError, match="group by"):
+        group_norms(result.layers, result.init_norms, "layer")
+
+
+def test_aux_heads_are_trained_and_watched():
+    ir = model(TINY_AUX)
+    layers = watched_layers(ir)
+    assert [layer.role for layer in layers if layer.stage == "aux1"] == ["aux"]
+    config = quick(steps=1)
+    tr, _ = trainer(TINY_AUX, config)
+    x, y = tr.batch(1)
+    lc, norms = tr.compute(x, y)
+    logits, aux = tr.module(x)
+    expected = (nn.functional.cross_entropy(logits, y) + 0.3 * nn.functional.cross_entropy(aux["aux1"], y)).item()
+    assert lc[0].item() == pytest.approx(expected, rel=1e-5)
+    assert norms[-1] > 0  # the aux fc weight gets a gradient
+
+
+def test_bf16_autocast_runs_on_cpu():
+    result = run_probe(model(TINY_RES), quick(steps=2, amp="bf16"))
+    assert result.run["amp"] == "bf16" and result.status == "completed"
+    assert all(math.isfinite(v) for v in result.loss)
+
+
+# ---------------------------------------------------------------- NaN / Inf
+
+
+def _poison(tr: Trainer, path: str, from_call: int) -> None:
+    """Make `path`'s output infinite from its from_call-th forward call on (copies share the counter)."""
+    calls = [0]
+
+    def hook(module, inputs, out):
+        calls[0] += 1
+        return out * float("inf") if calls[0] >= from_call else out
+
+    tr.raw.get_submodule(path).register_forward_hook(hook)
+
+
+@pytest.mark.parametrize("check_every", [1, 2])
+def test_nonfinite_stops_naming_step_and_first_layer(check_every):
+    """check_every=1: caught before the optimizer step; 2: found one step late, replayed from the snapshot."""
+    tr, result = trainer(TINY_RES, quick(steps=6, check_every=check_every))
+    _poison(tr, "stage1.block2.conv1.conv", from_call=3)
+    tr.run(result)
+    info = result.nonfinite
+    assert result.status == "nonfinite"
+    assert info["step"] == 3 and info["where"] == "forward"
+    assert info["layer"] == "stage1.block2.conv1.conv"
+    assert "step 3" in info["message"] and "stage1.block2.conv1.conv" in info["message"]
+    assert len(result.loss) == 2 and result.norm_steps == [1, 2]
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_nonfinite_input_batch_is_named():
+    tr, result = trainer(TINY_RES, quick(steps=4))
+    batch = tr.batch
+
+    def bad_batch(step):
+        x, y = batch(step)
+        if step == 2:
+            x = x.clone()
+            x[0, 0, 0, 0] = float("nan")
+        return x, y
+
+    tr.batch = bad_batch
+    tr.run(result)
+    assert result.nonfinite["step"] == 2 and result.nonfinite["where"] == "input"
+
+
+def test_divergence_without_bn_is_reported():
+    result = run_probe(model(TINY_NOBN), quick(steps=30, lr=1e4, momentum=0.9, check_every=1))
+    assert result.status == "nonfinite"
+    info = result.nonfinite
+    assert info["step"] == len(result.loss) + 1
+    assert info["where"] in ("forward", "loss", "backward")
+    paths = {name for name, _ in archc.compile(model(TINY_NOBN)).named_modules()} | {"loss (all layer outputs finite)"}
+    assert info["layer"] in paths or info["layer"] in {layer.path for layer in result.layers}
+
+
+# ---------------------------------------------------------------- Ctrl-C and out of memory
+
+
+def test_ctrl_c_keeps_what_was_measured():
+    tr, result = trainer(TINY_RES, quick(steps=20, log_every=10))
+    calls = [0]
+
+    def hook(module, inputs, out):
+        calls[0] += 1
+        if calls[0] == 6:
+            raise KeyboardInterrupt
+        return out
+
+    tr.raw.get_submodule("head").register_forward_hook(hook)
+    tr.run(result)
+    assert result.status == "interrupted"
+    assert len(result.loss) == 5 and result.norm_steps == [1, 5]
+    assert result.to_dict()["status"] == "interrupted"
+
+
+def test_out_of_memory_suggests_a_batch(monkeypatch):
+    def oom(self, x, y):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(Trainer, "compute", oom)
+    with pytest.raises(ArchcRuntimeError, match="--batch 8") as exc:
+        run_probe(model(TINY_RES), quick())
+    assert exc.value.exit_code == 1 and "out of host memory" in str(exc.value)
+
+
+def test_cuda_request_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ArchcError, match="CUDA is not available"):
+        run_probe(model(TINY_RES), quick(device="cuda"))
+    with pytest.raises(ArchcError, match="CUDA graphs need"):
+        resolve_setup(ProbeConfig(cuda_graphs=True), env_info())
+
+
+# ---------------------------------------------------------------- config and results
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"steps": 0}, "steps must be a positive integer"), ({"lr": -1.0}, "lr must be > 0"),
+    ({"momentum": 1.0}, "momentum"), ({"device": "tpu"}, "device must be one of"),
+    ({"amp": "fp16"}, "amp must be one of"), ({"compile": True, "cuda_graphs": True}, "not both"),
+])
+def test_config_validation(kw, message):
+    with pytest.raises(ValueError, match=message):
+        ProbeConfig(**kw)
+
+
+def test_result_round_trips_through_json():
+    result = run_probe(model(TINY_RES), quick(steps=3, path_gradients=True, path_repeats=1, path_batches=1))
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    again = ProbeResult.from_dict(data)
+    assert again.to_dict() == result.to_dict()
+    md = result.markdown_section()
+    assert md.startswith("### tinyres") and "first/last layer gradient norm" in md and "Path gradients" in md
+
+
+def test_plots_are_written_and_deterministic(tmp_path):
+    result = run_probe(model(TINY_RES), quick(steps=3, path_gradients=True, path_repeats=1, path_batches=1))
+    first = result.plots(tmp_path / "a")
+    second = result.plots(tmp_path / "b", formats=("svg", "png"))
+    assert sorted(p.name for p in first) == ["tinyres_gradnorm.svg", "tinyres_paths.svg", "tinyres_training.svg"]
+    assert len(second) == 6
+    for p in first:
+        assert p.read_bytes() == (tmp_path / "b" / p.name).read_bytes()
+    with pytest.raises(ValueError, match="plot format"):
+        result.plots(tmp_path, formats=("jpg",))
+
+
+def test_plain_net_has_no_path_gradients_and_says_why():
+    result = run_probe(model(TINY_PLAIN), quick(steps=2, path_gradients=True))
+    assert result.path_gradients is None and "no residual blocks" in result.path_note

@@ -1,0 +1,118 @@
+"""`archc probe` through click's CliRunner: outputs, determinism, errors, Ctrl-C, NaN."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from archc.cli import main
+from archc.probe.train import Trainer
+from probe_helpers import TINY_NOBN, TINY_PLAIN, TINY_RES
+
+FAST = ["--steps", "4", "--batch", "16", "--synthetic-size", "64", "--log-every", "2", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def specs(tmp_path):
+    paths = {}
+    for name, text in (("tinyres", TINY_RES), ("tinyplain", TINY_PLAIN), ("tinynobn", TINY_NOBN)):
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(text)
+    return paths
+
+
+def run(args):
+    return CliRunner().invoke(main, ["probe", *args])
+
+
+def test_probe_writes_report_json_and_figures(specs, tmp_path):
+    out = tmp_path / "out"
+    r = run([str(specs["tinyplain"]), str(specs["tinyres"]), *FAST, "--path-repeats", "1", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    names = {p.name for p in out.iterdir()}
+    assert {"probe.json", "probe.md", "gradnorm_depth.svg", "training_curves.svg", "path_gradients.svg",
+            "tinyres_gradnorm.svg", "tinyplain_training.svg"} <= names
+    doc = json.loads((out / "probe.json").read_text())
+    assert [res["label"] for res in doc["results"]] == ["tinyplain", "tinyres"]
+    assert doc["results"][1]["path_gradients"]["blocks"] == 3 and doc["results"][0]["path_gradients"] is None
+    md = (out / "probe.md").read_text()
+    assert "# Training probe" in md and "## tinyres" in md and "![gradnorm_depth](gradnorm_depth.svg)" in md
+    assert "tinyplain: completed, 4/4 steps" in r.output
+
+
+def test_same_settings_give_the_same_bytes(specs, tmp_path):
+    for name in ("a", "b"):
+        r = run([str(specs["tinyres"]), *FAST, "--no-paths", "-o", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+    for fig in ("gradnorm_depth.svg", "training_curves.svg", "tinyres_gradnorm.svg"):
+        assert (tmp_path / "a" / fig).read_bytes() == (tmp_path / "b" / fig).read_bytes()
+    a, b = (json.loads((tmp_path / n / "probe.json").read_text()) for n in ("a", "b"))
+    for doc in (a, b):
+        for res in doc["results"]:
+            res.pop("timing")
+            res["run"].pop("machine")
+    assert a == b
+
+
+def test_overrides_run_the_net_without_batch_norm(specs, tmp_path):
+    r = run([str(specs["tinyres"]), *FAST, "--no-paths", "--set", "defaults.norm=none", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "probe.json").read_text())
+    res = doc["results"][0]
+    assert res["label"] == "tinyres (defaults.norm=none)" and res["model"]["overrides"] == ["defaults.norm=none"]
+    assert res["model"]["params"] == 6116  # conv biases instead of BN weights (as tinynobn)
+    assert (tmp_path / "tinyres_defaults.norm_none_gradnorm.svg").exists()
+
+
+def test_data_spec_mismatch_is_exit_2(specs, tmp_path):
+    r = run([str(specs["tinyres"]), *FAST, "--data", f"folder:{tmp_path / 'missing'}", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert r.output.strip().startswith("archc: error: no such folder")
+    r = run([str(specs["tinyres"]), "--steps", "0"])
+    assert r.exit_code == 2
+    r = run([str(specs["tinyres"]), *FAST, "--compile", "--cuda-graphs"])
+    assert r.exit_code == 2 and "not both" in r.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_exit_2(specs):
+    r = run([str(specs["tinyres"]), *FAST, "--device", "cuda"])
+    assert r.exit_code == 2 and "CUDA is not available" in r.output
+
+
+def test_ctrl_c_writes_what_was_measured_and_exits_130(specs, tmp_path, monkeypatch):
+    real = Trainer.compute
+    calls = [0]
+
+    def interrupted(self, x, y):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return real(self, x, y)
+
+    monkeypatch.setattr(Trainer, "compute", interrupted)
+    r = run([str(specs["tinyres"]), str(specs["tinyplain"]), *FAST, "--no-paths", "-o", str(tmp_path)])
+    assert r.exit_code == 130
+    doc = json.loads((tmp_path / "probe.json").read_text())
+    assert len(doc["results"]) == 1  # the second spec never started
+    res = doc["results"][0]
+    assert res["status"] == "interrupted" and res["steps_done"] == 2 and res["norm_steps"] == [1, 2]
+    assert "interrupted" in (tmp_path / "probe.md").read_text()
+
+
+def test_divergence_is_reported_not_fatal(specs, tmp_path):
+    r = run([str(specs["tinynobn"]), *FAST, "--steps", "30", "--lr", "10000", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "warning: tinynobn: non-finite" in r.output
+    md = (tmp_path / "probe.md").read_text()
+    assert "stopped: NaN/Inf" in md and "where it stopped" in md

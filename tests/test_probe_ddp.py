@@ -1,0 +1,49 @@
+"""Data-parallel probe: 2 CPU processes (gloo) record the same norms and losses as one process."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from archc.probe import ProbeConfig, run_probe, spawn_local
+from archc.probe.dist import GlooSyncBatchNorm, convert_sync_bn, plain_bn_copy
+from probe_helpers import TINY_NOBN, TINY_RES, model
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch built without torch.distributed")
+def test_two_gloo_processes_match_one_process():
+    config = ProbeConfig(steps=4, batch=16, synthetic_size=128, log_every=2, progress=False, path_gradients=False)
+    ir = model(TINY_RES)  # with batch norm: GlooSyncBatchNorm makes the statistics global
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = run_probe(ir, config)
+    finally:
+        torch.set_num_threads(before)
+    double = spawn_local(ir, config, nproc=2)
+    assert double.run["world_size"] == 2 and single.run["world_size"] == 1
+    assert double.norm_steps == single.norm_steps == [1, 2, 4]
+    for a, b in zip(double.norms, single.norms):
+        assert a == pytest.approx(b, rel=2e-4)
+    assert double.loss == pytest.approx(single.loss, rel=2e-5)
+    assert double.acc == pytest.approx(single.acc)
+
+
+def test_sync_bn_conversion_round_trip():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, momentum=0.2))
+    net[1].running_mean.fill_(0.5)
+    converted = convert_sync_bn(net, "cpu")
+    assert isinstance(converted[1], GlooSyncBatchNorm) and converted[1].momentum == 0.2
+    assert converted[1].running_mean.tolist() == [0.5] * 4
+    back = plain_bn_copy(converted)
+    assert type(back[1]) is torch.nn.BatchNorm2d and back[1].running_mean.tolist() == [0.5] * 4
+    x = torch.randn(2, 3, 6, 6)
+    torch.testing.assert_close(back.train()(x), converted.train()(x))  # one process: plain batch norm
+
+
+def test_spawn_local_checks_its_arguments():
+    config = ProbeConfig(steps=1, batch=15, progress=False)
+    with pytest.raises(ValueError, match="not divisible by 2"):
+        spawn_local(model(TINY_NOBN), config, nproc=2)
+    with pytest.raises(ValueError, match="at least 2"):
+        spawn_local(model(TINY_NOBN), config, nproc=1)
