@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from archc.io import atomic_write, atomic_write_json
+from archc.io import atomic_write, atomic_write_json, staged_dir
 from archc.ir.graph import Model
 from archc.summary import format_table, summary_dict
 
@@ -31,15 +31,13 @@ def build_outputs(model: Model, out: Path, *, seed: int = 0, diagram: bool = Tru
     echo(format_table(model))
     summary = summary_dict(model)
     summary["seed"] = seed
-    written = [
-        atomic_write(out / f"{model.name}.py", generate(model)),
-        atomic_write_json(out / "summary.json", summary),
-    ]
-    if diagram:
-        try:
+    with staged_dir(out) as stage:  # all outputs appear together, or none do
+        staged = [
+            atomic_write(stage / f"{model.name}.py", generate(model)),
+            atomic_write_json(stage / "summary.json", summary),
+        ]
+        if diagram:
             from archc.render import write_diagram
-        except ModuleNotFoundError:
-            write_diagram = None  # type: ignore[assignment]
-        if write_diagram is not None:
-            written.extend(write_diagram(model, out, level="stage", fmt="svg", echo=echo))
-    return written
+
+            staged.extend(write_diagram(model, stage, level="stage", fmt="svg", echo=echo))
+    return [out / p.name for p in staged]

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 
 def atomic_write(path: Union[str, Path], data: Union[str, bytes]) -> Path:
@@ -37,3 +39,21 @@ def to_json(obj: Any) -> str:
 
 def atomic_write_json(path: Union[str, Path], obj: Any) -> Path:
     return atomic_write(path, to_json(obj))
+
+
+@contextmanager
+def staged_dir(out_dir: Union[str, Path]) -> Iterator[Path]:
+    """Write a set of outputs into a hidden sibling folder; only when all are done, move each into out_dir.
+
+    An interrupted or failed run leaves out_dir exactly as it was."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging.", dir=out_dir.parent))
+    try:
+        yield stage
+        out_dir.mkdir(exist_ok=True)
+        for item in sorted(stage.iterdir()):
+            if item.is_file():
+                os.replace(item, out_dir / item.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

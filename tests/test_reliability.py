@@ -197,3 +197,22 @@ def test_hostile_text_in_diagrams_stays_text(tmp_path):
             assert all(r.returncode == 0 for r in svgs), svgs[0].stderr
             assert svgs[0].stdout.count('class="node"') == svgs[1].stdout.count('class="node"')
             assert "<title>injected</title>" not in svgs[0].stdout
+
+
+def test_failed_build_leaves_previous_outputs_intact(tmp_path, monkeypatch):
+    from archc.build import build_outputs
+
+    out = tmp_path / "out"
+    ir = archc.lower("specs/cifar/resnet20.yaml")
+    build_outputs(ir, out, diagram=False, echo=lambda s: None)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the source was written, before the summary
+
+    monkeypatch.setattr("archc.build.atomic_write_json", fail)
+    with pytest.raises(KeyboardInterrupt):
+        build_outputs(archc.lower(archc.load("specs/cifar/resnet20.yaml", ["classes=3"])), out, diagram=False,
+                      echo=lambda s: None)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left behind
