@@ -86,7 +86,7 @@ def test_hand_counted_tiny_net():
     acts = 3 * 4 * 64 + 4 * 16 + 4 + 10
     assert c["total"]["activations"] == acts
     assert c["total"]["activation_bytes"] == 4 * acts
-    assert c["weighted_layers"] == 2
+    assert c["weighted_ops"] == 2
     assert [r["kind"] for r in c["ops"]] == ["conv", "batchnorm", "relu", "maxpool", "gap", "fc"]
 
 

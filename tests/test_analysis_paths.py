@@ -123,3 +123,11 @@ def test_thousand_layer_resnet_is_fast_and_exact():
     assert d.total == 2 ** 600
     assert d.counts[300] == math.comb(600, 300)
     assert elapsed < 5  # bench/bench_analysis.py records the real figure (well under a second)
+
+
+@pytest.mark.parametrize("name, depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101),
+                                         ("resnet152", 152), ("plain34", 34), ("vgg19", 19), ("googlenet", 22),
+                                         ("cifar/resnet110", 110), ("cifar/plain56", 56)])
+def test_longest_path_is_the_published_depth(name, depth):
+    """The depth in a model's name (GoogLeNet: "22 layers deep when counting only layers with parameters")."""
+    assert max(path_counts(archc.lower(f"specs/{name}.yaml")).layers["output"].as_dict()) == depth

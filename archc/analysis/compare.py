@@ -26,7 +26,8 @@ def compare(a: Model, b: Model) -> dict[str, Any]:
     totals["GFLOPs (2 x MACs)"] = [g(sa["complexity"]["total"]["flops"]), g(sb["complexity"]["total"]["flops"])]
     totals["activations / image"] = [n(sa["complexity"]["total"]["activations"]),
                                      n(sb["complexity"]["total"]["activations"])]
-    totals["weighted layers"] = [sa["complexity"]["weighted_layers"], sb["complexity"]["weighted_layers"]]
+    totals["depth (weighted layers, longest path)"] = [sa["paths"]["layers"]["max"], sb["paths"]["layers"]["max"]]
+    totals["conv/fc ops"] = [sa["complexity"]["weighted_ops"], sb["complexity"]["weighted_ops"]]
     totals["paths"] = [big(sa["paths"]["paths"], sa["paths"]["paths_log2"]), big(sb["paths"]["paths"], sb["paths"]["paths_log2"])]
     totals["path length in layers"] = [f"{s['paths']['layers']['min']}..{s['paths']['layers']['max']}" for s in (sa, sb)]
     return {"a": {"name": a.name, "title": a.title, "input": list(a.input_shape)},

@@ -121,7 +121,7 @@ def complexity(model: Model, ops: bool = False) -> dict[str, Any]:
         "input": list(model.input_shape),
         "total": total,
         "total_with_aux": with_aux,
-        "weighted_layers": weighted,
+        "weighted_ops": weighted,  # conv/fc ops of the inference network (all branches)
         "stages": stages,
         "aux_heads": aux_rows,
         "blocks": blocks,

@@ -104,6 +104,7 @@ def _run(model: Model, cfg: InitConfig, strip_norm: bool) -> dict[str, list[floa
     batch = batch_size(cfg, model.input_shape)
     x = torch.randn(batch, *model.input_shape, generator=gen)
     labels = torch.randint(0, model.classes, (batch,), generator=gen)
+    torch.manual_seed(cfg.seed)  # dropout in train mode draws from the global generator (forked by the caller)
     try:
         out = net(x)
         logits = out[0] if isinstance(out, tuple) else out

@@ -60,7 +60,9 @@ def _complexity(r: dict[str, Any]) -> list[str]:
                      n(ta["activations"]), f"{ta['activation_bytes'] / 2**20:.1f} MiB"])
     out += [table(["", "params", "MACs", "GMACs", "GFLOPs (2 x MACs)", "activations / image", "activation memory"],
                   rows), ""]
-    out += [f"Depth: {c['weighted_layers']} weighted layers (conv/fc) on the main path.", "", "### Per stage", ""]
+    depth = r["paths"]["outputs"]["output"]["layers"]["max"]
+    out += [f"Depth: {depth} weighted layers (conv/fc) on the longest input-output path; {c['weighted_ops']} conv/fc "
+            "ops in all.", "", "### Per stage", ""]
     rows = [[s["name"], s["kind"], shape(s["output"]), n(s["params"]), g(s["macs"]), g(s["flops"]),
              pct(s["share_macs"]), n(s["activations"])] for s in c["stages"]]
     rows += [[a["name"], a["kind"], shape(a["output"]), n(a["params"]), g(a["macs"]), g(a["flops"]), "", n(a["activations"])]
@@ -210,14 +212,16 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagram: Optional[st
 
 def render_index(rows: list[dict[str, Any]]) -> str:
     out = ["# archc reports", "", "All bundled specs, analysed by `archc analyze`. MACs count multiply-adds "
-           "(what torchvision calls FLOPs); GFLOPs = 2 x GMACs. Paths are exact input-to-output path counts.", ""]
+           "(what torchvision calls FLOPs); GFLOPs = 2 x GMACs. Depth: weighted layers (conv/fc) on the longest "
+           "input-output path. Blocks: residual/plain blocks and inception modules. Paths: exact input-output path "
+           "counts. fvcore: conv and fc MACs cross-checked op by op.", ""]
     body = []
     for r in rows:
         check = {None: "-", True: "equal", False: "DIFFERENT"}[r["fvcore_equal"]]
         params = n(r["params"]) + (f" ({n(r['params_with_aux'])} with aux)" if r["aux_heads"] else "")
         body.append([f"[{r['name']}]({r['dir']}/report.md)", r["title"], shape(r["input"]), params, g(r["macs"]),
-                     g(2 * r["macs"]), r["weighted_layers"], r["blocks"], big(r["paths"], r["paths_log2"]), check])
-    out.append(table(["spec", "title", "input", "params", "GMACs", "GFLOPs", "weighted layers", "blocks", "paths",
+                     g(2 * r["macs"]), r["depth"], r["blocks"], big(r["paths"], r["paths_log2"]), check])
+    out.append(table(["spec", "title", "input", "params", "GMACs", "GFLOPs", "depth", "blocks", "paths",
                       "fvcore conv+fc"], body, "lllrrrrrrl"))
     return "\n".join(out) + "\n"
 

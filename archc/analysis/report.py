@@ -70,15 +70,17 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
     return report
 
 
+DIAGRAM_STEMS = ("{name}", "{name}_stage", "{name}_block", "{name}_layer")  # as archc.render names them
+
+
 def _find_diagram(name: str, dirs: tuple[Path, ...]) -> Optional[Path]:
+    """The first diagram of the model in `dirs` (or in `<dir>/<name>/`, where `archc build` writes)."""
     for folder in dirs:
-        if not folder.is_dir():
-            continue
-        hits = sorted(p for p in folder.glob(f"{name}*.svg") if p.stem == name or p.stem.startswith(f"{name}_")
-                      or p.stem.startswith(f"{name}-") or p.stem.startswith(f"{name}."))
-        hits += sorted(p for p in (folder / name).glob("*.svg")) if (folder / name).is_dir() else []
-        if hits:
-            return hits[0]
+        for where in (folder, folder / name):
+            for stem in DIAGRAM_STEMS:
+                candidate = where / (stem.format(name=name) + ".svg")
+                if candidate.is_file():
+                    return candidate
     return None
 
 
@@ -136,7 +138,7 @@ def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:
     fv = report.get("fvcore")
     return {"name": report["name"], "title": report["title"], "dir": rel_dir, "input": report["input"],
             "params": c["total"]["params"], "params_with_aux": c["total_with_aux"]["params"],
-            "macs": c["total"]["macs"], "weighted_layers": c["weighted_layers"],
+            "macs": c["total"]["macs"], "depth": main["layers"]["max"], "weighted_ops": c["weighted_ops"],
             "blocks": report["paths"]["blocks_on_main_path"], "paths": main["paths"],
             "paths_log2": main["paths_log2"], "aux_heads": len(c["aux_heads"]),
             "fvcore_equal": None if fv is None else fv["all_equal"]}

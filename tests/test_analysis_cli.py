@@ -1,0 +1,114 @@
+"""`archc analyze` and `archc compare` through click's CliRunner: outputs, JSON, probe hook, exit codes."""
+import json
+import sys
+import types
+
+import pytest
+from click.testing import CliRunner
+
+from archc.cli import main
+
+FAST = ["--no-init", "--no-fvcore"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_analyze_one_spec_writes_report_files(tmp_path):
+    result = run("analyze", "cifar/resnet20", "-o", str(tmp_path), "--no-init")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "cifar" / "resnet20"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["cost_per_stage.svg", "paths.svg", "report.json", "report.md", "savings_blocks.svg"]
+    report = json.loads((folder / "report.json").read_text())
+    assert report["complexity"]["total"]["params"] == 269_722  # He et al. Table 6: 0.27M
+    assert report["paths"]["outputs"]["output"]["paths"] == 2 ** 9
+    assert report["fvcore"]["all_equal"] is True
+    md = (folder / "report.md").read_text()
+    assert "| output | 512 |" in md and "![path lengths](paths.svg)" in md
+    assert "resnet20" in result.output and "fvcore conv+fc: equal" in result.output
+
+
+def test_analyze_json_on_stdout_at_another_input_size(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("analyze", "resnet18", "--json", "--input-size", "112", *FAST)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["input"] == [3, 112, 112]
+    assert report["complexity"]["ops"][0]["path"] == "stem.conv1.conv"
+    assert report["complexity"]["ops"][0]["macs"] == 7 * 7 * 3 * 64 * 56 * 56
+    assert not list(tmp_path.iterdir())  # --json writes nothing
+
+
+def test_set_and_input_size_go_to_build_reports_by_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("analyze", "cifar/plain20", "--set", "vars.n=1", *FAST)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "build" / "reports" / "plain20" / "report.json").read_text())
+    assert report["paths"]["outputs"]["output"]["layers"]["max"] == 6 + 2
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["analyze", "no_such_spec"], "no such spec"),
+    (["analyze", "resnet18", "--input-size", "0"], "bad --input-size"),
+    (["analyze", "resnet18", "--input-size", "big"], "bad --input-size"),
+    (["analyze", "resnet18", "--window", "9:3"], "bad --window"),
+    (["analyze", "resnet18", "--set", "stages.0.residual.width=-4"], "width"),
+    (["analyze", "googlenet", "--input-size", "32"], "googlenet"),  # the 7x7 head pool no longer fits
+    (["compare", "resnet18", "no_such_spec"], "no such spec"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("archc: error:")
+    assert needle in lines[0]
+
+
+def test_probe_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "archc.probe", None)  # as if the probe package were absent
+    result = run("analyze", "cifar/resnet20", "--probe", *FAST)
+    assert result.exit_code == 2
+    assert "--probe needs the training probe" in result.output
+
+
+def test_probe_result_goes_into_the_report(tmp_path, monkeypatch):
+    calls = []
+
+    class Result:
+        def markdown_section(self):
+            return "## Training probe\n\nfake probe section"
+
+        def to_dict(self):
+            return {"steps": 3}
+
+    fake = types.ModuleType("archc.probe")
+    fake.ProbeConfig = lambda: "config"
+    fake.run_probe = lambda model, config: calls.append((model.name, config)) or Result()
+    monkeypatch.setitem(sys.modules, "archc.probe", fake)
+    result = run("analyze", "cifar/resnet20", "--probe", "-o", str(tmp_path), *FAST)
+    assert result.exit_code == 0, result.output
+    assert calls == [("resnet20", "config")]
+    folder = tmp_path / "cifar" / "resnet20"
+    assert json.loads((folder / "report.json").read_text())["probe"] == {"steps": 3}
+    assert "fake probe section" in (folder / "report.md").read_text()
+
+
+def test_compare_side_by_side():
+    result = run("compare", "plain34", "resnet34")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "| stage1: plain basic x3 |" in out and "| stage1: residual basic x3 |" in out
+    assert "| paths | 1 | 65,536 |" in out  # 16 residual blocks: 2^16
+    assert "| params | 21,623,848 | 21,797,672 |" in out  # the projections add 173,824 parameters
+    data = json.loads(run("compare", "plain34", "resnet34", "--json").output)
+    assert data["raw"]["b"]["paths"] == 2 ** 16
+
+
+def test_analyze_several_specs_in_worker_processes(tmp_path):
+    result = run("analyze", "cifar/resnet20", "cifar/plain20", "-o", str(tmp_path), "-j", "2", *FAST)
+    assert result.exit_code == 0, result.output
+    for name in ("resnet20", "plain20"):
+        assert (tmp_path / "cifar" / name / "report.md").is_file()
+    assert not (tmp_path / "index.md").exists()  # the index is for the full bundled set
