@@ -9,11 +9,26 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from archc.ir.graph import Model, OpNode
 
 CHECKED_CATEGORIES = ("conv", "linear")  # the ops whose MACs must equal exactly
+
+
+@contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """Run torch on `n` threads inside the block. One thread: the same float results on every machine, and
+    no OpenMP oversubscription on a busy one (a 2-thread forward on a loaded 2-core VM ran 20x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _trace(module: Any, input_shape: tuple) -> tuple[dict[str, int], Counter, dict[str, int]]:
@@ -44,8 +59,9 @@ def fvcore_crosscheck(model: Model, seed: int = 0) -> dict[str, Any]:
 
     from archc.backends.torch_backend import to_torch
 
-    net = to_torch(model, seed=seed).eval()
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch_threads(1):
+        net = to_torch(model, seed=seed).eval()
+    with torch.no_grad(), warnings.catch_warnings(), torch_threads(1):
         warnings.simplefilter("ignore")
         by_module, unsupported, by_operator = _trace(net, model.input_shape)
         for aux in model.aux_heads:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from archc.analysis.crosscheck import torch_threads
 from archc.ir.graph import Model, OpNode
 
 # scheme name -> InitSpec fields (conv and fc get the same scheme)
@@ -135,16 +136,11 @@ def init_propagation(model: Model, cfg: InitConfig = InitConfig()) -> dict[str, 
     layers = [op.path for op in weighted]
     feature_maps = [len(op.out_shape) == 3 for op in weighted]
     results: dict[str, dict[str, Any]] = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            for scheme in cfg.schemes:
-                init = model.spec.init.model_copy(update=SCHEMES[scheme])
-                variant_model = relower(base, init=init)
-                results[scheme] = {label: _run(variant_model, cfg, strip) for label, strip in variants}
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(1), torch.random.fork_rng(devices=[]):
+        for scheme in cfg.schemes:
+            init = model.spec.init.model_copy(update=SCHEMES[scheme])
+            variant_model = relower(base, init=init)
+            results[scheme] = {label: _run(variant_model, cfg, strip) for label, strip in variants}
     return {"input": list(base.input_shape), "batch": batch_size(cfg, base.input_shape), "seed": cfg.seed, "layers": layers,
             "feature_map": feature_maps,
             "variants": [label for label, _ in variants], "schemes": {k: SCHEMES[k] for k in cfg.schemes},
