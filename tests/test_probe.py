@@ -258,3 +258,34 @@ def test_plots_are_written_and_deterministic(tmp_path):
 def test_plain_net_has_no_path_gradients_and_says_why():
     result = run_probe(model(TINY_PLAIN), quick(steps=2, path_gradients=True))
     assert result.path_gradients is None and "no residual blocks" in result.path_note
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_zeroed_optimizer_state_steps_like_a_fresh_one(optimizer):
+    """CUDA-graph capture warms up, then restores the weights and zeroes the optimizer state in place (the
+    graph keeps its addresses); the next step must equal a first step from a fresh optimizer."""
+    config = quick(optimizer=optimizer, lr=0.01)
+    tr, _ = trainer(TINY_RES, config)
+    x, y = tr.batch(1)
+    initial = tr.snapshot()
+    for _ in range(3):
+        tr.compute(x, y)
+        tr.opt.step()
+    tr.restore(initial, fresh_optimizer=True)
+    fresh, _ = trainer(TINY_RES, config)
+    for t in (tr, fresh):
+        for _ in range(2):
+            t.compute(x, y)
+            t.opt.step()
+    for a, b in zip(tr.raw.state_dict().values(), fresh.raw.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_first_last_ratio_of_a_dead_net_is_undefined():
+    from archc.probe.layers import first_last_ratio
+
+    layers = watched_layers(model(TINY_RES))
+    zeros = [0.0] * len(layers)
+    assert math.isnan(first_last_ratio(layers, zeros))
+    assert first_last_ratio(layers, [1.0] + [0.0] * (len(layers) - 1)) == float("inf")
+    assert first_last_ratio(layers, [2.0] + [1.0] * (len(layers) - 1)) == 2.0

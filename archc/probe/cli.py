@@ -8,7 +8,7 @@ from typing import Optional
 import click
 
 from archc.cli import load_model, set_option
-from archc.probe.config import AMP_MODES, DEVICES, OPTIMIZERS, ProbeConfig
+from archc.probe.config import AMP_MODES, COMPILE_MODES, DEVICES, OPTIMIZERS, ProbeConfig
 
 EXIT_INTERRUPTED = 130
 
@@ -65,6 +65,8 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
               help="bf16 autocast; auto: on CUDA only.")
 @click.option("--channels-last/--no-channels-last", default=None, help="Memory format; default: on CUDA only.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model.")
+@click.option("--compile-mode", type=click.Choice(COMPILE_MODES), default="default", show_default=True,
+              help="torch.compile mode (reduce-overhead also uses CUDA graphs).")
 @click.option("--cuda-graphs", is_flag=True, help="Capture the whole training step in one CUDA graph.")
 @click.option("--data", default="synthetic", show_default=True, metavar="SOURCE",
               help="synthetic | cifar10:PATH | folder:PATH | digits (needs scikit-learn).")
@@ -85,8 +87,8 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weight_decay: float, optimizer: str,
           seed: int, log_every: int, device: str, amp: str, channels_last: Optional[bool], use_compile: bool,
-          cuda_graphs: bool, data: str, synthetic_size: int, paths: bool, path_repeats: int, nproc: int,
-          overrides: tuple, out_dir: str, plot_format: str, title: str, notes: Optional[str],
+          compile_mode: str, cuda_graphs: bool, data: str, synthetic_size: int, paths: bool, path_repeats: int,
+          nproc: int, overrides: tuple, out_dir: str, plot_format: str, title: str, notes: Optional[str],
           no_progress: bool) -> None:
     """Train each SPEC briefly and record how its gradients flow.
 
@@ -110,7 +112,8 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
             configs.append(ProbeConfig(
                 steps=steps, batch=batch, lr=lr, momentum=momentum, weight_decay=weight_decay, optimizer=optimizer,
                 seed=seed, log_every=log_every, data=data, synthetic_size=synthetic_size, device=device, amp=amp,
-                channels_last=channels_last, compile=use_compile, cuda_graphs=cuda_graphs, path_gradients=paths,
+                channels_last=channels_last, compile=use_compile, compile_mode=compile_mode, cuda_graphs=cuda_graphs,
+                path_gradients=paths,
                 path_repeats=path_repeats, progress=not no_progress, label=model.name + suffix))
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None

@@ -7,6 +7,7 @@ from typing import Any, Optional
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "none")
 OPTIMIZERS = ("sgd", "adam")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ProbeConfig:
     amp: str = "auto"  # auto: bf16 on CUDA, none on CPU
     channels_last: Optional[bool] = None  # None: on CUDA only
     compile: bool = False  # torch.compile the model
+    compile_mode: str = "default"  # torch.compile mode; reduce-overhead adds CUDA graphs
     cuda_graphs: bool = False  # capture the whole step in one CUDA graph
     check_every: Optional[int] = None  # host sync for NaN/Inf checks; None: 1 on CPU, log_every on CUDA
     sync_bn: bool = True  # under DDP, batch statistics over all processes (matches one process)
@@ -58,7 +60,8 @@ class ProbeConfig:
         if not (self.weight_decay >= 0):
             raise ValueError(f"ProbeConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
         for name, value, allowed in (("device", self.device, DEVICES), ("amp", self.amp, AMP_MODES),
-                                     ("optimizer", self.optimizer, OPTIMIZERS)):
+                                     ("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("compile_mode", self.compile_mode, COMPILE_MODES)):
             if value not in allowed:
                 raise ValueError(f"ProbeConfig.{name} must be one of {', '.join(allowed)}, got {value!r}")
         if not isinstance(self.data, str) or not self.data:

@@ -50,6 +50,7 @@ class ProbeData:
         mean = total / max(1, count)
         self.mean = mean.float()
         self.std = (squares / max(1, count) - mean * mean).clamp_min(1e-6).sqrt().float().clamp_min(1e-3)
+        self._device_stats: dict = {}
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -85,9 +86,13 @@ class ProbeData:
                             expected=f"--batch {len(self)} or less")
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 batch -> float32, per-channel standardised (on the batch's device)."""
-        mean = self.mean.to(images.device).view(1, -1, 1, 1)
-        std = self.std.to(images.device).view(1, -1, 1, 1)
+        """uint8 batch -> float32, per-channel standardised, on the batch's device. The statistics are copied
+        to a device once (a host->GPU copy per step would make every step wait for the GPU)."""
+        stats = self._device_stats.get(images.device)
+        if stats is None:
+            stats = (self.mean.to(images.device).view(1, -1, 1, 1), self.std.to(images.device).view(1, -1, 1, 1))
+            self._device_stats[images.device] = stats
+        mean, std = stats
         return (images.float() / 255.0 - mean) / std
 
 

@@ -80,4 +80,7 @@ def first_last_ratio(layers: Sequence[LayerInfo], norms: Sequence[float]) -> flo
     main = [value for layer, value in zip(layers, norms) if layer.role == "main"]
     if len(main) < 2:
         return float("nan")
-    return float(main[0]) / float(main[-1]) if main[-1] else float("inf")
+    first, last = float(main[0]), float(main[-1])
+    if last == 0:
+        return float("nan") if first == 0 else float("inf")  # 0/0: a dead net has no ratio
+    return first / last

@@ -113,7 +113,7 @@ def training_comparison(results: Sequence, base: Path, formats: Sequence[str]) -
         a1.plot(steps, smooth([1 - a for a in r.acc], w), color=color, lw=1.6, label=r.label)
         if r.status == "nonfinite" and r.nonfinite:
             a0.axvline(r.nonfinite["step"], color=color, ls=":", lw=1)
-    a0.set(xlabel="step", ylabel="training loss (batch; bold: running mean)", title="training loss")
+    a0.set(xlabel="step", ylabel="training loss (batch; bold: running mean)", title="training loss", yscale="log")
     a1.set(xlabel="step", ylabel="training error (running mean of batch error)", title="training error")
     a1.set_ylim(0, 1)
     for ax in (a0, a1):

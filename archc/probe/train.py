@@ -29,6 +29,7 @@ from archc.probe.progress import Progress
 from archc.probe.result import ProbeResult
 
 GRAPH_WARMUP = 3
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch.OutOfMemoryError: >= 2.5
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Trainer:
         if setup.dist.active:
             module = ddp_wrap(net, self.device, sync_buffers=not config.sync_bn)
         if config.compile:
-            module = torch.compile(module)  # type: ignore[assignment]
+            module = torch.compile(module, mode=config.compile_mode)  # type: ignore[assignment]
         self.module = module
         self.graphs = config.cuda_graphs
         if config.optimizer == "sgd":
@@ -348,7 +349,7 @@ class Trainer:
                 result.norm_steps.append(last[0])  # the last measured step's norms are kept too
                 result.norms.append(last[1])
             progress.close(f"{result.label}: interrupted after {len(result.loss)} step(s); keeping what was measured")
-        except torch.OutOfMemoryError:
+        except OUT_OF_MEMORY:
             self._free()
             where = "GPU" if self.device.type == "cuda" else "host"
             smaller = max(1, config.batch // 2)
@@ -431,7 +432,8 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
         data={"name": data.name, "source": data.source, "images": len(data), "shape": list(data.shape),
               "classes": data.classes, "notes": list(data.notes)},
         run={"device": setup.device.type, "amp": "bf16" if setup.amp else "none",
-             "channels_last": setup.channels_last, "compile": config.compile, "cuda_graphs": config.cuda_graphs,
+             "channels_last": setup.channels_last, "compile": config.compile and config.compile_mode,
+             "cuda_graphs": config.cuda_graphs,
              "check_every": setup.check_every, "world_size": info.world, "machine": machine_info(setup.device)})
     trainer = Trainer(ir, config, data, setup)
     trainer.run(result)
