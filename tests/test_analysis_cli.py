@@ -83,6 +83,11 @@ def test_probe_result_goes_into_the_report(tmp_path, monkeypatch):
         def to_dict(self):
             return {"steps": 3}
 
+        def plots(self, out_dir, formats):
+            path = out_dir / "probe_grad_norms.svg"
+            path.write_text("<svg/>")
+            return [path]
+
     fake = types.ModuleType("archc.probe")
     fake.ProbeConfig = lambda: "config"
     fake.run_probe = lambda model, config: calls.append((model.name, config)) or Result()
@@ -92,7 +97,10 @@ def test_probe_result_goes_into_the_report(tmp_path, monkeypatch):
     assert calls == [("resnet20", "config")]
     folder = tmp_path / "cifar" / "resnet20"
     assert json.loads((folder / "report.json").read_text())["probe"] == {"steps": 3}
-    assert "fake probe section" in (folder / "report.md").read_text()
+    md = (folder / "report.md").read_text()
+    assert "## Training probe (archc.probe)" in md and "fake probe section" in md
+    assert "![probe_grad_norms](probe_grad_norms.svg)" in md
+    assert (folder / "probe_grad_norms.svg").is_file()  # the probe's plots are not swept away as stale
 
 
 def test_compare_side_by_side():

@@ -96,7 +96,7 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
         reports = []
         for model in models:
             report = build_report(model, options, root=repo_root())
-            report.pop("_probe_markdown", None)
+            report.pop("_probe", None)
             report["complexity"]["ops"] = op_rows(model)
             reports.append(report)
         click.echo(to_json(reports[0] if len(reports) == 1 else reports), nl=False)

@@ -28,8 +28,9 @@ def compare(a: Model, b: Model) -> dict[str, Any]:
                                      n(sb["complexity"]["total"]["activations"])]
     totals["depth (weighted layers, longest path)"] = [sa["paths"]["layers"]["max"], sb["paths"]["layers"]["max"]]
     totals["conv/fc ops"] = [sa["complexity"]["weighted_ops"], sb["complexity"]["weighted_ops"]]
-    totals["paths"] = [big(sa["paths"]["paths"], sa["paths"]["paths_log2"]), big(sb["paths"]["paths"], sb["paths"]["paths_log2"])]
-    totals["path length in layers"] = [f"{s['paths']['layers']['min']}..{s['paths']['layers']['max']}" for s in (sa, sb)]
+    totals["paths"] = [big(s["paths"]["paths"], s["paths"]["paths_log2"]) for s in (sa, sb)]
+    totals["path length in layers"] = [f"{s['paths']['layers']['min']}..{s['paths']['layers']['max']}"
+                                       for s in (sa, sb)]
     return {"a": {"name": a.name, "title": a.title, "input": list(a.input_shape)},
             "b": {"name": b.name, "title": b.title, "input": list(b.input_shape)},
             "stages": stages, "totals": totals,

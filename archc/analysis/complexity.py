@@ -130,11 +130,3 @@ def complexity(model: Model, ops: bool = False) -> dict[str, Any]:
     if ops:
         out["ops"] = op_rows(model)
     return out
-
-
-def human(n: float, unit: str = "") -> str:
-    """1234567 -> '1.23M' (for tables; JSON keeps exact integers)."""
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{suffix}{unit}"
-    return f"{n:g}{unit}"

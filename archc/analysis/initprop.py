@@ -141,7 +141,8 @@ def init_propagation(model: Model, cfg: InitConfig = InitConfig()) -> dict[str, 
             init = model.spec.init.model_copy(update=SCHEMES[scheme])
             variant_model = relower(base, init=init)
             results[scheme] = {label: _run(variant_model, cfg, strip) for label, strip in variants}
-    return {"input": list(base.input_shape), "batch": batch_size(cfg, base.input_shape), "seed": cfg.seed, "layers": layers,
+    return {"input": list(base.input_shape), "batch": batch_size(cfg, base.input_shape), "seed": cfg.seed,
+            "layers": layers,
             "feature_map": feature_maps,
             "variants": [label for label, _ in variants], "schemes": {k: SCHEMES[k] for k in cfg.schemes},
             "spec_init": model.spec.init.model_dump(), "results": results,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from archc.analysis.complexity import human
 from archc.analysis.initprop import summary_rows
 
 
@@ -65,8 +64,8 @@ def _complexity(r: dict[str, Any]) -> list[str]:
             "ops in all.", "", "### Per stage", ""]
     rows = [[s["name"], s["kind"], shape(s["output"]), n(s["params"]), g(s["macs"]), g(s["flops"]),
              pct(s["share_macs"]), n(s["activations"])] for s in c["stages"]]
-    rows += [[a["name"], a["kind"], shape(a["output"]), n(a["params"]), g(a["macs"]), g(a["flops"]), "", n(a["activations"])]
-             for a in c["aux_heads"]]
+    rows += [[a["name"], a["kind"], shape(a["output"]), n(a["params"]), g(a["macs"]), g(a["flops"]), "",
+              n(a["activations"])] for a in c["aux_heads"]]
     out += [table(["stage", "kind", "output", "params", "GMACs", "GFLOPs", "share of MACs", "activations"], rows,
                   "lllrrrrr"), "", "![cost per stage](cost_per_stage.svg)", "", "### Per op category", ""]
     rows = [[k, v["ops"], n(v["params"]), n(v["macs"])] for k, v in c["by_category"].items()]
@@ -84,9 +83,11 @@ def _fvcore(r: dict[str, Any]) -> list[str]:
     if fv is None:
         return []
     cl = fv["conv_linear_macs"]
-    verdict = "equal" if fv["all_equal"] else f"DIFFERENT at {len(fv['mismatches'])} op(s): " + ", ".join(fv["mismatches"][:5])
+    verdict = "equal" if fv["all_equal"] else (f"DIFFERENT at {len(fv['mismatches'])} op(s): "
+                                                + ", ".join(fv["mismatches"][:5]))
     out = ["### Cross-check with fvcore", "",
-           f"{fv['tool']}, traced on the compiled module; fvcore's per-module counts are keyed by the spec's names.", "",
+           f"{fv['tool']}, traced on the compiled module; fvcore's per-module counts are keyed by the spec's "
+           "names.", "",
            f"- conv and fc MACs over {fv['ops_checked']} ops: archc {n(cl['analytic'])}, fvcore {n(cl['fvcore'])}: "
            f"**{verdict}**.",
            f"- totals: archc {n(fv['total_macs']['analytic'])} MACs, fvcore {n(fv['total_macs']['fvcore'])}."]
@@ -103,9 +104,9 @@ def _inception(inc: dict[str, Any]) -> list[str]:
     if not inc["modules"]:
         return []
     out = ["### Inception modules: 1x1 reductions", "", inc["note"] + ".", ""]
-    rows = [[m["module"], shape(m["input"]), n(m["specified"]["macs"]), n(m["naive"]["macs"]), f"{m['macs_factor']:.2f}x",
-             n(m["specified"]["params"]), n(m["naive"]["params"]), f"{m['output_channels']} / {m['naive_output_channels']}"]
-            for m in inc["modules"]]
+    rows = [[m["module"], shape(m["input"]), n(m["specified"]["macs"]), n(m["naive"]["macs"]),
+             f"{m['macs_factor']:.2f}x", n(m["specified"]["params"]), n(m["naive"]["params"]),
+             f"{m['output_channels']} / {m['naive_output_channels']}"] for m in inc["modules"]]
     t = inc["total"]
     rows.append(["**total**", "", n(t["specified"]["macs"]), n(t["naive"]["macs"]), f"{t['macs_factor']:.2f}x",
                  n(t["specified"]["params"]), n(t["naive"]["params"]), ""])
@@ -149,7 +150,8 @@ def _blocks(res: dict[str, Any]) -> list[str]:
         for key in ("specified", "counterpart"):
             convs = last[key]["convs"]
             out.append(f"- {last['block']} {key} ({last[key]['block']}): "
-                       + " + ".join(c["formula"].split(" = ")[0] for c in convs) + f" = {n(sum(c['macs'] for c in convs))}")
+                       + " + ".join(c["formula"].split(" = ")[0] for c in convs)
+                       + f" = {n(sum(c['macs'] for c in convs))}")
     return out + ["", "</details>", ""]
 
 
@@ -203,7 +205,7 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagram: Optional[st
     body += savings or ["No inception modules and no basic/bottleneck block stages: nothing to rewrite.", ""]
     body += _paths(r) + _init(r)
     if probe_md:
-        body += [probe_md.rstrip(), ""]
+        body += ["## Training probe (archc.probe)", "", probe_md.rstrip(), ""]
     return "\n".join(head + body).rstrip() + "\n"
 
 

@@ -56,7 +56,8 @@ def paired_bars(title: str, names: list[str], specified: list[int], other: list[
     """Specified vs counterfactual, per module or stage (log scale when values span decades)."""
     plt = _plt()
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 1, figsize=(max(5.0, 0.55 * len(names) + 2), 3.2), squeeze=False, layout="constrained")
+        fig, axes = plt.subplots(1, 1, figsize=(max(5.0, 0.55 * len(names) + 2), 3.2), squeeze=False,
+                                 layout="constrained")
         ax = axes[0][0]
         xs = range(len(names))
         ax.bar([x - 0.2 for x in xs], [v / 1e6 for v in other], width=0.4, label=other_label, color=COLORS[3])
@@ -102,9 +103,11 @@ def init_curves(title: str, result: dict[str, Any]) -> str:
     plt = _plt()
     variants = result["variants"]
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(variants), 2, figsize=(9, 3.0 * len(variants)), squeeze=False, layout="constrained")
+        fig, axes = plt.subplots(len(variants), 2, figsize=(9, 3.0 * len(variants)), squeeze=False,
+                                 layout="constrained")
         for row, variant in enumerate(variants):
-            for col, key, label in ((0, "activation_std", "std of activations"), (1, "gradient_std", "std of gradients")):
+            for col, key, label in ((0, "activation_std", "std of activations"),
+                                    (1, "gradient_std", "std of gradients")):
                 ax = axes[row][col]
                 for i, scheme in enumerate(sorted(result["results"])):
                     by_variant = result["results"][scheme]

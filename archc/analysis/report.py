@@ -66,7 +66,7 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
     if options.probe is not None:
         result = options.probe(model)
         report["probe"] = result.to_dict()
-        report["_probe_markdown"] = result.markdown_section()
+        report["_probe"] = result  # not JSON: write_report takes its Markdown section and plots
     return report
 
 
@@ -122,12 +122,19 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
     svgs = report_plots(report)
     diagram = _find_diagram(report["name"], diagram_dirs)
     link = Path(os.path.relpath(diagram.resolve(), out_dir.resolve())).as_posix() if diagram else None
-    probe_md = report.pop("_probe_markdown", None)
+    probe = report.pop("_probe", None)
     written = [atomic_write(out_dir / name, text) for name, text in sorted(svgs.items())]
+    probe_md = None
+    if probe is not None:
+        probe_files = [Path(p) for p in probe.plots(out_dir, ("svg",))]
+        written.extend(probe_files)
+        probe_md = probe.markdown_section().rstrip() + "\n\n" + "\n\n".join(
+            f"![{p.stem}]({p.name})" for p in probe_files if p.suffix == ".svg")
     written.append(atomic_write(out_dir / "report.md", render_report(report, sorted(svgs), link, probe_md)))
     written.append(atomic_write_json(out_dir / "report.json", report))
+    keep = set(svgs) | {p.name for p in written}
     for stale in sorted(out_dir.glob("*.svg")):
-        if stale.name not in svgs:
+        if stale.name not in keep:
             stale.unlink()
     return written
 

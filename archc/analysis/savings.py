@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, SeqNode
-from archc.ir.ops import REGISTRY, Cost, pair
+from archc.ir.ops import Cost, pair
 
 BLOCK_STAGE_KINDS = ("residual", "plain")
 
