@@ -47,3 +47,11 @@ def test_spawn_local_checks_its_arguments():
         spawn_local(model(TINY_NOBN), config, nproc=2)
     with pytest.raises(ValueError, match="at least 2"):
         spawn_local(model(TINY_NOBN), config, nproc=1)
+
+
+def test_spawn_local_reports_data_errors_before_starting(tmp_path):
+    from archc.probe import DataError
+
+    config = ProbeConfig(steps=1, batch=8, data=f"cifar10:{tmp_path}", progress=False)
+    with pytest.raises(DataError, match="no CIFAR-10 batches"):
+        spawn_local(model(TINY_NOBN), config, nproc=2)

@@ -66,7 +66,7 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
 @click.option("--channels-last/--no-channels-last", default=None, help="Memory format; default: on CUDA only.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model.")
 @click.option("--compile-mode", type=click.Choice(COMPILE_MODES), default="default", show_default=True,
-              help="torch.compile mode (reduce-overhead also uses CUDA graphs).")
+              help="torch.compile mode, implies --compile (reduce-overhead also uses CUDA graphs).")
 @click.option("--cuda-graphs", is_flag=True, help="Capture the whole training step in one CUDA graph.")
 @click.option("--data", default="synthetic", show_default=True, metavar="SOURCE",
               help="synthetic | cifar10:PATH | folder:PATH | digits (needs scikit-learn).")
@@ -112,7 +112,8 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
             configs.append(ProbeConfig(
                 steps=steps, batch=batch, lr=lr, momentum=momentum, weight_decay=weight_decay, optimizer=optimizer,
                 seed=seed, log_every=log_every, data=data, synthetic_size=synthetic_size, device=device, amp=amp,
-                channels_last=channels_last, compile=use_compile, compile_mode=compile_mode, cuda_graphs=cuda_graphs,
+                channels_last=channels_last, compile=use_compile or compile_mode != "default",
+                compile_mode=compile_mode, cuda_graphs=cuda_graphs,
                 path_gradients=paths,
                 path_repeats=path_repeats, progress=not no_progress, label=model.name + suffix))
         except ValueError as exc:

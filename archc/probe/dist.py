@@ -51,6 +51,8 @@ def init_process_group(info: DistInfo, device_type: str) -> None:
     if not info.active or dist.is_initialized():
         return
     backend = "nccl" if device_type == "cuda" else "gloo"
+    if device_type == "cuda":
+        torch.cuda.set_device(info.local_rank)  # NCCL's own work (barriers) then uses this process's GPU
     dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
 
 
@@ -185,6 +187,16 @@ def spawn_local(model: Any, config: Any, nproc: int, data: Optional[Any] = None)
         raise ValueError(f"spawn_local needs at least 2 processes, got {nproc}")
     if config.batch % nproc:
         raise ValueError(f"batch {config.batch} is not divisible by {nproc} processes")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() and config.device != "cpu" else 0
+    if gpus and nproc > gpus:
+        raise ValueError(f"{nproc} processes but {gpus} GPU(s): one process per GPU, or --device cpu")
+    if data is None:  # made and checked once here, so a bad data source fails before any process starts
+        import archc
+        from archc.probe.data import load_data
+
+        ir = archc.lower(model)
+        data = load_data(config.data, ir.input_shape, ir.classes, config.seed, config.synthetic_size)
+        data.check_against(ir.input_shape, ir.classes, config.batch)
     threads = max(1, (os.cpu_count() or 1) // nproc)
     with tempfile.TemporaryDirectory(prefix="archc-ddp-") as tmp:
         payload = Path(tmp) / "payload.pkl"
