@@ -230,7 +230,9 @@ def render_index(rows: list[dict[str, Any]]) -> str:
 
 def render_compare(c: dict[str, Any]) -> str:
     a, b = c["a"], c["b"]
-    out = [f"# {a['title']} vs {b['title']}", ""]
+    out = [f"# {a['title']} vs {b['title']}", "",
+           f"Input {shape(a['input'])} vs {shape(b['input'])}; stages aligned by position; MACs = multiply-adds, "
+           "GFLOPs = 2 x GMACs; aux heads (training only) not included.", ""]
     rows = []
     for sa, sb in c["stages"]:
         cells = []
