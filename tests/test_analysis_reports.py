@@ -49,10 +49,13 @@ def test_regenerating_a_report_changes_nothing(rel, tmp_path):
 def test_static_report_twice_is_identical_and_links_the_diagram(tmp_path):
     figures = tmp_path / "reports" / "figures"
     figures.mkdir(parents=True)
-    (figures / "googlenet_stage.svg").write_text("<svg/>")
+    for stem in ("googlenet_stage", "googlenet_resnet50", "googlenet_stage_detail", "resnet50_stage"):
+        (figures / f"{stem}.svg").write_text("<svg/>")
     options = ReportOptions(init=False, fvcore=False, diagram_dirs=(figures,))
     first = {p.name: p.read_bytes() for p in _regenerate("googlenet", tmp_path, options).iterdir()}
     second = {p.name: p.read_bytes() for p in _regenerate("googlenet", tmp_path, options).iterdir()}
     assert first == second
-    assert b"Diagram: [googlenet_stage.svg](../figures/googlenet_stage.svg)" in first["report.md"]
+    # its own diagram, then a figure named after several bundled models; not other names that start the same
+    assert (b"Diagrams: [googlenet_stage.svg](../figures/googlenet_stage.svg), "
+            b"[googlenet_resnet50.svg](../figures/googlenet_resnet50.svg)\n") in first["report.md"]
     assert sorted(first) == ["cost_per_stage.svg", "paths.svg", "report.json", "report.md", "savings_inception.svg"]

@@ -190,15 +190,16 @@ def _init(r: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_report(r: dict[str, Any], plot_files: list[str], diagram: Optional[str] = None,
+def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[str] = (),
                   probe_md: Optional[str] = None) -> str:
     head = [f"# {r['title']}: analysis", ""]
     facts = [f"spec `{r['spec']}`" if r["spec"] else "", f"input {shape(r['input'])}", f"{r['classes']} classes"]
     head += [" · ".join(f for f in facts if f), ""]
     if r["references"]:
         head += ["References: " + "; ".join(r["references"]), ""]
-    if diagram:
-        head += [f"Diagram: [{diagram.rsplit('/', 1)[-1]}]({diagram})", ""]
+    if diagrams:
+        label = "Diagram" if len(diagrams) == 1 else "Diagrams"
+        head += [f"{label}: " + ", ".join(f"[{d.rsplit('/', 1)[-1]}]({d})" for d in diagrams), ""]
     head += ["Regenerate with `archc analyze` (all bundled specs) or `archc analyze <spec>`.", ""]
     body = _complexity(r) + _fvcore(r) + ["## Bottleneck savings", ""]
     savings = _inception(r["savings"]["inception"]) + _blocks(r["savings"]["residual"])

@@ -73,8 +73,7 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
 DIAGRAM_STEMS = ("{name}", "{name}_stage", "{name}_block", "{name}_layer")  # as archc.render names them
 
 
-def _find_diagram(name: str, dirs: tuple[Path, ...]) -> Optional[Path]:
-    """The first diagram of the model in `dirs` (or in `<dir>/<name>/`, where `archc build` writes)."""
+def _own_diagram(name: str, dirs: tuple[Path, ...]) -> Optional[Path]:
     for folder in dirs:
         for where in (folder, folder / name):
             for stem in DIAGRAM_STEMS:
@@ -82,6 +81,34 @@ def _find_diagram(name: str, dirs: tuple[Path, ...]) -> Optional[Path]:
                 if candidate.is_file():
                     return candidate
     return None
+
+
+def find_diagrams(name: str, dirs: tuple[Path, ...]) -> list[Path]:
+    """Diagrams of the model in `dirs`: its own (`<name>.svg`, `<name>_stage.svg`, ..., also in `<dir>/<name>/`
+    where `archc build` writes), then figures named after several models (`vgg19_plain34_resnet34.svg`)."""
+    own = _own_diagram(name, dirs)
+    found = [own] if own is not None else []
+    for folder in dirs:
+        if folder.is_dir():
+            found += [p for p in sorted(folder.glob("*.svg")) if p != own and _lists(p.stem, name)]
+    return found
+
+
+def _lists(stem: str, name: str, known: Optional[set[str]] = None) -> bool:
+    """True when `stem` is two or more known model names joined by '_' and `name` is one of them."""
+    if known is None:
+        from archc.cli import bundled_specs
+
+        known = {p.stem for p in bundled_specs()}
+    parts = stem.split("_")
+    # splits[i]: the ways parts[:i] divide into known names (lists of names), kept small by construction
+    splits: list[list[list[str]]] = [[[]]] + [[] for _ in parts]
+    for i in range(1, len(parts) + 1):
+        for j in range(i):
+            word = "_".join(parts[j:i])
+            if word in known:
+                splits[i] += [prev + [word] for prev in splits[j]]
+    return any(len(way) >= 2 and name in way for way in splits[-1])
 
 
 def report_plots(report: dict[str, Any]) -> dict[str, str]:
@@ -120,8 +147,8 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
 
     out_dir = Path(out_dir)
     svgs = report_plots(report)
-    diagram = _find_diagram(report["name"], diagram_dirs)
-    link = Path(os.path.relpath(diagram.resolve(), out_dir.resolve())).as_posix() if diagram else None
+    links = [Path(os.path.relpath(d.resolve(), out_dir.resolve())).as_posix()
+             for d in find_diagrams(report["name"], diagram_dirs)]
     probe = report.pop("_probe", None)
     written = [atomic_write(out_dir / name, text) for name, text in sorted(svgs.items())]
     probe_md = None
@@ -130,7 +157,7 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
         written.extend(probe_files)
         probe_md = probe.markdown_section().rstrip() + "\n\n" + "\n\n".join(
             f"![{p.stem}]({p.name})" for p in probe_files if p.suffix == ".svg")
-    written.append(atomic_write(out_dir / "report.md", render_report(report, sorted(svgs), link, probe_md)))
+    written.append(atomic_write(out_dir / "report.md", render_report(report, sorted(svgs), links, probe_md)))
     written.append(atomic_write_json(out_dir / "report.json", report))
     keep = set(svgs) | {p.name for p in written}
     for stale in sorted(out_dir.glob("*.svg")):
