@@ -58,14 +58,15 @@ def _optional_stages() -> None:
             for level in ("stage", "block", "layer"):
                 dot_source(ir, level=level)
     try:
-        from archc.analysis import analyze_model
+        from archc.analysis import ReportOptions, analyze
+        from archc.analysis.markdown import render_report
     except ImportError:
-        analyze_model = None
-    if analyze_model is not None:
+        analyze = None
+    if analyze is not None:
         @_stage("analysis")
         def _analysis(ir):
-            if ir.cost_with_aux().params < 200_000:
-                analyze_model(ir, fvcore=False, init_propagation=False)
+            small = ir.cost_with_aux().params < 200_000
+            render_report(analyze(ir, ReportOptions(fvcore=small, init=False)), [])
 
 
 def main() -> None:

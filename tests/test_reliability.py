@@ -34,6 +34,10 @@ def exercise(text: str) -> None:
 
     for level in ("stage", "block", "layer"):
         dot_source(ir, level=level)
+    from archc.analysis import ReportOptions, analyze
+    from archc.analysis.markdown import render_report
+
+    render_report(analyze(ir, ReportOptions(fvcore=False, init=False)), [])
     source = archc.generate_source(ir)
     compile(source, "generated.py", "exec")
     if ir.cost_with_aux().params < 200_000:
