@@ -176,7 +176,7 @@ def measure_path_gradients(net: nn.Module, model: Model, data: ProbeData, config
 
     blocks = residual_paths(model)
     if not blocks:
-        return None, "no residual blocks: path gradients need shortcut connections"
+        return None, "not measured, the net has no residual blocks (paths need shortcut connections)"
     n = len(blocks)
     batch = min(config.path_batch, len(data))
     work = plain_bn_copy(net).float()

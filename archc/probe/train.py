@@ -407,6 +407,19 @@ def machine_info(device: torch.device) -> dict:
     return info
 
 
+def _display_path(source: Any) -> str:
+    """The spec file relative to the working directory when it lies below it (reports stay portable)."""
+    if not source:
+        return ""
+    from pathlib import Path
+
+    path = Path(str(source))
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(source)
+
+
 def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[ProbeData] = None,
               overrides: Iterable[str] = ()) -> ProbeResult:
     """Train `model` (IR, Spec or spec path) briefly and record what the gradients do. See ProbeConfig."""
@@ -428,7 +441,7 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
     result = ProbeResult(
         name=ir.name, label=config.label or ir.name, config=config, layers=watched_layers(ir),
         model={"title": ir.title, "params": cost.params, "macs": cost.macs, "input": list(ir.input_shape),
-               "classes": ir.classes, "source": str(ir.source or ""), "overrides": list(overrides)},
+               "classes": ir.classes, "source": _display_path(ir.source), "overrides": list(overrides)},
         data={"name": data.name, "source": data.source, "images": len(data), "shape": list(data.shape),
               "classes": data.classes, "notes": list(data.notes)},
         run={"device": setup.device.type, "amp": "bf16" if setup.amp else "none",
