@@ -21,7 +21,8 @@ def _summary_line(result) -> str:  # result: ProbeResult
             f"first/last grad norm {fmt(result.ratio('init'))} at init, {fmt(result.ratio('end'))} at the end")
     if result.path_gradients:
         s = result.path_gradients["summary"]
-        text += f"; 90% of path gradient from lengths {s['range90'][0]}-{s['range90'][1]} of {result.path_gradients['blocks']}"
+        lo, hi = s["range90"]
+        text += f"; 90% of path gradient from lengths {lo}-{hi} of {result.path_gradients['blocks']}"
     return text
 
 

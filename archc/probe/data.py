@@ -38,7 +38,8 @@ class ProbeData:
             raise ValueError(f"ProbeData.images must be a uint8 (N, C, H, W) tensor, got {self.images.dtype} "
                              f"{tuple(self.images.shape)}")
         if self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"ProbeData.labels must have shape ({self.images.shape[0]},), got {tuple(self.labels.shape)}")
+            raise ValueError(f"ProbeData.labels must have shape ({self.images.shape[0]},), "
+                             f"got {tuple(self.labels.shape)}")
         self.labels = self.labels.to(torch.int64)
         c = self.images.shape[1]
         total, squares, count = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
@@ -251,7 +252,8 @@ def image_folder(folder: str | Path, shape: tuple) -> ProbeData:
         raise DataError(f"no such folder {folder}", expected="folder:PATH with one subfolder per class")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
-        raise DataError(f"{folder} has {len(class_dirs)} class folder(s)", expected="one subfolder per class, at least 2")
+        raise DataError(f"{folder} has {len(class_dirs)} class folder(s)",
+                        expected="one subfolder per class, at least 2")
     images, labels = [], []
     for label, class_dir in enumerate(class_dirs):
         files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

@@ -7,7 +7,8 @@ from typing import Optional, Sequence
 
 from archc.probe.layers import LayerInfo
 
-STATUS_TEXT = {"completed": "completed", "interrupted": "interrupted (Ctrl-C): partial", "nonfinite": "stopped: NaN/Inf"}
+STATUS_TEXT = {"completed": "completed", "interrupted": "interrupted (Ctrl-C): partial",
+               "nonfinite": "stopped: NaN/Inf"}
 
 
 def fmt(value: Optional[float], digits: int = 3) -> str:
