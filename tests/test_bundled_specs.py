@@ -15,13 +15,6 @@ SPECS = ROOT / "specs"
 BUNDLED = sorted(str(p.relative_to(SPECS).with_suffix("")) for p in SPECS.rglob("*.yaml") if not p.name.startswith("_"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small CPU ops run fastest, and steadiest on a shared machine, on one intra-op thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------- independent counters

@@ -18,13 +18,6 @@ from archc.probe.train import Trainer, resolve_setup
 from probe_helpers import TINY_AUX, TINY_NOBN, TINY_PLAIN, TINY_PROJ, TINY_RES, model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The test machine is small and shared: one intra-op thread is much faster than two fighting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def quick(**kw) -> ProbeConfig:

@@ -14,12 +14,6 @@ from probe_helpers import TINY_NOBN, TINY_PLAIN, TINY_RES
 FAST = ["--steps", "4", "--batch", "16", "--synthetic-size", "64", "--log-every", "2", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -15,12 +15,6 @@ from archc.probe.data import BatchOrder, DataError, cifar10, digits, image_folde
 from probe_helpers import TINY_RES, model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def write_cifar(folder, batches: int = 2, per_batch: int = 12, meta: bool = True) -> np.ndarray:

@@ -13,12 +13,6 @@ from archc.probe.paths import PathGradients, random_masks, residual_paths, summa
 from probe_helpers import TINY_PROJ, TINY_RES, model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("text", [TINY_RES, TINY_PROJ])

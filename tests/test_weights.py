@@ -13,13 +13,6 @@ SPECS = ROOT / "specs"
 TOLERANCE = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small CPU ops run fastest, and steadiest on a shared machine, on one intra-op thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def randomise_norms(model: torch.nn.Module, seed: int = 1) -> None:
