@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import archc  # noqa: E402
 from archc.probe import ProbeConfig, run_probe  # noqa: E402
-from archc.probe.data import BatchOrder, ProbeData, synthetic  # noqa: E402
+from archc.probe.data import BatchOrder, synthetic  # noqa: E402
 
 ROWS: list[dict] = []
 

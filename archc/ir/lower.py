@@ -7,7 +7,7 @@ from typing import Optional
 from archc.errors import SpecError
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.ir.ops import REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape, ShapeError, pair
-from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, PlainStage,
+from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, Layer,
                               ResidualStage, Spec)
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
@@ -20,6 +20,9 @@ RESERVED = frozenset({
     "aux_loss_weights", "plan", "ipu", "xpu", "mtia", "share_memory", "compile", "shortcut", "act", "body_names",
     "branch_names", "zero_init_last_bn",
 })
+
+
+DEFAULT_HEAD = [Layer.model_validate({"gap": {}}), Layer.model_validate({"fc": {}})]
 
 
 class Namer:
@@ -316,12 +319,7 @@ class Lowerer:
                 node = self.layer(kind, params, name, "", x, sp, self.ctx)
             items.append(node)
             x = node.out_shape
-        head_layers = spec.head if spec.head is not None else [
-            {"gap": {}}, {"fc": {}}]
-        if spec.head is None:
-            from archc.spec.model import Layer
-
-            head_layers = [Layer.model_validate(h_) for h_ in head_layers]
+        head_layers = spec.head if spec.head is not None else DEFAULT_HEAD
         top.name("head", "head", ("head",))
         head = self.layers(head_layers, "head", x, ("head",), self.ctx)
         items.append(self.seq("head", "", x, head, ("head",), "head"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Optional, Union
+from typing import ClassVar, Optional, Union
 
 import keyword
 

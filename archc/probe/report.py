@@ -51,7 +51,7 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
         lines.append(f"| training loss: first {len(head)} steps → last 10% of steps | "
                      f"{fmt(sum(head) / len(head))} → {fmt(result.final_loss)} |")
         lines.append(f"| batch accuracy, last 10% of steps | {pct(result.final_acc)} |")
-    init, end = result.init_norms, result.final_norms
+    init = result.init_norms
     if init:
         end_step = result.norm_steps[-1]
         lines.append(f"| first/last layer gradient norm: init → step {end_step} | "

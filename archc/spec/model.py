@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import difflib
-import keyword
 import types
 import typing
 from typing import Any, Literal, Optional, Union
@@ -10,7 +9,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model,
                       field_validator, model_validator)
 
-from archc.errors import SpecError, format_path, short_repr
+from archc.errors import SpecError, short_repr
 from archc.ir.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
 from archc.spec.yamlload import Document
 
