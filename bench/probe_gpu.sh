@@ -5,6 +5,8 @@
 #   bench/probe_gpu.sh nobn    # the same nets without batch norm           -> reports/probe/gpu_nobn/
 #   bench/probe_gpu.sh all     # all three
 # STEPS (default 2000) and BATCH (default 128) override the experiments' length and batch.
+# On the lent GPU machine (no venv there): ../shared/gpu/prepare.sh here first, carry .gpu, then
+#   source .gpu/activate; PY=python3 bench/probe_gpu.sh all
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-2000}
