@@ -202,3 +202,11 @@ def test_docs_spec_reference_is_up_to_date():
 
     committed = (Path(__file__).resolve().parent.parent / "docs" / "spec.md").read_text()
     assert committed == reference(), "regenerate: python -m archc.spec.reference > docs/spec.md"
+
+
+def test_plain_layers_repeat_is_a_synonym_of_blocks():
+    text = "name: v\ninput: {size: 32}\nstages:\n  - plain: {layers: [conv: {out: 8}, conv: {out: 8}], %s: 3}\n"
+    for key in ("repeat", "blocks"):
+        stage = archc.lower(archc.loads(text % key)).find("stage1")
+        assert [b.name for b in stage.items] == ["block1", "block2", "block3"]
+        assert [u.name for u in stage.items[2].items] == ["conv1", "conv2"]

@@ -6,7 +6,7 @@ import types
 import typing
 from typing import Any, Literal, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model,
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model,
                       field_validator, model_validator)
 
 from archc.errors import SpecError, short_repr
@@ -73,7 +73,8 @@ class BlockStage(Strict):
     block: Optional[Literal["basic", "bottleneck"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand")
     layers: Optional[list[Layer]] = Field(None, description="a custom block body instead of `block`")  # type: ignore[valid-type]
     width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion")
-    blocks: PositiveInt = Field(1, description="number of blocks (repeats)")
+    blocks: PositiveInt = Field(1, validation_alias=AliasChoices("blocks", "repeat"),
+                                description="number of blocks; `repeat` is a synonym (VGG-style `layers`)")
     stride: PositiveInt = Field(1, description="stride of the first block")
     expansion: Optional[PositiveInt] = Field(None, description="output/width ratio; default 1 basic, 4 bottleneck")
     groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality)")
