@@ -12,7 +12,7 @@ from archc.analysis.complexity import complexity
 from archc.analysis.initprop import InitConfig, init_propagation
 from archc.analysis.paths import VEIT_WINDOW, path_counts
 from archc.analysis.savings import bottleneck_savings
-from archc.io import atomic_write, atomic_write_json
+from archc.io import atomic_write, atomic_write_json, staged_dir
 from archc.ir.graph import Model
 
 REPORT_FORMAT = 1
@@ -142,7 +142,7 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
 
 
 def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
-    """report.json, report.md and the plots in out_dir (atomic writes; stale plots of this report removed)."""
+    """report.json, report.md and the plots in out_dir (staged, then moved in together; stale plots removed)."""
     from archc.analysis.markdown import render_report
 
     out_dir = Path(out_dir)
@@ -150,15 +150,17 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
     links = [Path(os.path.relpath(d.resolve(), out_dir.resolve())).as_posix()
              for d in find_diagrams(report["name"], diagram_dirs)]
     probe = report.pop("_probe", None)
-    written = [atomic_write(out_dir / name, text) for name, text in sorted(svgs.items())]
-    probe_md = None
-    if probe is not None:
-        probe_files = [Path(p) for p in probe.plots(out_dir, ("svg",))]
-        written.extend(probe_files)
-        probe_md = probe.markdown_section().rstrip() + "\n\n" + "\n\n".join(
-            f"![{p.stem}]({p.name})" for p in probe_files if p.suffix == ".svg")
-    written.append(atomic_write(out_dir / "report.md", render_report(report, sorted(svgs), links, probe_md)))
-    written.append(atomic_write_json(out_dir / "report.json", report))
+    with staged_dir(out_dir) as stage:  # the report's files appear together, or none do
+        staged = [atomic_write(stage / name, text) for name, text in sorted(svgs.items())]
+        probe_md = None
+        if probe is not None:
+            probe_files = [Path(p) for p in probe.plots(stage, ("svg",))]
+            staged.extend(probe_files)
+            probe_md = probe.markdown_section().rstrip() + "\n\n" + "\n\n".join(
+                f"![{p.stem}]({p.name})" for p in probe_files if p.suffix == ".svg")
+        staged.append(atomic_write(stage / "report.md", render_report(report, sorted(svgs), links, probe_md)))
+        staged.append(atomic_write_json(stage / "report.json", report))
+    written = [out_dir / p.name for p in staged]
     keep = set(svgs) | {p.name for p in written}
     for stale in sorted(out_dir.glob("*.svg")):
         if stale.name not in keep:
