@@ -52,8 +52,9 @@ def staged_dir(out_dir: Union[str, Path]) -> Iterator[Path]:
     try:
         yield stage
         out_dir.mkdir(exist_ok=True)
-        for item in sorted(stage.iterdir()):
-            if item.is_file():
-                os.replace(item, out_dir / item.name)
+        for item in sorted(p for p in stage.rglob("*") if p.is_file()):
+            target = out_dir / item.relative_to(stage)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(item, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

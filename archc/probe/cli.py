@@ -27,25 +27,26 @@ def _summary_line(result) -> str:  # result: ProbeResult
 
 
 def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, notes: str = "") -> list[Path]:
-    """probe.json, probe.md and the figures, written atomically."""
-    from archc.io import atomic_write, atomic_write_json
+    """probe.json, probe.md and the figures: staged, then moved into out_dir together."""
+    from archc.io import atomic_write, atomic_write_json, staged_dir
     from archc.probe.plots import comparison_plots
     from archc.probe.report import report_markdown
 
-    written = comparison_plots(results, out_dir, formats)
-    per_run = []
-    for r in results:
-        per_run += r.plots(out_dir, formats)
-    figures = [p for p in written if p.suffix == f".{formats[0]}"]
-    md = report_markdown(results, title, figures, base=out_dir, notes=notes)
-    links = [f"[{p.stem}]({p.relative_to(out_dir).as_posix()})" for p in per_run if p.suffix == f".{formats[0]}"]
-    if links:
-        md += "\nPer-run figures: " + ", ".join(links) + "\n"
-    doc = {"archc_probe": 1, "title": title, "results": [r.to_dict() for r in results]}
-    written += per_run
-    written.append(atomic_write_json(out_dir / "probe.json", doc))
-    written.append(atomic_write(out_dir / "probe.md", md))
-    return written
+    with staged_dir(out_dir) as stage:
+        written = comparison_plots(results, stage, formats)
+        per_run = []
+        for r in results:
+            per_run += r.plots(stage, formats)
+        figures = [p for p in written if p.suffix == f".{formats[0]}"]
+        md = report_markdown(results, title, figures, base=stage, notes=notes)
+        links = [f"[{p.stem}]({p.relative_to(stage).as_posix()})" for p in per_run if p.suffix == f".{formats[0]}"]
+        if links:
+            md += "\nPer-run figures: " + ", ".join(links) + "\n"
+        doc = {"archc_probe": 1, "title": title, "results": [r.to_dict() for r in results]}
+        written += per_run
+        written.append(atomic_write_json(stage / "probe.json", doc))
+        written.append(atomic_write(stage / "probe.md", md))
+    return [out_dir / p.relative_to(stage) for p in written]
 
 
 @click.command()
