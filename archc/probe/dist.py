@@ -81,11 +81,13 @@ class GlooSyncBatchNorm(nn.BatchNorm2d):
             return super().forward(x)
         c = x.shape[1]
         xf = x.float()
-        count = torch.full((1,), x.numel() / c, dtype=xf.dtype, device=x.device)
-        stats = _AllReduceSum.apply(torch.cat([xf.sum((0, 2, 3)), (xf * xf).sum((0, 2, 3)), count]))
-        n = stats[-1]
-        mean = stats[:c] / n
-        var = (stats[c:2 * c] / n - mean * mean).clamp_min(0)
+        xd = x.double()  # E[x^2] - E[x]^2 cancels badly in float32; the sums are cheap in float64
+        count = torch.full((1,), x.numel() / c, dtype=xd.dtype, device=x.device)
+        stats = _AllReduceSum.apply(torch.cat([xd.sum((0, 2, 3)), (xd * xd).sum((0, 2, 3)), count]))
+        n = stats[-1].float()
+        mean_d = stats[:c] / stats[-1]
+        var = (stats[c:2 * c] / stats[-1] - mean_d * mean_d).clamp_min(0).float()
+        mean = mean_d.float()
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]
