@@ -147,6 +147,7 @@ def get_op(kind: str) -> OpDef:
 
 ActName = str
 NormName = str
+NORMS = ("batchnorm", "none")
 
 
 class ConvParams(LayerParams):
@@ -159,6 +160,21 @@ class ConvParams(LayerParams):
     bias: Optional[bool] = Field(None, description="default: true only when the unit has no norm")
     norm: Optional[NormName] = Field(None, description="batchnorm | none; default from `defaults.norm`")
     act: Optional[ActName] = Field(None, description="activation after the norm; default from `defaults.act`")
+
+    @field_validator("norm")
+    @classmethod
+    def _known_norm(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in NORMS:
+            raise ValueError(f"unknown norm {value!r} (expected one of {', '.join(NORMS)})")
+        return value
+
+    @field_validator("act")
+    @classmethod
+    def _known_act(cls, value: Optional[str]) -> Optional[str]:
+        known = tuple(k for k, op in REGISTRY.items() if op.category == "act") + ("none",)
+        if value is not None and value not in known:
+            raise ValueError(f"unknown activation {value!r} (expected one of {', '.join(known)})")
+        return value
 
     def resolved_padding(self) -> tuple[int, int]:
         if self.padding is not None:
@@ -567,6 +583,5 @@ class PadShortcut(OpDef):
 
 
 ACTIVATIONS = tuple(k for k, op in REGISTRY.items() if op.category == "act")
-NORMS = ("batchnorm", "none")
 # ops a spec may write as a bare layer; the shortcut ops are placed by the compiler only
 LAYER_KINDS = tuple(k for k in REGISTRY if k not in ("identity", "pad_shortcut"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import types
 import typing
 from typing import Any, Literal, Optional, Union
@@ -342,7 +343,9 @@ def validate_document(doc: Document) -> Spec:
         raise doc.error(("archc",), "unsupported format version", expected=str(FORMAT_VERSION),
                         got=short_repr(doc.data["archc"]))
     try:
-        return Spec.model_validate(doc.data)
+        # strict, in JSON mode: no "16" -> 16 or true -> 1 coercions, while YAML lists still fill tuples
+        payload = json.dumps(doc.data, default=str, ensure_ascii=False)
+        return Spec.model_validate_json(payload, strict=True)
     except ValidationError as exc:
         raise spec_error_from_validation(exc, doc) from None
 
