@@ -28,6 +28,8 @@ def build_outputs(model: Model, out: Path, *, seed: int = 0, diagram: bool = Tru
             logits = net(torch.zeros(1, *model.input_shape))
         if tuple(logits.shape) != (1, *model.body.out_shape):
             raise RuntimeError(f"forward gave {tuple(logits.shape)}, the IR says {model.body.out_shape}")
+        echo(f"check: forward pass on a 1 x {' x '.join(map(str, model.input_shape))} batch gave "
+             f"{tuple(logits.shape)}, as the IR says; {built_params:,} parameters built")
     echo(format_table(model))
     summary = summary_dict(model)
     summary["seed"] = seed
@@ -39,5 +41,6 @@ def build_outputs(model: Model, out: Path, *, seed: int = 0, diagram: bool = Tru
         if diagram:
             from archc.render import write_diagram
 
-            staged.extend(write_diagram(model, stage, level="stage", fmt="svg", echo=echo))
+            staged.extend(write_diagram(model, stage, level="stage", fmt="svg",
+                                        echo=lambda line: echo(line.replace(str(stage), str(out)))))
     return [out / p.name for p in staged]

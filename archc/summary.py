@@ -46,6 +46,7 @@ def summary_dict(model: Model) -> dict[str, Any]:
         "input": list(model.input_shape),
         "classes": model.classes,
         "stages": summary_rows(model),
+        "overrides": list(model.overrides),
         "params": cost.params,
         "params_with_aux": full.params,
         "macs": cost.macs,

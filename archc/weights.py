@@ -223,5 +223,10 @@ def from_torchvision(spec: "SpecLike", weights: Any = None, tv_name: Optional[st
     tv_model = torchvision.models.get_model(name, weights=weights,
                                             **torchvision_kwargs(name, len(model.aux_heads), model.classes))
     net = archc.compile(model, seed=seed)
-    load_torchvision_weights(net, tv_model, check_config=check_config)
+    try:
+        load_torchvision_weights(net, tv_model, check_config=check_config)
+    except ValueError as exc:
+        twins = [k for k, v in TORCHVISION_NAMES.items() if v == name and k != model.name]
+        hint = f" (torchvision's {name} is archc's {twins[0]!r} spec)" if twins else ""
+        raise ValueError(f"{exc}{hint}") from None
     return net.eval(), tv_model.eval()

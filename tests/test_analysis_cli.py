@@ -45,8 +45,9 @@ def test_set_and_input_size_go_to_build_reports_by_default(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     result = run("analyze", "cifar/plain20", "--set", "vars.n=1", *FAST)
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "build" / "reports" / "plain20" / "report.json").read_text())
+    report = json.loads((tmp_path / "build" / "reports" / "plain8" / "report.json").read_text())  # 6n+2, n=1
     assert report["paths"]["outputs"]["output"]["layers"]["max"] == 6 + 2
+    assert report["overrides"] == ["vars.n=1"] and report["title"] == "Plain-8 (CIFAR-10, n = 1)"
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+import archc
 from archc.probe import ProbeConfig, run_probe, spawn_local
 from archc.probe.dist import GlooSyncBatchNorm, convert_sync_bn, plain_bn_copy
 from probe_helpers import TINY_NOBN, TINY_RES, model
@@ -43,7 +44,7 @@ def test_sync_bn_conversion_round_trip():
 
 def test_spawn_local_checks_its_arguments():
     config = ProbeConfig(steps=1, batch=15, progress=False)
-    with pytest.raises(ValueError, match="not divisible by 2"):
+    with pytest.raises(archc.ArchcError, match="not divisible by 2"):
         spawn_local(model(TINY_NOBN), config, nproc=2)
     with pytest.raises(ValueError, match="at least 2"):
         spawn_local(model(TINY_NOBN), config, nproc=1)

@@ -103,7 +103,7 @@ def test_cli_diagram_default_folder_and_set(tmp_path, monkeypatch):
     spec = Path(__file__).resolve().parent.parent / "specs" / "cifar" / "resnet20.yaml"
     r = run("diagram", str(spec), "--set", "vars.n=1", "-f", "dot")
     assert r.exit_code == 0, r.output
-    text = (tmp_path / "build" / "resnet20" / "resnet20.dot").read_text()
+    text = (tmp_path / "build" / "resnet8" / "resnet8.dot").read_text()  # resnet${6n+2} with n = 1
     assert "Basic block ×1" in text and "Basic block ×3" not in text
 
 

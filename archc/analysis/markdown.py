@@ -194,6 +194,8 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[s
                   probe_md: Optional[str] = None) -> str:
     head = [f"# {r['title']}: analysis", ""]
     facts = [f"spec `{r['spec']}`" if r["spec"] else "", f"input {shape(r['input'])}", f"{r['classes']} classes"]
+    if r.get("overrides"):
+        facts.append("with " + " ".join(f"`--set {o}`" for o in r["overrides"]))
     head += [" · ".join(f for f in facts if f), ""]
     if r["references"]:
         head += ["References: " + "; ".join(r["references"]), ""]

@@ -48,6 +48,7 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
         "name": model.name,
         "title": model.title,
         "spec": spec_display(model, root),
+        "overrides": list(model.overrides),
         "references": list(spec.references),
         "input": list(model.input_shape),
         "classes": model.classes,

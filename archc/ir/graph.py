@@ -127,6 +127,7 @@ class Model:
     init: Any  # archc.spec.model.InitSpec
     spec: Any  # archc.spec.model.Spec
     source: str = ""  # the spec file
+    overrides: tuple = ()  # `--set` assignments applied to it
 
     @property
     def cost(self) -> Cost:

@@ -332,7 +332,8 @@ class Lowerer:
         aux = [self.aux_head(a, i, body, top) for i, a in enumerate(spec.aux_heads)]
         model = Model(name=spec.name, class_name=class_name(spec.name), title=spec.title or spec.name,
                       input_shape=body.in_shape, classes=spec.classes, body=body, aux_heads=aux,
-                      init=spec.init, spec=spec, source=self.doc.file if self.doc else "")
+                      init=spec.init, spec=spec, source=self.doc.file if self.doc else "",
+                      overrides=self.doc.overrides if self.doc else ())
         params = model.cost_with_aux().params
         if params > self.limits.max_total_params:
             raise self.error((), f"network would have {params:,} parameters",

@@ -188,7 +188,10 @@ def spawn_local(model: Any, config: Any, nproc: int, data: Optional[Any] = None)
     if nproc < 2:
         raise ValueError(f"spawn_local needs at least 2 processes, got {nproc}")
     if config.batch % nproc:
-        raise ValueError(f"batch {config.batch} is not divisible by {nproc} processes")
+        from archc.errors import ArchcError
+
+        raise ArchcError(f"--batch {config.batch} is not divisible by {nproc} processes",
+                         expected=f"a multiple of {nproc}")
     gpus = torch.cuda.device_count() if torch.cuda.is_available() and config.device != "cpu" else 0
     if gpus and nproc > gpus:
         raise ValueError(f"{nproc} processes but {gpus} GPU(s): one process per GPU, or --device cpu")

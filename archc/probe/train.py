@@ -427,7 +427,12 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
 
     from archc.probe.paths import measure_path_gradients
 
+    from archc.ir.graph import Model
+
+    if overrides and isinstance(model, Model) and tuple(overrides) != tuple(model.overrides):
+        raise ValueError("overrides need a spec or spec path: an already lowered IR cannot be changed")
     ir = archc.lower(model, overrides)
+    overrides = ir.overrides
     info = env_info()
     setup = resolve_setup(config, info)
     init_process_group(info, setup.device.type)

@@ -89,6 +89,13 @@ class BlockStage(Strict):
     def _valid_name(cls, value: Optional[str]) -> Optional[str]:
         return check_identifier(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_count(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "repeat" in data and "blocks" in data:
+            raise ValueError("give `blocks` or its synonym `repeat`, not both")
+        return data
+
     @model_validator(mode="after")
     def _block_or_layers(self) -> "BlockStage":
         if (self.block is None) == (self.layers is None):

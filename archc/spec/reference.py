@@ -62,7 +62,9 @@ source: `stage2.block3.conv2.conv`, `stage2.inception4a.branch3.conv2`. Stages a
 `block1..N`; inception modules are `<prefix><key>` (`inception4a`); layers are `<kind><n>` within
 their container (`conv1`, `conv2`, `fc1`). Any layer or stage may set `name:` (a Python
 identifier, unique in its container). Aux heads `attach:` to a node **by name** (its full path or
-its last component when unique), never by index.
+its last component when unique), never by index. The node must be on the main path: a stem layer,
+a stage, a block or inception module of a stage, or a bare layer between stages, not a layer
+inside a residual block or an inception branch (whose output is not the network's running value).
 
 ## Blocks
 
@@ -110,8 +112,10 @@ Chains may be up to 16 deep; cycles are errors. Errors in inherited parts point 
 ## `--set` overrides
 
 `archc build spec.yaml --set classes=10 --set vars.n=18 --set stages[1].residual.blocks=4`:
-the path uses dots and `[i]` (or `.i`) for list items; the value is parsed as YAML. Overrides
-apply after `extends`, before `vars` substitution.
+the path uses dots and `[i]` (or `.i`, no negative indexes) for list items; the value is parsed as
+YAML, and `null` deletes the key or list item, as in `extends`. `vars.<name>` must name a variable
+the spec defines. Overrides apply after `extends`, before `vars` substitution, and are recorded in
+`summary.json` and in analysis reports.
 
 ## Limits
 

@@ -88,7 +88,7 @@ def parse_set_path(text: str) -> tuple:
     for raw in text.replace("[", ".").replace("]", "").split("."):
         if raw == "":
             raise ValueError(f"empty component in key path {text!r}")
-        parts.append(int(raw) if raw.isdigit() else raw)
+        parts.append(int(raw) if raw.lstrip("-").isdigit() else raw)
     return tuple(parts)
 
 
@@ -103,6 +103,12 @@ def apply_override(doc: Document, assignment: str) -> None:
         value = yaml.safe_load(value_text) if value_text.strip() else ""
     except (ValueError, yaml.YAMLError) as exc:
         raise SpecError(f"bad override: {str(exc).splitlines()[0]}", loc=where) from None
+    if any(isinstance(part, int) and part < 0 for part in path) or "-" in key_text:
+        raise SpecError("negative list indexes are not supported", loc=where, expected="an index from 0")
+    if path[0] == "vars" and len(path) == 2 and path[1] not in (doc.data.get("vars") or {}):
+        known = ", ".join(sorted(doc.data.get("vars") or {})) or "none"
+        raise SpecError(f"unknown variable {path[1]!r}", loc=where, spec_path=format_path(path),
+                        expected=f"one of the spec's vars ({known})")
     node = doc.data
     for depth, part in enumerate(path[:-1]):
         here = path[: depth + 1]
@@ -118,7 +124,11 @@ def apply_override(doc: Document, assignment: str) -> None:
         else:
             raise SpecError("cannot descend into this value", loc=where, spec_path=format_path(here))
     last = path[-1]
-    if isinstance(node, dict):
+    if value is None and isinstance(node, dict):  # `null` deletes, as in `extends`
+        node.pop(last, None)
+    elif value is None and isinstance(node, list) and isinstance(last, int) and last < len(node):
+        del node[last]
+    elif isinstance(node, dict):
         node[last] = value
     elif isinstance(node, list) and isinstance(last, int) and last < len(node):
         node[last] = value
@@ -176,8 +186,10 @@ def resolve_file(
     """Load a spec file with its extends chain, apply overrides, substitute vars."""
     shown = display or str(path)
     doc = _load_with_extends(Path(path).resolve(), limits, (Path(path).resolve(),), shown)
+    overrides = tuple(overrides)
     for assignment in overrides:
         apply_override(doc, assignment)
+    doc.overrides = overrides
     variables = _resolve_vars(doc)
     doc.data = _substitute_all(doc.data, variables, (), doc)
     doc.data["vars"] = variables

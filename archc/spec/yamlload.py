@@ -36,6 +36,7 @@ class Document:
     file: str
     locs: dict = field(default_factory=dict)  # path -> SourceLoc of the value
     key_locs: dict = field(default_factory=dict)  # path -> SourceLoc of the mapping key
+    overrides: tuple = ()  # the `--set` assignments applied
 
     def loc_of(self, path: Path_, *, key: bool = False) -> SourceLoc:
         """The location of path, or of its nearest ancestor that has one."""
