@@ -90,12 +90,12 @@ def test_probe_result_goes_into_the_report(tmp_path, monkeypatch):
             return [path]
 
     fake = types.ModuleType("archc.probe")
-    fake.ProbeConfig = lambda: "config"
+    fake.ProbeConfig = lambda **settings: ("config", settings)
     fake.run_probe = lambda model, config: calls.append((model.name, config)) or Result()
     monkeypatch.setitem(sys.modules, "archc.probe", fake)
-    result = run("analyze", "cifar/resnet20", "--probe", "-o", str(tmp_path), *FAST)
+    result = run("analyze", "cifar/resnet20", "--probe", "--probe-steps", "7", "-o", str(tmp_path), *FAST)
     assert result.exit_code == 0, result.output
-    assert calls == [("resnet20", "config")]
+    assert calls == [("resnet20", ("config", {"steps": 7, "batch": 128}))]
     folder = tmp_path / "cifar" / "resnet20"
     assert json.loads((folder / "report.json").read_text())["probe"] == {"steps": 3}
     md = (folder / "report.md").read_text()

@@ -33,13 +33,13 @@ def parse_window(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _probe_runner():  # -> Callable[[Model], Any]
+def _probe_runner(steps: int, batch: int):  # -> Callable[[Model], Any]
     try:
         from archc.probe import ProbeConfig, run_probe
     except ImportError as exc:
         raise ArchcError("--probe needs the training probe (archc.probe), which is not available here",
                          expected="archc with its probe package", got=str(exc)) from None
-    return lambda model: run_probe(model, ProbeConfig())
+    return lambda model: run_probe(model, ProbeConfig(steps=steps, batch=batch))
 
 
 def _bundled_rel(path: Path) -> Optional[Path]:
@@ -64,10 +64,15 @@ def _bundled_rel(path: Path) -> Optional[Path]:
 @click.option("--window", default="5:17", show_default=True, metavar="LO:HI",
               help="Path lengths (in blocks) counted as 'effective' (Veit et al.: 5..17 for ResNet-110).")
 @click.option("--probe", "probe", is_flag=True, help="Also run the gradient-norm training probe (archc.probe).")
+@click.option("--probe-steps", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Training steps of --probe.")
+@click.option("--probe-batch", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Batch size of --probe.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for several specs (default: the CPU count, at most 8).")
 def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: bool, out_dir: Optional[str],
-            fvcore: bool, init: bool, window: str, probe: bool, jobs: Optional[int]) -> None:
+            fvcore: bool, init: bool, window: str, probe: bool, probe_steps: int, probe_batch: int,
+            jobs: Optional[int]) -> None:
     """Analyse specs: complexity, fvcore cross-check, bottleneck savings, paths, init propagation.
 
     Without SPECS: every bundled spec -> reports/<name>/ and reports/index.md.
@@ -79,7 +84,7 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     all_bundled = not specs
     extra = tuple(overrides) + tuple(size_override(input_size))
     win = parse_window(window)
-    runner = _probe_runner() if probe else None
+    runner = _probe_runner(probe_steps, probe_batch) if probe else None
     paths = bundled_specs() if all_bundled else [resolve_spec_arg(s) for s in specs]
     if all_bundled and not paths:
         raise SpecError("no bundled specs found", loc=SourceLoc(str(bundled_specs_dir())))
@@ -88,8 +93,8 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     pristine = not extra and all(r is not None for r in rels)
     root = Path(out_dir) if out_dir else (repo_root() / "reports" if pristine else Path("build") / "reports")
     options = ReportOptions(fvcore=fvcore, init=init, window=win, probe=runner,
-                            diagram_dirs=(repo_root() / "reports" / "figures",)
-                            + (() if pristine else (Path("build"),)))
+                            # a variant is not what the committed figures show: link only its own build diagram
+                            diagram_dirs=(repo_root() / "reports" / "figures",) if pristine else (Path("build"),))
     if as_json:
         from archc.analysis.complexity import op_rows
 
