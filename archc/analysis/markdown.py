@@ -121,6 +121,8 @@ def _inception(inc: dict[str, Any]) -> list[str]:
                 continue
             spec = " + ".join(c["formula"] for c in b["specified"]["convs"])
             naive = " + ".join(c["formula"] for c in b["naive"]["convs"]) or "0 (pool only)"
+            if len(b["naive"]["convs"]) > 1:
+                naive += f" = {n(b['naive']['macs'])}"
             out.append(f"- {b['branch'].rsplit('.', 1)[-1]} without its {b['removed']}: {naive}; "
                        f"as specified: {spec} = {n(b['specified']['macs'])}")
         out.append("")
