@@ -62,22 +62,25 @@ def test_foreach_norms_equal_per_parameter_norms():
     torch.testing.assert_close(norms, per_param, rtol=1e-6, atol=0)
 
 
-def test_init_norms_match_a_hand_written_step():
+@pytest.mark.parametrize("dtype, rel", [("float32", 1e-5), ("float64", 1e-12)])
+def test_init_norms_match_a_hand_written_step(dtype, rel):
     """Step 1's recorded norms = the gradient of a plain PyTorch step on the same weights and batch."""
-    config = quick(steps=1)
+    config = quick(steps=1, dtype=dtype)
     ir = model(TINY_RES)
     data = synthetic(ir.input_shape, ir.classes, config.synthetic_size, config.seed)
     result = run_probe(ir, config, data=data)
     tr, _ = trainer(TINY_RES, config, data)
     x, y = tr.batch(1)
-    net = archc.compile(ir, seed=config.seed).train()
+    assert x.dtype == getattr(torch, dtype)
+    net = archc.compile(ir, seed=config.seed).to(x.dtype).train()
     loss = nn.functional.cross_entropy(net(x), y)
     loss.backward()
     params = dict(net.named_parameters())
     expected = [params[layer.param].grad.norm().item() for layer in result.layers]
-    assert result.init_norms == pytest.approx(expected, rel=1e-5)
-    assert result.loss[0] == pytest.approx(loss.item(), rel=1e-6)
-    assert result.ratio("init") == pytest.approx(expected[0] / expected[-1], rel=1e-5)
+    assert result.run["dtype"] == dtype
+    assert result.init_norms == pytest.approx(expected, rel=rel)
+    assert result.loss[0] == pytest.approx(loss.item(), rel=rel)
+    assert result.ratio("init") == pytest.approx(expected[0] / expected[-1], rel=rel)
 
 
 def test_loss_decreases_on_the_synthetic_set():
@@ -118,6 +121,29 @@ def test_bf16_autocast_runs_on_cpu():
     result = run_probe(model(TINY_RES), quick(steps=2, amp="bf16"))
     assert result.run["amp"] == "bf16" and result.status == "completed"
     assert all(math.isfinite(v) for v in result.loss)
+
+
+def _max_rel(a: list[list[float]], b: list[list[float]]) -> float:
+    return max(abs(p - q) / abs(p) for x, y in zip(a, b) for p, q in zip(x, y))
+
+
+def test_channels_last_records_the_same_numbers():
+    """The memory format changes the kernels' summation order, not what is computed."""
+    eager = run_probe(model(TINY_PROJ), quick(steps=3, log_every=1))
+    nhwc = run_probe(model(TINY_PROJ), quick(steps=3, log_every=1, channels_last=True))
+    assert nhwc.run["channels_last"] is True and eager.run["channels_last"] is False
+    assert _max_rel(eager.norms, nhwc.norms) < 1e-4
+    assert nhwc.loss == pytest.approx(eager.loss, rel=1e-5)
+
+
+def test_torch_compile_records_the_same_numbers_as_eager():
+    """--compile on CPU (inductor): the norms are read from the same parameters the compiled module trains."""
+    eager = run_probe(model(TINY_RES), quick(steps=3, log_every=1))
+    compiled = run_probe(model(TINY_RES), quick(steps=3, log_every=1, compile=True))
+    assert compiled.run["compile"] == "default" and compiled.status == "completed"
+    assert compiled.norm_steps == [1, 2, 3]
+    assert _max_rel(eager.norms, compiled.norms) < 1e-4
+    assert compiled.loss == pytest.approx(eager.loss, rel=1e-5)
 
 
 # ---------------------------------------------------------------- NaN / Inf
@@ -221,6 +247,7 @@ def test_cuda_request_without_cuda_is_a_clear_error():
     ({"steps": 0}, "steps must be a positive integer"), ({"lr": -1.0}, "lr must be > 0"),
     ({"momentum": 1.0}, "momentum"), ({"device": "tpu"}, "device must be one of"),
     ({"amp": "fp16"}, "amp must be one of"), ({"compile": True, "cuda_graphs": True}, "not both"),
+    ({"dtype": "float16"}, "dtype must be one of"), ({"dtype": "float64", "amp": "bf16"}, "choose one"),
 ])
 def test_config_validation(kw, message):
     with pytest.raises(ValueError, match=message):

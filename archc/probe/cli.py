@@ -8,7 +8,7 @@ from typing import Optional
 import click
 
 from archc.cli import load_model, set_option
-from archc.probe.config import AMP_MODES, COMPILE_MODES, DEVICES, OPTIMIZERS, ProbeConfig
+from archc.probe.config import AMP_MODES, COMPILE_MODES, DEVICES, DTYPES, OPTIMIZERS, ProbeConfig
 
 EXIT_INTERRUPTED = 130
 
@@ -64,7 +64,9 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
               help="Keep per-layer gradient norms every N steps (and at step 1 and the last step).")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--amp", type=click.Choice(AMP_MODES), default="auto", show_default=True,
-              help="bf16 autocast; auto: on CUDA only.")
+              help="bf16 autocast; auto: on CUDA only (never with --dtype float64).")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
+              help="Weights and activations; float64 is for numerical checks (slow).")
 @click.option("--channels-last/--no-channels-last", default=None, help="Memory format; default: on CUDA only.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model.")
 @click.option("--compile-mode", type=click.Choice(COMPILE_MODES), default="default", show_default=True,
@@ -88,7 +90,7 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
               help="A Markdown file whose text goes into the report under the title.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weight_decay: float, optimizer: str,
-          seed: int, log_every: int, device: str, amp: str, channels_last: Optional[bool], use_compile: bool,
+          seed: int, log_every: int, device: str, amp: str, dtype: str, channels_last: Optional[bool], use_compile: bool,
           compile_mode: str, cuda_graphs: bool, data: str, synthetic_size: int, paths: bool, path_repeats: int,
           nproc: int, overrides: tuple, out_dir: str, plot_format: str, title: str, notes: Optional[str],
           no_progress: bool) -> None:
@@ -113,7 +115,7 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
         try:
             configs.append(ProbeConfig(
                 steps=steps, batch=batch, lr=lr, momentum=momentum, weight_decay=weight_decay, optimizer=optimizer,
-                seed=seed, log_every=log_every, data=data, synthetic_size=synthetic_size, device=device, amp=amp,
+                seed=seed, log_every=log_every, data=data, synthetic_size=synthetic_size, device=device, amp=amp, dtype=dtype,
                 channels_last=channels_last, compile=use_compile or compile_mode != "default",
                 compile_mode=compile_mode, cuda_graphs=cuda_graphs,
                 path_gradients=paths,

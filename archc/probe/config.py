@@ -7,6 +7,7 @@ from typing import Any, Optional
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "none")
 OPTIMIZERS = ("sgd", "adam")
+DTYPES = ("float32", "float64")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -30,7 +31,8 @@ class ProbeConfig:
     data: str = "synthetic"  # synthetic | cifar10:PATH | folder:PATH | digits
     synthetic_size: int = 8192
     device: str = "auto"
-    amp: str = "auto"  # auto: bf16 on CUDA, none on CPU
+    amp: str = "auto"  # auto: bf16 on CUDA, none on CPU (and none with float64)
+    dtype: str = "float32"  # weights and activations; float64 tells rounding from logic in numerical checks
     channels_last: Optional[bool] = None  # None: on CUDA only
     compile: bool = False  # torch.compile the model
     compile_mode: str = "default"  # torch.compile mode; reduce-overhead adds CUDA graphs
@@ -60,12 +62,15 @@ class ProbeConfig:
         if not (self.weight_decay >= 0):
             raise ValueError(f"ProbeConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
         for name, value, allowed in (("device", self.device, DEVICES), ("amp", self.amp, AMP_MODES),
+                                     ("dtype", self.dtype, DTYPES),
                                      ("optimizer", self.optimizer, OPTIMIZERS),
                                      ("compile_mode", self.compile_mode, COMPILE_MODES)):
             if value not in allowed:
                 raise ValueError(f"ProbeConfig.{name} must be one of {', '.join(allowed)}, got {value!r}")
         if not isinstance(self.data, str) or not self.data:
             raise ValueError("ProbeConfig.data must be synthetic, cifar10:PATH, folder:PATH or digits")
+        if self.dtype == "float64" and self.amp == "bf16":
+            raise ValueError("ProbeConfig: amp='bf16' computes in bfloat16, dtype='float64' in float64: choose one")
         if self.compile and self.cuda_graphs:
             raise ValueError("ProbeConfig: choose compile or cuda_graphs, not both "
                              "(torch.compile mode='reduce-overhead' already uses CUDA graphs)")

@@ -80,14 +80,15 @@ class GlooSyncBatchNorm(nn.BatchNorm2d):
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         c = x.shape[1]
-        xf = x.float()
+        work = torch.promote_types(x.dtype, torch.float32)  # bf16 activations are normalised in float32
+        xf = x.to(work)
         xd = x.double()  # E[x^2] - E[x]^2 cancels badly in float32; the sums are cheap in float64
         count = torch.full((1,), x.numel() / c, dtype=xd.dtype, device=x.device)
         stats = _AllReduceSum.apply(torch.cat([xd.sum((0, 2, 3)), (xd * xd).sum((0, 2, 3)), count]))
-        n = stats[-1].float()
+        n = stats[-1].to(work)
         mean_d = stats[:c] / stats[-1]
-        var = (stats[c:2 * c] / stats[-1] - mean_d * mean_d).clamp_min(0).float()
-        mean = mean_d.float()
+        var = (stats[c:2 * c] / stats[-1] - mean_d * mean_d).clamp_min(0).to(work)
+        mean = mean_d.to(work)
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]

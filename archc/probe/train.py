@@ -38,6 +38,7 @@ class Setup:
     amp: bool  # bf16 autocast
     channels_last: bool
     check_every: int
+    dtype: torch.dtype  # of weights, activations and the recorded numbers
     dist: DistInfo
 
 
@@ -54,7 +55,9 @@ def resolve_setup(config: ProbeConfig, info: DistInfo) -> Setup:
     amp = config.amp == "bf16" or (config.amp == "auto" and kind == "cuda")
     channels_last = config.channels_last if config.channels_last is not None else kind == "cuda"
     check = config.check_every or (1 if kind == "cpu" else config.log_every)
-    return Setup(device, amp, channels_last, check, info)
+    dtype = torch.float64 if config.dtype == "float64" else torch.float32
+    amp = amp and dtype == torch.float32  # auto never combines bf16 with float64 (explicit bf16 is refused)
+    return Setup(device, amp, channels_last, check, dtype, info)
 
 
 def _finite(value: float) -> bool:
@@ -78,7 +81,7 @@ class Trainer:
         net.train()
         if setup.dist.active and config.sync_bn:
             net = convert_sync_bn(net, self.device.type)
-        net = net.to(self.device, memory_format=torch.channels_last if setup.channels_last else torch.preserve_format)
+        net = net.to(self.device, setup.dtype, memory_format=torch.channels_last if setup.channels_last else torch.preserve_format)
         self.raw = net
         self.tracked = [dict(net.named_parameters())[layer.param] for layer in self.layers]
         module: nn.Module = net
@@ -98,8 +101,8 @@ class Trainer:
         self.labels = data.labels.to(self.device)
         self.order = BatchOrder(len(data), config.batch, config.seed, setup.dist.rank, setup.dist.world, self.device)
         width = setup.check_every
-        self.win_lc = torch.zeros(width, 2, device=self.device)
-        self.win_norms = torch.zeros(width, len(self.layers), device=self.device)
+        self.win_lc = torch.zeros(width, 2, device=self.device, dtype=setup.dtype)
+        self.win_norms = torch.zeros(width, len(self.layers), device=self.device, dtype=setup.dtype)
         self.last_row: Optional[tuple[int, list[float]]] = None  # (step, norms) last absorbed
         self.snap: Optional[list[Any]] = None
         self.snap_step = 0
@@ -109,7 +112,7 @@ class Trainer:
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.order.indices(step)
-        x = self.data.normalize(self.images[idx])
+        x = self.data.normalize(self.images[idx]).to(self.setup.dtype)
         if self.setup.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, self.labels[idx]
@@ -120,13 +123,14 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=not self.graphs)
 
     def _loss(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = self.setup.dtype  # bf16 logits are scored in float32
         if isinstance(out, tuple):
             logits, aux = out
-            loss = F.cross_entropy(logits.float(), y)
+            loss = F.cross_entropy(logits.to(dtype), y)
             for name, aux_logits in aux.items():
-                loss = loss + self.raw.aux_loss_weights[name] * F.cross_entropy(aux_logits.float(), y)
+                loss = loss + self.raw.aux_loss_weights[name] * F.cross_entropy(aux_logits.to(dtype), y)
             return loss, logits
-        return F.cross_entropy(out.float(), y), out
+        return F.cross_entropy(out.to(dtype), y), out
 
     def compute(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward, backward, norms (no optimizer step): -> ([loss, correct], [norm per watched layer])."""
@@ -135,9 +139,10 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.tracked]
-        norms = torch.stack(torch._foreach_norm(grads)).float()
+        dtype = self.setup.dtype
+        norms = torch.stack(torch._foreach_norm(grads)).to(dtype)
         correct = (logits.argmax(1) == y).sum()
-        return torch.stack([loss.detach().float(), correct.float()]), norms
+        return torch.stack([loss.detach().to(dtype), correct.to(dtype)]), norms
 
     # ------------------------------------------------------------ state snapshots (for replays and graphs)
 
@@ -449,7 +454,7 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
                "classes": ir.classes, "source": _display_path(ir.source), "overrides": list(overrides)},
         data={"name": data.name, "source": data.source, "images": len(data), "shape": list(data.shape),
               "classes": data.classes, "notes": list(data.notes)},
-        run={"device": setup.device.type, "amp": "bf16" if setup.amp else "none",
+        run={"device": setup.device.type, "amp": "bf16" if setup.amp else "none", "dtype": config.dtype,
              "channels_last": setup.channels_last, "compile": config.compile and config.compile_mode,
              "cuda_graphs": config.cuda_graphs,
              "check_every": setup.check_every, "world_size": info.world, "machine": machine_info(setup.device)})
