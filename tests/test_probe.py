@@ -231,6 +231,27 @@ def test_out_of_memory_suggests_a_batch(monkeypatch):
     assert exc.value.exit_code == 1 and "out of host memory" in str(exc.value)
 
 
+def test_out_of_memory_while_moving_model_or_data_is_the_same_clear_error(monkeypatch):
+    def oom(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+
+    monkeypatch.setattr(Trainer, "__init__", oom)
+    with pytest.raises(ArchcRuntimeError, match=r"out of host memory probing tinyres at batch 16 .*--batch 8"):
+        run_probe(model(TINY_RES), quick())
+
+
+def test_out_of_memory_in_the_path_gradients_keeps_the_training_results(monkeypatch):
+    import archc.probe.paths
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(archc.probe.paths, "measure_path_gradients", oom)
+    result = run_probe(model(TINY_RES), quick(steps=2, path_gradients=True))
+    assert result.status == "completed" and len(result.loss) == 2
+    assert result.path_gradients is None and "out of host memory" in result.path_note
+
+
 def test_cuda_request_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

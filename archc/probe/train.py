@@ -356,10 +356,7 @@ class Trainer:
             progress.close(f"{result.label}: interrupted after {len(result.loss)} step(s); keeping what was measured")
         except OUT_OF_MEMORY:
             self._free()
-            where = "GPU" if self.device.type == "cuda" else "host"
-            smaller = max(1, config.batch // 2)
-            raise ArchcRuntimeError(f"out of {where} memory probing {result.name} at batch {config.batch}",
-                                    expected=f"a smaller batch, e.g. --batch {smaller}") from None
+            raise out_of_memory(result.name, config, self.device) from None
         finally:
             torch.backends.cudnn.benchmark = bench
         if result.status == "completed":
@@ -390,6 +387,13 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def out_of_memory(name: str, config: ProbeConfig, device: torch.device) -> ArchcRuntimeError:
+    where = "GPU" if device.type == "cuda" else "host"
+    smaller = max(1, config.batch // 2)
+    return ArchcRuntimeError(f"out of {where} memory probing {name} at batch {config.batch}",
+                             expected=f"a smaller batch, e.g. --batch {smaller}")
 
 
 def machine_info(device: torch.device) -> dict:
@@ -458,7 +462,12 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
              "channels_last": setup.channels_last, "compile": config.compile and config.compile_mode,
              "cuda_graphs": config.cuda_graphs,
              "check_every": setup.check_every, "world_size": info.world, "machine": machine_info(setup.device)})
-    trainer = Trainer(ir, config, data, setup)
+    try:  # the model and the data set go to the device here; the training loop frees its own memory first
+        trainer = Trainer(ir, config, data, setup)
+    except OUT_OF_MEMORY:
+        if setup.device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise out_of_memory(ir.name, config, setup.device) from None
     trainer.run(result)
     if config.path_gradients and result.status == "completed":
         if info.is_main:
@@ -468,5 +477,9 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
             except KeyboardInterrupt:
                 result.status = "interrupted"
                 result.path_note = "interrupted before the path gradients were measured"
+            except OUT_OF_MEMORY:
+                trainer._free()
+                result.path_note = (f"out of {'GPU' if setup.device.type == 'cuda' else 'host'} memory measuring "
+                                    f"the path gradients (path batch {config.path_batch}); the training results are kept")
         barrier()
     return result
