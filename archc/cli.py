@@ -5,6 +5,7 @@ stderr; `archc --debug ...` shows the traceback instead.
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,9 +26,15 @@ def bundled_specs_dir() -> Path:
     return repo_root() / "specs"
 
 
+def _natural_key(path: Path, root: Path) -> tuple:
+    """Top-level specs before sub-folders; numbers compare as numbers (resnet18 < resnet50 < resnet101)."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return (len(parts), [[int(t) if t.isdigit() else t for t in re.split(r"(\d+)", part)] for part in parts])
+
+
 def bundled_specs() -> list[Path]:
     root = bundled_specs_dir()
-    return sorted(p for p in root.rglob("*.yaml") if not p.name.startswith("_"))
+    return sorted((p for p in root.rglob("*.yaml") if not p.name.startswith("_")), key=lambda p: _natural_key(p, root))
 
 
 def resolve_spec_arg(text: str) -> Path:

@@ -24,9 +24,9 @@ if [[ $part == bench || $part == all ]]; then
 fi
 if [[ $part == bn || $part == all ]]; then
   "$PY" -m archc probe $NETS --device cuda --steps "$STEPS" --batch "$BATCH" --log-every 50 --no-progress \
-    --title "Training probe with batch norm (GPU run)" -o reports/probe/gpu_bn
+    --cuda-graphs --title "Training probe with batch norm (GPU run)" -o reports/probe/gpu_bn
 fi
 if [[ $part == nobn || $part == all ]]; then
   "$PY" -m archc probe $NETS --device cuda --steps "$STEPS" --batch "$BATCH" --log-every 50 --no-progress \
-    --set defaults.norm=none --title "Training probe without batch norm (GPU run)" -o reports/probe/gpu_nobn
+    --cuda-graphs --set defaults.norm=none --title "Training probe without batch norm (GPU run)" -o reports/probe/gpu_nobn
 fi

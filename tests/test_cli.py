@@ -63,6 +63,10 @@ def test_list_shows_bundled_specs():
     assert result.exit_code == 0
     line = next(l for l in result.output.splitlines() if l.startswith("resnet50 "))
     assert "25.56M" in line
+    names = [l.split()[0] for l in result.output.splitlines()]
+    # numbers sort as numbers, ImageNet nets before the CIFAR folder
+    assert names.index("resnet18") < names.index("resnet50") < names.index("resnet101") < names.index("cifar/plain20")
+    assert names.index("cifar/resnet20") < names.index("cifar/resnet56") < names.index("cifar/resnet110")
 
 
 def test_schema_is_json():

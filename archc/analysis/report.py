@@ -184,6 +184,5 @@ def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:
 def write_index(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     from archc.analysis.markdown import render_index
 
-    rows = sorted(rows, key=lambda r: r["dir"])
     return [atomic_write(Path(out_dir) / "index.md", render_index(rows)),
             atomic_write_json(Path(out_dir) / "index.json", {"archc_report": REPORT_FORMAT, "models": rows})]

@@ -98,7 +98,8 @@ def settings_text(results: Sequence) -> str:
     return (f"Hardware: {hw}, {run.get('device', '?')}, torch {machine.get('torch', '?')}, "
             f"{run.get('world_size', 1)} process(es). Settings: {cfg.optimizer.upper()} lr {cfg.lr}, momentum "
             f"{cfg.momentum}, weight decay {cfg.weight_decay}, batch {cfg.batch}, {cfg.steps} steps, seed {cfg.seed}, "
-            f"amp {run.get('amp')}, channels_last {run.get('channels_last')}, compile {run.get('compile')}, "
+            f"{run.get('dtype', 'float32')}, amp {run.get('amp')}, channels_last {run.get('channels_last')}, "
+            f"compile {run.get('compile')}, "
             f"CUDA graphs {run.get('cuda_graphs')}; norms kept every {cfg.log_every} steps; data {cfg.data}.")
 
 
