@@ -11,17 +11,22 @@ from archc.probe.dist import GlooSyncBatchNorm, convert_sync_bn, plain_bn_copy
 from probe_helpers import TINY_NOBN, TINY_RES, model
 
 
-@pytest.mark.skipif(not dist.is_available(), reason="torch built without torch.distributed")
-def test_two_gloo_processes_match_one_process():
-    config = ProbeConfig(steps=4, batch=16, synthetic_size=128, log_every=2, progress=False, path_gradients=False)
-    ir = model(TINY_RES)  # with batch norm: GlooSyncBatchNorm makes the statistics global
+def _one_and_two_processes(ir, config: ProbeConfig) -> tuple:
+    """The same probe in this process (one thread, as each of the two workers) and in 2 gloo processes."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         single = run_probe(ir, config)
     finally:
         torch.set_num_threads(before)
-    double = spawn_local(ir, config, nproc=2)
+    return single, spawn_local(ir, config, nproc=2)
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch built without torch.distributed")
+def test_two_gloo_processes_match_one_process():
+    config = ProbeConfig(steps=4, batch=16, synthetic_size=128, log_every=2, progress=False, path_gradients=False)
+    ir = model(TINY_RES)  # with batch norm: GlooSyncBatchNorm makes the statistics global
+    single, double = _one_and_two_processes(ir, config)
     assert double.run["world_size"] == 2 and single.run["world_size"] == 1
     assert double.norm_steps == single.norm_steps == [1, 2, 4]
     for a, b in zip(double.norms, single.norms):
@@ -36,14 +41,7 @@ def test_two_processes_equal_one_to_float64_rounding():
     gap of the test above is rounding, not a difference in what is computed."""
     config = ProbeConfig(steps=6, batch=16, synthetic_size=128, log_every=1, progress=False, path_gradients=False,
                          dtype="float64")
-    ir = model(TINY_RES)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        single = run_probe(ir, config)
-    finally:
-        torch.set_num_threads(before)
-    double = spawn_local(ir, config, nproc=2)
+    single, double = _one_and_two_processes(model(TINY_RES), config)
     assert double.run["dtype"] == single.run["dtype"] == "float64"
     assert double.norm_steps == single.norm_steps == [1, 2, 3, 4, 5, 6]
     for a, b in zip(double.norms, single.norms):
