@@ -6,6 +6,7 @@ Regenerate the golden files after an intended change of the drawing:
 """
 from __future__ import annotations
 
+import html
 import os
 import re
 from pathlib import Path
@@ -111,15 +112,28 @@ def test_inception_branches_side_by_side_with_explicit_concat(incep):
 
 
 def test_aux_head_marked_training_only(incep):
-    for level in ("stage", "block", "layer"):
+    for level in ("block", "layer"):
         src = dot_source(incep, level)
         assert re.search(r'subgraph cluster_aux1 \{\s*\n\s*bgcolor=[^\n]*label="aux1: auxiliary classifier on '
                          r'inception3a · training only"', src)
-        attach = "stage1.inception3a" if level == "stage" else "stage1.inception3a.concat"
-        aux_in = [a for s, d, a in edges(src) if s == attach and d == "aux1.avgpool1"]
+        aux_in = [a for s, d, a in edges(src) if s == "stage1.inception3a.concat" and d == "aux1.avgpool1"]
         assert aux_in and aux_in[0]["style"] == "dashed"
         assert "aux loss × 0.3 (training only)" in nodes(src)["aux1.output"]
     assert "params with aux heads (training only)" in dot_source(incep, "stage")
+
+
+def test_stage_level_draws_an_aux_head_as_one_dashed_node(incep):
+    """Stage level: the head's layers listed in one node, not a cluster (GoogLeNet then fits a page)."""
+    src = dot_source(incep, "stage")
+    assert "cluster_aux1" not in src and "aux1.avgpool1" not in nodes(src)
+    label = nodes(src)["aux1"]
+    head = incep.aux_heads[0].head
+    for op in head.ops():
+        if op.op.category != "act":
+            assert html.escape(op.label) in label
+    assert "loss × 0.3 · training only" in label and "on inception3a" in label
+    aux_in = [a for s, d, a in edges(src) if s == "stage1.inception3a" and d == "aux1"]
+    assert aux_in and aux_in[0]["style"] == "dashed"
 
 
 def test_stage_attach_inside_collapsed_stage_goes_to_the_stage_node():
@@ -132,7 +146,9 @@ stages:
 aux_heads: [{attach: s1, layers: [gap: {}, fc: {out: 10}]}]
 """))
     es = edges(dot_source(model, "stage"))
-    assert ("s1", "aux1.gap1") in [(s, d) for s, d, _ in es]
+    assert ("s1", "aux1") in [(s, d) for s, d, _ in es]
+    es = edges(dot_source(model, "block"))
+    assert ("s1.block2.add", "aux1.gap1") in [(s, d) for s, d, _ in es]  # block level: from the stage's last add
 
 
 # ---------------------------------------------------------------- options

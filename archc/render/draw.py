@@ -181,6 +181,9 @@ class Drawer:
         attach = self.out_of.get(aux.attach)
         if attach is None:
             return  # the attach point is outside a focused drawing
+        if self.level == "stage":
+            self.draw_aux_compact(g, aux, attach)
+            return
         label = f"{aux.name}: auxiliary classifier on {aux.attach.rsplit('.', 1)[-1]} · training only"
         with g.subgraph(name=f"cluster_{self.nid(aux.name)}") as sub:
             sub.attr(label=label, fontsize="10", **style.AUX_CLUSTER)
@@ -194,6 +197,17 @@ class Drawer:
             sink = self.structural(sub, self.nid(f"{aux.name}.output"), "io",
                                    f"aux loss × {aux.loss_weight:g} (training only)", style="rounded,dashed")
             self.edge(src, sink, aux.head.out_shape)
+
+    def draw_aux_compact(self, g: graphviz.Digraph, aux, attach: str) -> None:
+        """Stage level: an aux head is one dashed node listing its layers (keeps GoogLeNet to one page)."""
+        layers = [op.label for op in aux.head.ops() if op.op.category != "act"]
+        notes = [f"on {aux.attach.rsplit('.', 1)[-1]} · loss × {aux.loss_weight:g} · training only"]
+        label = html_label(f"{aux.name}: auxiliary classifier", layers, notes + self.annotation(aux.head),
+                           bold=True, note_colour=None if self.scale is not None else "#555555")
+        node_id = self.node(g, self.nid(aux.name), label, "aux", aux.head.path, style="rounded,dashed,filled",
+                            color=style.AUX_CLUSTER["color"], fillcolor=style.AUX_CLUSTER["bgcolor"])
+        self.register(aux.head, node_id)
+        self.edge(attach, node_id, aux.head.in_shape, **style.AUX_EDGE)
 
     def draw_focus(self, g: graphviz.Digraph, target: Node) -> None:
         src = self.structural(g, self.nid("input"), "io", self.opts.input_label)
