@@ -175,6 +175,17 @@ def test_nonfinite_stops_naming_step_and_first_layer(check_every):
     json.dumps(result.to_dict(), allow_nan=False)
 
 
+@pytest.mark.parametrize("check_every", [1, 2])
+def test_nonfinite_run_keeps_the_norms_of_its_last_good_step(check_every):
+    """Step 3 was measured but is not a logged step: it becomes the run's "end" (not step 1 again)."""
+    tr, result = trainer(TINY_RES, quick(steps=8, log_every=5, check_every=check_every))
+    _poison(tr, "stage2.block1.conv1.conv", from_call=4)
+    tr.run(result)
+    assert result.status == "nonfinite" and result.nonfinite["step"] == 4
+    assert result.norm_steps == [1, 3] and len(result.norms) == 2
+    assert result.final_norms != result.init_norms
+
+
 def test_nonfinite_input_batch_is_named():
     tr, result = trainer(TINY_RES, quick(steps=4))
     batch = tr.batch

@@ -49,6 +49,52 @@ def test_two_processes_equal_one_to_float64_rounding():
     assert double.loss == pytest.approx(single.loss, rel=1e-12)
 
 
+def test_an_error_inside_the_workers_reaches_the_caller_as_itself():
+    """Data handed in by the caller is checked in the workers: their DataError comes back, not a traceback."""
+    from archc.probe import DataError
+    from archc.probe.data import synthetic
+
+    wrong = synthetic((3, 16, 16), 4, 64, 0)  # the spec takes 8x8 images
+    config = ProbeConfig(steps=1, batch=8, progress=False, path_gradients=False)
+    with pytest.raises(DataError, match="16x16"):
+        spawn_local(model(TINY_RES), config, nproc=2, data=wrong)
+
+
+def test_ctrl_c_of_the_launcher_stops_both_workers_and_keeps_the_measured_steps(tmp_path):
+    """`kill -INT` of `archc probe --nproc 2` alone (not its workers): it passes the signal on, the workers stop
+    at the same step, rank 0's measurements are written, exit 130."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = tmp_path / "tinyres.yaml"
+    spec.write_text(TINY_RES)
+    err = tmp_path / "stderr.txt"
+    cmd = [sys.executable, "-m", "archc", "probe", str(spec), "--nproc", "2", "--steps", "100000", "--batch", "8",
+           "--synthetic-size", "64", "--no-paths", "-o", str(tmp_path / "out")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(err, "w") as handle:
+        proc = subprocess.Popen(cmd, stderr=handle, stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 120
+            while "/100000" not in err.read_text() and time.monotonic() < deadline:  # step 1 is measured
+                time.sleep(0.2)
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130, err.read_text()[-2000:]
+    result = json.loads((tmp_path / "out" / "probe.json").read_text())["results"][0]
+    assert result["status"] == "interrupted" and len(result["loss"]) >= 1
+    assert result["norm_steps"][-1] == len(result["loss"])  # the last measured step's norms are kept
+    assert "interrupted" in out
+
+
 def test_sync_bn_conversion_round_trip():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, momentum=0.2))
     net[1].running_mean.fill_(0.5)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import signal
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +155,62 @@ def barrier() -> None:
         dist.barrier()
 
 
+class InterruptGuard:
+    """Under DDP a Ctrl-C must stop every process at the same step: a process that left mid-step would leave
+    the others waiting in a collective. While active, SIGINT only sets `requested`; the training loop then
+    agrees on stopping through one all-reduce at its next check (`agreed`). `raising()` restores the usual
+    KeyboardInterrupt for work one process does alone (the path gradients on rank 0)."""
+
+    def __init__(self, active: bool) -> None:
+        import threading
+
+        self.active = active and threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __enter__(self) -> "InterruptGuard":
+        import signal
+
+        if self.active:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.active:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def agreed(self, device: torch.device) -> bool:
+        """True on every process when any of them was interrupted (one all-reduce)."""
+        if not self.active:
+            return False
+        flag = torch.tensor([1.0 if self.requested else 0.0], device=device)
+        all_reduce_sum(flag)
+        return bool(flag.item() > 0)
+
+    def raising(self) -> Any:
+        import contextlib
+        import signal
+
+        @contextlib.contextmanager
+        def scope() -> Any:
+            if not self.active:
+                yield
+                return
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            try:
+                if self.requested:
+                    raise KeyboardInterrupt
+                yield
+            finally:
+                signal.signal(signal.SIGINT, self._handler)
+        return scope()
+
+
 # ---------------------------------------------------------------- local launch without torchrun
 
 
@@ -162,19 +220,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+EXIT_WORKER_ERROR = 3  # a worker stopped on an ArchcError, which it left in error.pkl for the parent
+
+
 def _worker(rank: int, world: int, port: int, payload_path: str, out_path: str, threads: int) -> None:
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(threads)
-    with open(payload_path, "rb") as handle:
-        model, config, data = pickle.load(handle)
+    from archc.errors import ArchcError
     from archc.io import atomic_write_json
     from archc.probe.train import run_probe
 
     try:
+        with open(payload_path, "rb") as handle:
+            model, config, data = pickle.load(handle)
         result = run_probe(model, config, data=data)
         if rank == 0:
             atomic_write_json(out_path, result.to_dict())
+    except KeyboardInterrupt:
+        return  # before training started (or a second Ctrl-C): nothing measured here to keep
+    except ArchcError as exc:
+        error = Path(out_path).with_name(f"error{rank}.pkl")
+        with open(error, "wb") as handle:
+            pickle.dump(exc, handle)
+        sys.exit(EXIT_WORKER_ERROR)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -203,13 +272,49 @@ def spawn_local(model: Any, config: Any, nproc: int, data: Optional[Any] = None)
         ir = archc.lower(model)
         data = load_data(config.data, ir.input_shape, ir.classes, config.seed, config.synthetic_size)
         data.check_against(ir.input_shape, ir.classes, config.batch)
+    from archc.probe.train import resolve_setup
+
+    resolve_setup(config, DistInfo(0, nproc, 0))  # device and CUDA-graph errors here, not inside a worker
     threads = max(1, (os.cpu_count() or 1) // nproc)
     with tempfile.TemporaryDirectory(prefix="archc-ddp-") as tmp:
         payload = Path(tmp) / "payload.pkl"
         with open(payload, "wb") as handle:
             pickle.dump((model, config, data), handle)
         out = Path(tmp) / "result.json"
-        mp.spawn(_worker, args=(nproc, _free_port(), str(payload), str(out), threads), nprocs=nproc, join=True)
+        context = mp.start_processes(_worker, args=(nproc, _free_port(), str(payload), str(out), threads),
+                                     nprocs=nproc, join=False, start_method="spawn")
+        interrupted = False
+        try:
+            try:
+                _join(context)
+            except KeyboardInterrupt:
+                # Ctrl-C at a terminal reached the workers too; `kill -INT` of this process did not: pass it on.
+                # They stop together at their next check and rank 0 writes what was measured.
+                interrupted = True
+                for process in context.processes:
+                    if process.is_alive() and process.pid is not None:
+                        os.kill(process.pid, signal.SIGINT)
+                _join(context)
+        except mp.ProcessExitedException as exc:
+            errors = sorted(Path(tmp).glob("error*.pkl"))
+            if exc.exit_code == EXIT_WORKER_ERROR and errors:
+                with open(errors[0], "rb") as handle:
+                    raise pickle.load(handle) from None
+            raise
+        finally:
+            for process in context.processes:  # a second Ctrl-C, or an error: leave no worker behind
+                if process.is_alive():
+                    process.terminate()
+                    process.join(5)
+        if not out.exists():
+            if interrupted:
+                raise KeyboardInterrupt
+            raise RuntimeError("the data-parallel workers finished without a result")
         import json
 
         return ProbeResult.from_dict(json.loads(out.read_text()))
+
+
+def _join(context: Any) -> None:
+    while not context.join(timeout=0.5):
+        pass

@@ -22,8 +22,8 @@ from archc.errors import ArchcError, ArchcRuntimeError
 from archc.ir.graph import Model
 from archc.probe.config import ProbeConfig
 from archc.probe.data import BatchOrder, ProbeData, load_data
-from archc.probe.dist import (DistInfo, all_reduce_sum, barrier, convert_sync_bn, ddp_wrap, env_info,
-                              init_process_group, plain_bn_copy)
+from archc.probe.dist import (DistInfo, InterruptGuard, all_reduce_sum, barrier, convert_sync_bn, ddp_wrap,
+                              env_info, init_process_group, plain_bn_copy)
 from archc.probe.layers import watched_layers
 from archc.probe.progress import Progress
 from archc.probe.result import ProbeResult
@@ -48,7 +48,9 @@ def resolve_setup(config: ProbeConfig, info: DistInfo) -> Setup:
         raise ArchcError("--device cuda, but CUDA is not available here", expected="--device auto or cpu")
     kind = "cuda" if config.device == "cuda" or (config.device == "auto" and cuda) else "cpu"
     if config.cuda_graphs and kind != "cuda":
-        raise ArchcError("CUDA graphs need a CUDA device", expected="--device cuda, or no --cuda-graphs")
+        raise ArchcError("CUDA graphs need a CUDA device",
+                         expected="--device cuda, or no --cuda-graphs" if cuda else
+                         "no --cuda-graphs (CUDA is not available here)")
     if config.cuda_graphs and info.active:
         raise ArchcError("CUDA graphs are not supported with several processes", expected="--compile instead")
     device = torch.device(f"cuda:{info.local_rank}" if kind == "cuda" else "cpu")
@@ -107,6 +109,7 @@ class Trainer:
         self.snap: Optional[list[Any]] = None
         self.snap_step = 0
         self.graph: Optional[Any] = None
+        self.guard = InterruptGuard(False)  # run_probe hands in the active one under DDP
 
     # ------------------------------------------------------------ one step
 
@@ -333,8 +336,11 @@ class Trainer:
                         else:
                             info = self.replay_to(bad_step) or self._undiagnosed(bad_step, rows[bad])
                         result.status, result.nonfinite = "nonfinite", info
+                        self._keep_last_norms(result)
                         progress.close(f"{result.label}: stopped: {info['message']}")
                         break
+                    if self.guard.agreed(self.device):  # a Ctrl-C in any process stops all at this step
+                        raise KeyboardInterrupt
                     if self.graph is None:
                         self.opt.step()
                     last_sync, written = step, 0
@@ -349,10 +355,7 @@ class Trainer:
             start = len(result.loss) - last_sync  # rows of this window not yet absorbed
             if written > start:
                 self.absorb(self.gather(written, reduce=False)[start:], last_sync + 1 + start, result)
-            last = self.last_row
-            if last is not None and last[0] == len(result.loss) and result.norm_steps[-1:] != [last[0]]:
-                result.norm_steps.append(last[0])  # the last measured step's norms are kept too
-                result.norms.append(last[1])
+            self._keep_last_norms(result)
             progress.close(f"{result.label}: interrupted after {len(result.loss)} step(s); keeping what was measured")
         except OUT_OF_MEMORY:
             self._free()
@@ -363,6 +366,13 @@ class Trainer:
             progress.close()
         result.timing = self._timing(started, syncs)
         return result
+
+    def _keep_last_norms(self, result: ProbeResult) -> None:
+        """A run that stops early keeps the norms of its last measured step ("the end" of its figures)."""
+        last = self.last_row
+        if last is not None and last[0] == len(result.loss) and result.norm_steps[-1:] != [last[0]]:
+            result.norm_steps.append(last[0])
+            result.norms.append(last[1])
 
     def _undiagnosed(self, step: int, row: torch.Tensor) -> dict:
         norms = [float(v) for v in row[2:]]
@@ -462,24 +472,28 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
              "channels_last": setup.channels_last, "compile": config.compile and config.compile_mode,
              "cuda_graphs": config.cuda_graphs,
              "check_every": setup.check_every, "world_size": info.world, "machine": machine_info(setup.device)})
-    try:  # the model and the data set go to the device here; the training loop frees its own memory first
-        trainer = Trainer(ir, config, data, setup)
-    except OUT_OF_MEMORY:
-        if setup.device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise out_of_memory(ir.name, config, setup.device) from None
-    trainer.run(result)
-    if config.path_gradients and result.status == "completed":
-        if info.is_main:
-            try:
-                result.path_gradients, result.path_note = measure_path_gradients(
-                    trainer.raw, ir, data, config, setup.device)
-            except KeyboardInterrupt:
-                result.status = "interrupted"
-                result.path_note = "interrupted before the path gradients were measured"
-            except OUT_OF_MEMORY:
-                trainer._free()
-                result.path_note = (f"out of {'GPU' if setup.device.type == 'cuda' else 'host'} memory measuring "
-                                    f"the path gradients (path batch {config.path_batch}); the training results are kept")
-        barrier()
+    with InterruptGuard(info.active) as guard:
+        try:  # the model and the data set go to the device here; the training loop frees its own memory first
+            trainer = Trainer(ir, config, data, setup)
+        except OUT_OF_MEMORY:
+            if setup.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise out_of_memory(ir.name, config, setup.device) from None
+        trainer.guard = guard
+        trainer.run(result)
+        if config.path_gradients and result.status == "completed":
+            if info.is_main:
+                try:
+                    with guard.raising():  # rank 0 works alone here: Ctrl-C raises as usual
+                        result.path_gradients, result.path_note = measure_path_gradients(
+                            trainer.raw, ir, data, config, setup.device)
+                except KeyboardInterrupt:
+                    result.status = "interrupted"
+                    result.path_note = "training completed; interrupted before the path gradients were measured"
+                except OUT_OF_MEMORY:
+                    trainer._free()
+                    where = "GPU" if setup.device.type == "cuda" else "host"
+                    result.path_note = (f"out of {where} memory measuring the path gradients (path batch "
+                                        f"{config.path_batch}); the training results are kept")
+            barrier()
     return result
