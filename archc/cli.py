@@ -76,12 +76,13 @@ class ArchcGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
+        say = _say_once_per_job()
         try:
             return super().invoke(ctx)
         except ArchcError as exc:
             if debug:
                 raise
-            click.echo(f"archc: error: {exc.format()}", err=True)
+            say(f"archc: error: {exc.format()}")
             ctx.exit(exc.exit_code)
         except BrokenPipeError:  # `archc list | head`: the reader left; say nothing more
             import os
@@ -92,21 +93,34 @@ class ArchcGroup(click.Group):
         except KeyboardInterrupt:
             if debug:
                 raise
-            click.echo("archc: interrupted", err=True)
+            say("archc: interrupted")
             ctx.exit(130)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except MemoryError:
             if debug:
                 raise
-            click.echo("archc: error: out of memory", err=True)
+            say("archc: error: out of memory")
+            ctx.exit(EXIT_RUNTIME)
+        except OSError as exc:  # a file or folder the system refused: name it, no traceback
+            if debug:
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            say(f"archc: error: {exc.strerror or exc}{where}")
             ctx.exit(EXIT_RUNTIME)
         except Exception as exc:  # noqa: BLE001 - the CLI promises no traceback
             if debug:
                 raise
-            click.echo(f"archc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-                       err=True)
+            say(f"archc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
             ctx.exit(EXIT_RUNTIME)
+
+
+def _say_once_per_job() -> Any:
+    """stderr printer; under torchrun only rank 0 speaks (every rank meets the same error)."""
+    import os
+
+    quiet = int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
+    return (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
 
 
 @click.group(cls=ArchcGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -58,3 +58,20 @@ def staged_dir(out_dir: Union[str, Path]) -> Iterator[Path]:
             os.replace(item, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def check_writable_dir(path: Union[str, Path], option: str = "output folder") -> None:
+    """Refuse, before any work, an output folder that cannot be made: a file in its way, or no write permission."""
+    from archc.errors import ArchcError
+
+    target = Path(path)
+    probe = target
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == target else f"cannot be made: {probe} is a file"
+        raise ArchcError(f"{option} {target} {what}", expected="a folder path")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise ArchcError(f"{option} {target}: no permission to write in {probe}", expected="a writable folder")

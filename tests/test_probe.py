@@ -276,7 +276,8 @@ def test_cuda_request_without_cuda_is_a_clear_error():
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"steps": 0}, "steps must be a positive integer"), ({"lr": -1.0}, "lr must be > 0"),
+    ({"steps": 0}, "steps must be a positive integer"), ({"lr": -1.0}, "lr must be a finite number > 0"),
+    ({"lr": float("inf")}, "lr must be a finite"), ({"weight_decay": float("nan")}, "weight_decay must be a finite"),
     ({"momentum": 1.0}, "momentum"), ({"device": "tpu"}, "device must be one of"),
     ({"amp": "fp16"}, "amp must be one of"), ({"compile": True, "cuda_graphs": True}, "not both"),
     ({"dtype": "float16"}, "dtype must be one of"), ({"dtype": "float64", "amp": "bf16"}, "choose one"),

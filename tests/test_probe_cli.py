@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from archc.cli import main
 from archc.probe.train import Trainer
-from probe_helpers import TINY_NOBN, TINY_PLAIN, TINY_RES
+from probe_helpers import TINY_NOBN, TINY_PLAIN, TINY_RES, write_cifar
 
 FAST = ["--steps", "4", "--batch", "16", "--synthetic-size", "64", "--log-every", "2", "--no-progress"]
 
@@ -76,6 +76,30 @@ def test_data_spec_mismatch_is_exit_2(specs, tmp_path):
     assert r.exit_code == 2
     r = run([str(specs["tinyres"]), *FAST, "--compile", "--cuda-graphs"])
     assert r.exit_code == 2 and "not both" in r.output
+
+
+def test_everything_refusable_is_refused_before_the_first_spec_trains(specs, tmp_path):
+    """A bad second spec/data pair, an output path under a file, unreadable notes, a bad number: exit 2, and no
+    spec trained first (the old behaviour trained the first spec, then lost it)."""
+    write_cifar(tmp_path / "cifar", batches=1, per_batch=32)
+    cifar32 = tmp_path / "cifar32.yaml"
+    cifar32.write_text(TINY_RES.replace("size: 8", "size: 32").replace("classes: 4", "classes: 10"))
+    cifar_args = ["--data", f"cifar10:{tmp_path / 'cifar'}", "-o", str(tmp_path / "o")]
+    r = run([str(cifar32), str(specs["tinyres"]), *FAST, *cifar_args])
+    assert r.exit_code == 2 and "completed" not in r.output
+    assert "tinyres: data cifar10 has 3x32x32 images but the spec expects 3x8x8" in r.output
+    (tmp_path / "afile").write_text("x")
+    r = run([str(specs["tinyres"]), *FAST, "-o", str(tmp_path / "afile" / "sub")])
+    assert r.exit_code == 2 and "completed" not in r.output and "afile is a file" in r.output
+    (tmp_path / "notes.md").write_bytes(b"\xff\xfe not utf-8")
+    r = run([str(specs["tinyres"]), *FAST, "--notes", str(tmp_path / "notes.md")])
+    assert r.exit_code == 2 and "not UTF-8" in r.output
+    r = run([str(specs["tinyres"]), *FAST, "--lr", "inf"])
+    assert r.exit_code == 2 and "--lr must be a finite number" in r.output
+    r = run([str(specs["tinyres"]), *FAST, "--amp", "bf16", "--dtype", "float64"])
+    assert r.exit_code == 2 and "--amp 'bf16'" in r.output and "--dtype 'float64'" in r.output
+    r = run([str(cifar32), *FAST, *cifar_args])  # the same data, fitting: trains
+    assert r.exit_code == 0 and "completed" in r.output, r.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -12,28 +12,11 @@ import torch
 
 from archc.probe import ProbeConfig, run_probe
 from archc.probe.data import BatchOrder, DataError, cifar10, digits, image_folder, load_data, synthetic
-from probe_helpers import TINY_RES, model
+from probe_helpers import TINY_RES, model, write_cifar
 
 
 
 
-def write_cifar(folder, batches: int = 2, per_batch: int = 12, meta: bool = True) -> np.ndarray:
-    """CIFAR-10 python format: dicts with bytes keys, data N x 3072 (R plane, G plane, B plane)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    all_data = []
-    for b in range(1, batches + 1):
-        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        labels = [int(v) for v in rng.integers(0, 10, size=per_batch)]
-        with open(folder / f"data_batch_{b}", "wb") as handle:
-            pickle.dump({b"batch_label": b"training batch", b"labels": labels, b"data": data,
-                         b"filenames": [b"x.png"] * per_batch}, handle, protocol=2)
-        all_data.append(data)
-    if meta:
-        names = [n.encode() for n in ("airplane automobile bird cat deer dog frog horse ship truck").split()]
-        with open(folder / "batches.meta", "wb") as handle:
-            pickle.dump({b"label_names": names, b"num_cases_per_batch": per_batch}, handle, protocol=2)
-    return np.concatenate(all_data)
 
 
 def test_cifar10_pickle_batches_load(tmp_path):

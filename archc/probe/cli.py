@@ -8,6 +8,8 @@ from typing import Optional
 import click
 
 from archc.cli import load_model, set_option
+from archc.errors import ArchcError
+from archc.io import check_writable_dir
 from archc.probe.config import AMP_MODES, COMPILE_MODES, DEVICES, DTYPES, OPTIMIZERS, ProbeConfig
 
 EXIT_INTERRUPTED = 130
@@ -121,15 +123,20 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
                 path_gradients=paths,
                 path_repeats=path_repeats, progress=not no_progress, label=model.name + suffix))
         except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+            raise click.UsageError(_option_names(str(exc))) from None
+    # everything that can be refused is refused before the first spec trains
+    note_text = _read_notes(notes)
+    check_writable_dir(Path(out_dir), "-o/--out")
+    datasets = _checked_data(models, configs)
     results = []
     interrupted = False
     for model, config in zip(models, configs):
+        given = datasets.get(_data_key(model, config))
         try:
             if nproc > 1:
-                result = spawn_local(model, config, nproc)
+                result = spawn_local(model, config, nproc, data=given)
             else:
-                result = run_probe(model, config, overrides=overrides)
+                result = run_probe(model, config, data=given, overrides=overrides)
         except KeyboardInterrupt:
             interrupted = True
             break
@@ -143,9 +150,62 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
             break
     if info.is_main and results:
         formats = ("svg", "png") if plot_format == "both" else (plot_format,)
-        note_text = Path(notes).read_text(encoding="utf-8") if notes else ""
         written = write_outputs(results, Path(out_dir), formats, title, note_text)
         click.echo(f"wrote {len(written)} files to {out_dir}/ (probe.md, probe.json, figures)")
     if interrupted:
-        click.echo("archc: interrupted; kept the runs measured so far", err=True)
+        if info.is_main:
+            click.echo("archc: interrupted; kept the runs measured so far", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+OPTION_OF_FIELD = {"lr": "--lr", "momentum": "--momentum", "weight_decay": "--wd", "steps": "--steps",
+                   "batch": "--batch", "log_every": "--log-every", "synthetic_size": "--synthetic-size",
+                   "device": "--device", "amp": "--amp", "dtype": "--dtype", "optimizer": "--optimizer",
+                   "compile_mode": "--compile-mode", "path_repeats": "--path-repeats", "data": "--data"}
+
+
+def _option_names(message: str) -> str:
+    """ProbeConfig's messages name its fields; on the command line they are options."""
+    import re
+
+    return re.sub(r"ProbeConfig\.(\w+)", lambda m: OPTION_OF_FIELD.get(m.group(1), m.group(0)), message)
+
+
+def _read_notes(notes: Optional[str]) -> str:
+    if not notes:
+        return ""
+    try:
+        return Path(notes).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArchcError(f"--notes {notes}: not UTF-8 text (byte {exc.start})", expected="a UTF-8 Markdown file") \
+            from None
+
+
+def _data_key(model, config: ProbeConfig) -> tuple:
+    return (config.data, tuple(model.input_shape), model.classes)
+
+
+def _checked_data(models: list, configs: list) -> dict:
+    """Load each real data source once per input shape and check it against every spec that uses it; the
+    synthetic set is made from the spec's own shape, so only its size is checked here."""
+    from archc.probe.data import DataError, load_data, synthetic_size
+
+    loaded: dict = {}
+    for model, config in zip(models, configs):
+        if config.data == "synthetic":
+            size = synthetic_size(model.input_shape, model.classes, config.synthetic_size)
+            if size < config.batch:
+                raise DataError(f"{model.name}: the synthetic set for {model.input_shape[1]}px images and "
+                                f"{model.classes} classes holds {size:,} images, fewer than one batch of {config.batch}",
+                                expected=f"--batch {size} or less")
+            continue
+        key = _data_key(model, config)
+        if key not in loaded:
+            loaded[key] = load_data(config.data, model.input_shape, model.classes, config.seed,
+                                    config.synthetic_size)
+        try:
+            loaded[key].check_against(model.input_shape, model.classes, config.batch)
+        except DataError as exc:
+            exc.message = f"{model.name}: {exc.message}"
+            raise DataError(exc.message, expected=exc.expected) from None
+    return loaded

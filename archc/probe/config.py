@@ -1,6 +1,7 @@
 """Settings of one training probe, validated up front (ValueError names the bad field)."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
@@ -55,12 +56,12 @@ class ProbeConfig:
                 raise ValueError(f"ProbeConfig.{name} must be a positive integer, got {value!r}")
         if self.check_every is not None and (not isinstance(self.check_every, int) or self.check_every < 1):
             raise ValueError(f"ProbeConfig.check_every must be a positive integer or None, got {self.check_every!r}")
-        if not (self.lr > 0):
-            raise ValueError(f"ProbeConfig.lr must be > 0, got {self.lr!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"ProbeConfig.lr must be a finite number > 0, got {self.lr!r}")
         if not (0 <= self.momentum < 1):
             raise ValueError(f"ProbeConfig.momentum must be in [0, 1), got {self.momentum!r}")
-        if not (self.weight_decay >= 0):
-            raise ValueError(f"ProbeConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"ProbeConfig.weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         for name, value, allowed in (("device", self.device, DEVICES), ("amp", self.amp, AMP_MODES),
                                      ("dtype", self.dtype, DTYPES),
                                      ("optimizer", self.optimizer, OPTIMIZERS),
@@ -70,7 +71,8 @@ class ProbeConfig:
         if not isinstance(self.data, str) or not self.data:
             raise ValueError("ProbeConfig.data must be synthetic, cifar10:PATH, folder:PATH or digits")
         if self.dtype == "float64" and self.amp == "bf16":
-            raise ValueError("ProbeConfig: amp='bf16' computes in bfloat16, dtype='float64' in float64: choose one")
+            raise ValueError("ProbeConfig.amp 'bf16' (bfloat16 autocast) and ProbeConfig.dtype 'float64' exclude "
+                             "each other: choose one")
         if self.compile and self.cuda_graphs:
             raise ValueError("ProbeConfig: choose compile or cuda_graphs, not both "
                              "(torch.compile mode='reduce-overhead' already uses CUDA graphs)")

@@ -129,6 +129,12 @@ class BatchOrder:
 # ---------------------------------------------------------------- sources
 
 
+def synthetic_size(shape: tuple, classes: int, size: int, max_bytes: int = SYNTHETIC_MAX_BYTES) -> int:
+    """How many images `synthetic` makes when asked for `size`: at most max_bytes of pixels (2 per class at least)."""
+    c, h, w = (int(v) for v in shape)
+    return min(size, max(classes * 2, max_bytes // (c * h * w)))
+
+
 def synthetic(shape: tuple, classes: int, size: int = 8192, seed: int = 0,
               max_bytes: int = SYNTHETIC_MAX_BYTES) -> ProbeData:
     """Class prototypes are smooth random colour fields; a sample is its class prototype, randomly shifted and
@@ -139,10 +145,10 @@ def synthetic(shape: tuple, classes: int, size: int = 8192, seed: int = 0,
     if classes < 2:
         raise DataError("the synthetic set needs at least 2 classes", expected="classes >= 2")
     notes = []
-    cap = max(classes * 2, max_bytes // (c * h * w))
-    if size > cap:
-        notes.append(f"synthetic set capped at {cap:,} images ({max_bytes >> 20} MiB of uint8 pixels)")
-        size = cap
+    capped = synthetic_size(shape, classes, size, max_bytes)
+    if capped < size:
+        notes.append(f"synthetic set capped at {capped:,} images ({max_bytes >> 20} MiB of uint8 pixels)")
+        size = capped
     lh, lw = min(h, 64), min(w, 64)
     gen = torch.Generator().manual_seed(10_007 + seed)
     low = torch.randn(classes, c, 3, 3, generator=gen)

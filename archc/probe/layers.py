@@ -13,8 +13,10 @@ GROUP_ROLES = ("block", "module")  # a residual/plain block, an inception module
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One watched weight. `depth` counts main-path conv/fc layers from the input (1-based); a shortcut or
-    aux-head layer carries the depth of the main-path layer just before it."""
+    """One watched weight. `depth` is the number of weighted (conv/fc) layers on the longest path from the
+    input to this layer, itself included (1-based): 1..N along a plain chain or a ResNet's main path; the
+    parallel branches of an inception module share depths (GoogLeNet is 22 deep); a projection shortcut's
+    conv, an aux head's layers likewise count their own longest path."""
 
     param: str  # parameter name in the torch module: "stage2.block3.conv1.conv.weight"
     path: str  # IR path of the op: "stage2.block3.conv1.conv"
@@ -39,26 +41,39 @@ def _walk(node: Node, stage: str, block: str, shortcut: bool) -> Iterable[tuple[
         yield from _walk(child, stage, block, shortcut)
 
 
+def layer_depths(model: Model) -> dict[str, int]:
+    """IR path of every weighted op -> weighted (conv/fc) layers on the longest input path to it, itself
+    included. The same dynamic programme over the DAG as the analysis report's depth (archc.analysis.paths)."""
+    from archc.analysis.paths import length_dists
+    from archc.ir.dag import to_dag
+
+    g = to_dag(model)
+    weighted = {v: 1 for v, w in g.nodes(data="weighted") if w}
+    dists = length_dists(g, weighted, lambda u, v: 0)
+    out = {}
+    for v in weighted:
+        lengths = dists[v].as_dict()
+        if lengths:
+            out[v] = max(lengths)
+    return out
+
+
 def watched_layers(model: Model) -> list[LayerInfo]:
     """Conv and fc weights in forward order (body first, then aux heads)."""
+    depths = layer_depths(model)
     out: list[LayerInfo] = []
-    depth = 0
     for top in model.body.items:
         for op, stage, block, shortcut in _walk(top, top.name, top.path, False):
             if op.op.category not in WEIGHTED_CATEGORIES:
                 continue
-            if not shortcut:
-                depth += 1
             kind = "fc" if op.op.category == "linear" else "conv"
             out.append(LayerInfo(f"{op.path}.weight", op.path, kind, stage, block,
-                                 "shortcut" if shortcut else "main", max(depth, 1)))
+                                 "shortcut" if shortcut else "main", depths[op.path]))
     for aux in model.aux_heads:
-        attach_depth = max((layer.depth for layer in out if layer.path.startswith(aux.attach + ".")
-                            or layer.path == aux.attach), default=depth)
         for op, _, _, _ in _walk(aux.head, aux.name, aux.name, False):
             if op.op.category in WEIGHTED_CATEGORIES:
                 kind = "fc" if op.op.category == "linear" else "conv"
-                out.append(LayerInfo(f"{op.path}.weight", op.path, kind, aux.name, aux.name, "aux", attach_depth))
+                out.append(LayerInfo(f"{op.path}.weight", op.path, kind, aux.name, aux.name, "aux", depths[op.path]))
     return out
 
 

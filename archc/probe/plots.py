@@ -68,12 +68,55 @@ def _main_series(result, norms: Sequence[float]) -> tuple[list[int], list[float]
     return xs, ys, sx, sy
 
 
-def _depth_axes(ax: object, title: str) -> None:
+def per_depth_mean(xs: Sequence[int], ys: Sequence[float]) -> tuple[list[int], list[float]]:
+    """Mean of the values at each depth, depths ascending (several layers share a depth in a branched net)."""
+    groups: dict[int, list[float]] = {}
+    for x, y in zip(xs, ys):
+        groups.setdefault(int(x), []).append(float(y))
+    depths = sorted(groups)
+    return depths, [sum(groups[d]) / len(groups[d]) for d in depths]
+
+
+def _shared_depths(results: Sequence) -> bool:
+    """Whether some depth holds more than one main-path layer in any of the runs."""
+    for r in results:
+        depths = [layer.depth for layer in r.layers if layer.role == "main"]
+        if len(set(depths)) < len(depths):
+            return True
+    return False
+
+
+def _integer_ticks(ax: object) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # type: ignore[attr-defined]
+
+
+def _plot_depth(ax: object, xs: Sequence[int], ys: Sequence[float], color, label: str, shared: bool,
+                lw: float = 1.2) -> None:
+    """One series of norm against depth: the layers as dots and, when depths are shared, a line through the
+    per-depth mean (else the line joins the layers themselves)."""
+    if shared:
+        ax.plot(xs, ys, ".", ms=3, color=color, alpha=0.6)  # type: ignore[attr-defined]
+        mx, my = per_depth_mean(xs, ys)
+        ax.plot(mx, my, "-", lw=lw, color=color, label=label)  # type: ignore[attr-defined]
+    else:
+        ax.plot(xs, ys, "-o", ms=2.5, lw=lw, color=color, label=label)  # type: ignore[attr-defined]
+
+
+DEPTH_LABEL = "depth (conv/fc layers on the longest path from the input)"
+
+
+def _depth_axes(ax: object, title: str, shared: bool) -> None:
     ax.set_yscale("log")  # type: ignore[attr-defined]
-    ax.set_xlabel("layer depth (conv/fc layers from the input)")  # type: ignore[attr-defined]
-    ax.set_ylabel("gradient L2 norm of the weight")  # type: ignore[attr-defined]
+    ax.set_xlabel(DEPTH_LABEL)  # type: ignore[attr-defined]
+    ylabel = "gradient L2 norm of the weight"
+    if shared:
+        ylabel += "\n(dots: layers; line: mean over the layers of a depth)"
+    ax.set_ylabel(ylabel)  # type: ignore[attr-defined]
     ax.set_title(title)  # type: ignore[attr-defined]
     ax.grid(True, which="both", alpha=0.3)  # type: ignore[attr-defined]
+    _integer_ticks(ax)
 
 
 def _colors(n: int) -> list:
@@ -85,41 +128,84 @@ def _colors(n: int) -> list:
 
 def gradnorm_comparison(results: Sequence, base: Path, formats: Sequence[str]) -> list[Path]:
     fig, (a0, a1) = _figure(12, 4.5, 2)
+    shared = _shared_depths(results)
+    any_shortcut = False
     for color, r in zip(_colors(len(results)), results):
         for ax, norms in ((a0, r.init_norms), (a1, r.final_norms)):
             if not norms:
                 continue
             xs, ys, sx, sy = _main_series(r, norms)
-            ax.plot(xs, ys, "-o", ms=2.5, lw=1.2, color=color, label=r.label)
+            _plot_depth(ax, xs, ys, color, r.label, shared)
             if sx:
+                any_shortcut = True
                 ax.plot(sx, sy, "x", ms=5, color=color)
-    _depth_axes(a0, "at initialisation (step 1)")
+    _depth_axes(a0, "at initialisation (step 1)", shared)
     ends = sorted({r.norm_steps[-1] for r in results if r.norm_steps})
-    _depth_axes(a1, f"at the end (step {', '.join(map(str, ends))})")
+    _depth_axes(a1, f"at the end (step {', '.join(map(str, ends))})", shared)
     a0.legend(fontsize=8)
-    fig.suptitle("Gradient norm against depth (x: shortcut projections)")
+    fig.suptitle("Gradient norm against depth" + (" (x: shortcut projections)" if any_shortcut else ""))
     return save(fig, base, formats)
+
+
+def smoothing_window(steps: int) -> int:
+    """Running-mean window of the training curves: about a twentieth of the run, at least 5 steps where the
+    run has 15 or more, steps // 3 below that; 1 (no smoothing) for runs under 6 steps."""
+    w = max(steps // 20, min(5, steps // 3))
+    return w if w >= 2 else 1
+
+
+def _net_kind(result) -> str:
+    """'residual', 'plain' or '' (unknown): only the path-gradient step finds out whether a net is residual."""
+    if result.path_gradients:
+        return "residual"
+    if "no residual blocks" in (result.path_note or ""):
+        return "plain"
+    return ""
+
+
+def training_title(results: Sequence) -> str:
+    kinds = {_net_kind(r) for r in results}
+    if {"plain", "residual"} <= kinds:
+        return "Training curves of plain and residual nets (the degradation experiment of He et al. 2016, Fig. 1)"
+    return "Training curves: loss and error per step"
 
 
 def training_comparison(results: Sequence, base: Path, formats: Sequence[str]) -> list[Path]:
     fig, (a0, a1) = _figure(12, 4.5, 2)
+    runs = [r for r in results if r.loss]
+    windows = {smoothing_window(len(r.loss)) for r in runs}
+    smoothed = windows != {1}
     for color, r in zip(_colors(len(results)), results):
         if not r.loss:
             continue
-        w = max(1, len(r.loss) // 20)
+        w = smoothing_window(len(r.loss))
         steps = list(range(1, len(r.loss) + 1))
-        a0.plot(steps, r.loss, color=color, alpha=0.2, lw=0.7)
-        a0.plot(steps, smooth(r.loss, w), color=color, lw=1.6, label=r.label)
-        a1.plot(steps, smooth([1 - a for a in r.acc], w), color=color, lw=1.6, label=r.label)
+        marker = {"marker": "o", "ms": 3} if len(steps) <= 20 else {}
+        label = r.label if len(windows) == 1 else f"{r.label} ({'per batch' if w == 1 else f'mean of {w}'})"
+        if w > 1:
+            a0.plot(steps, r.loss, color=color, alpha=0.2, lw=0.7)
+        error = [1 - a for a in r.acc]
+        a0.plot(steps, smooth(r.loss, w) if w > 1 else r.loss, color=color, lw=1.6, label=label, **marker)
+        a1.plot(steps, smooth(error, w) if w > 1 else error, color=color, lw=1.6, label=label, **marker)
         if r.status == "nonfinite" and r.nonfinite:
             a0.axvline(r.nonfinite["step"], color=color, ls=":", lw=1)
-    a0.set(xlabel="step", ylabel="training loss (batch; bold: running mean)", title="training loss", yscale="log")
-    a1.set(xlabel="step", ylabel="training error (running mean of batch error)", title="training error")
-    a1.set_ylim(0, 1)
+    if not smoothed:
+        loss_label, error_label = "training loss (per batch)", "training error (per batch)"
+    elif len(windows) == 1:
+        (w,) = windows
+        loss_label = f"training loss\n(faint: per batch; bold: running mean of {w} steps)"
+        error_label = f"training error\n(running mean of {w} steps)"
+    else:
+        loss_label = "training loss\n(faint: per batch; bold: running mean)"
+        error_label = "training error\n(running mean; window in the legend)"
+    a0.set(xlabel="step", ylabel=loss_label, title="training loss", yscale="log")
+    a1.set(xlabel="step", ylabel=error_label, title="training error")
+    a1.set_ylim(0, 1.02)  # an error of 1 stays visible
     for ax in (a0, a1):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Training curves (deeper plain nets train worse: the degradation problem, He et al. 2016 Fig. 1)")
+        _integer_ticks(ax)
+    fig.suptitle(training_title(results))
     return save(fig, base, formats)
 
 
@@ -140,6 +226,7 @@ def _paths_axes(results: Sequence, base: Path, formats: Sequence[str], title: st
     for ax in (a0, a1):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
+        _integer_ticks(ax)
     fig.suptitle(title)
     return save(fig, base, formats)
 
@@ -167,11 +254,12 @@ def result_plots(result, out_dir: Path, formats: Sequence[str] = ("svg",)) -> li
 
         fig, (ax,) = _figure(8, 4.5)
         cmap = matplotlib.colormaps["viridis"]
+        shared = _shared_depths([result])
         n = len(result.norm_steps)
         for i, (step, norms) in enumerate(zip(result.norm_steps, result.norms)):
             xs, ys, _, _ = _main_series(result, norms)
-            ax.plot(xs, ys, "-", lw=1.2, color=cmap(i / max(1, n - 1)), label=f"step {step}")
-        _depth_axes(ax, f"{result.label}: gradient norm against depth")
+            _plot_depth(ax, xs, ys, cmap(i / max(1, n - 1)), f"step {step}", shared)
+        _depth_axes(ax, f"{result.label}: gradient norm against depth", shared)
         ax.legend(fontsize=7, ncol=2)
         out += save(fig, out_dir / f"{name}_gradnorm", formats)
     if result.loss:
