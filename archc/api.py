@@ -42,10 +42,15 @@ def loads(text: str, name: str = "<string>", limits: Limits = DEFAULT_LIMITS) ->
 
 def lower(spec: SpecLike, overrides: Iterable[str] = ()) -> Model:
     """Spec (or path) -> IR with inferred shapes; all structural errors are raised here."""
+    overrides = tuple(overrides)
     if isinstance(spec, Model):
+        if overrides and overrides != tuple(spec.overrides):
+            raise ValueError("overrides need a spec path: an already lowered model cannot be changed")
         return spec
     if not isinstance(spec, Spec):
         spec = load(spec, overrides)
+    elif overrides:  # silently ignoring them would build a different net than asked for
+        raise ValueError("overrides need a spec path (archc.load(path, overrides)): a loaded Spec is final")
     doc: Optional[Document] = getattr(spec, "_document", None)
     limits: Limits = getattr(spec, "_limits", None) or DEFAULT_LIMITS
     return _lower(spec, doc, limits)

@@ -287,6 +287,24 @@ def test_config_validation(kw, message):
         ProbeConfig(**kw)
 
 
+def test_data_notes_and_overrides_reach_the_report():
+    ir = model(TINY_RES)
+    capped = synthetic(ir.input_shape, ir.classes, 512, 0, max_bytes=64 * 3 * 8 * 8)
+    assert len(capped) == 64 and capped.notes
+    result = run_probe(ir, quick(steps=1), data=capped)
+    assert "synthetic set capped at 64 images" in result.markdown_section()
+    with pytest.raises(ValueError, match="'init' or 'end'"):
+        result.ratio("middle")
+
+def test_overrides_name_the_run(tmp_path):
+    path = tmp_path / "tinyres.yaml"
+    path.write_text(TINY_RES)
+    named = run_probe(str(path), quick(steps=1), overrides=["classes=5"])
+    assert named.label == "tinyres (classes=5)" and named.model["classes"] == 5
+    with pytest.raises(ValueError, match="overrides need a spec path"):
+        run_probe(archc.loads(TINY_RES), quick(steps=1), overrides=["classes=5"])
+
+
 def test_result_round_trips_through_json():
     result = run_probe(model(TINY_RES), quick(steps=3, path_gradients=True, path_repeats=1, path_batches=1))
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))

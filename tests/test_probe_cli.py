@@ -83,7 +83,8 @@ def test_everything_refusable_is_refused_before_the_first_spec_trains(specs, tmp
     spec trained first (the old behaviour trained the first spec, then lost it)."""
     write_cifar(tmp_path / "cifar", batches=1, per_batch=32)
     cifar32 = tmp_path / "cifar32.yaml"
-    cifar32.write_text(TINY_RES.replace("size: 8", "size: 32").replace("classes: 4", "classes: 10"))
+    cifar32.write_text(TINY_RES.replace("size: 8", "size: 32").replace("classes: 4", "classes: 10")
+                       .replace("name: tinyres", "name: cifar32"))
     cifar_args = ["--data", f"cifar10:{tmp_path / 'cifar'}", "-o", str(tmp_path / "o")]
     r = run([str(cifar32), str(specs["tinyres"]), *FAST, *cifar_args])
     assert r.exit_code == 2 and "completed" not in r.output
@@ -100,6 +101,34 @@ def test_everything_refusable_is_refused_before_the_first_spec_trains(specs, tmp
     assert r.exit_code == 2 and "--amp 'bf16'" in r.output and "--dtype 'float64'" in r.output
     r = run([str(cifar32), *FAST, *cifar_args])  # the same data, fitting: trains
     assert r.exit_code == 0 and "completed" in r.output, r.output
+
+
+def test_the_same_spec_twice_is_refused(specs):
+    r = run([str(specs["tinyres"]), str(specs["tinyres"]), *FAST])
+    assert r.exit_code == 2 and "tinyres given more than once" in r.output
+
+
+def test_a_rerun_into_the_same_folder_removes_the_figures_it_no_longer_draws(specs, tmp_path):
+    out = tmp_path / "out"
+    assert run([str(specs["tinyres"]), *FAST, "--path-repeats", "1", "-o", str(out)]).exit_code == 0
+    assert (out / "path_gradients.svg").exists() and (out / "tinyres_paths.svg").exists()
+    (out / "my_notes.txt").write_text("kept")  # not the probe's: left alone
+    assert run([str(specs["tinyplain"]), *FAST, "-o", str(out)]).exit_code == 0
+    names = {p.name for p in out.iterdir()}
+    assert "path_gradients.svg" not in names and "tinyres_paths.svg" not in names and "tinyres_gradnorm.svg" not in names
+    assert {"tinyplain_gradnorm.svg", "my_notes.txt", "probe.json"} <= names
+    assert sorted(json.loads((out / "probe.json").read_text())["files"]) == sorted(
+        n for n in names if n != "my_notes.txt")
+
+
+def test_report_wording_follows_the_run(specs, tmp_path):
+    r = run([str(specs["tinyres"]), *FAST, "--no-paths", "--optimizer", "adam", "--lr", "0.001",
+             "--title", "  two\nlines ", "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "probe.md").read_text()
+    assert md.startswith("# two lines\n")
+    assert "ADAM lr 0.001, betas (0.9, 0.999)" in md and "momentum" not in md.split("\n")[2]
+    assert "after step 1, so compilation and warm-up excluded" in md
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

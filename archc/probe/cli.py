@@ -34,6 +34,7 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
     from archc.probe.plots import comparison_plots
     from archc.probe.report import report_markdown
 
+    previous = _previous_outputs(out_dir)
     with staged_dir(out_dir) as stage:
         written = comparison_plots(results, stage, formats)
         per_run = []
@@ -44,11 +45,25 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
         links = [f"[{p.stem}]({p.relative_to(stage).as_posix()})" for p in per_run if p.suffix == f".{formats[0]}"]
         if links:
             md += "\nPer-run figures: " + ", ".join(links) + "\n"
-        doc = {"archc_probe": 1, "title": title, "results": [r.to_dict() for r in results]}
         written += per_run
+        files = sorted([p.relative_to(stage).as_posix() for p in written] + ["probe.json", "probe.md"])
+        doc = {"archc_probe": 1, "title": title, "files": files, "results": [r.to_dict() for r in results]}
         written.append(atomic_write_json(stage / "probe.json", doc))
         written.append(atomic_write(stage / "probe.md", md))
+    for stale in sorted(previous - set(files)):  # an earlier probe's figures that this one did not redraw
+        (out_dir / stale).unlink(missing_ok=True)
     return [out_dir / p.relative_to(stage) for p in written]
+
+
+def _previous_outputs(out_dir: Path) -> set[str]:
+    """The files an earlier `archc probe` wrote into out_dir (listed in its probe.json), if any."""
+    import json
+
+    try:
+        listed = json.loads((out_dir / "probe.json").read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {name for name in listed if isinstance(name, str) and "/" not in name and not name.startswith(".")}
 
 
 @click.command()
@@ -111,6 +126,12 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
     if nproc > 1 and info.active:
         raise click.UsageError("--nproc starts processes itself; do not combine it with torchrun")
     models = [load_model(spec, overrides) for spec in specs]  # every spec checked before any training
+    names = [model.name for model in models]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ArchcError(f"{', '.join(twice)} given more than once", expected="each spec once (runs are named after "
+                         "their model, and their figures would overwrite each other)")
+    title = " ".join(title.split()) or "Training probe"
     suffix = f" ({', '.join(overrides)})" if overrides else ""
     configs = []
     for model in models:
@@ -142,6 +163,8 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
             break
         results.append(result)
         if info.is_main:
+            for note in result.data.get("notes", []):
+                click.echo(f"archc: note: {result.label}: {note}", err=True)
             click.echo(_summary_line(result))
             if result.status == "nonfinite" and result.nonfinite:
                 click.echo(f"archc: warning: {result.label}: {result.nonfinite['message']}", err=True)

@@ -212,7 +212,7 @@ def measure_path_gradients(net: nn.Module, model: Model, data: ProbeData, config
     out["block_paths"] = blocks
     out["full_grad_norm_mean"] = sum(full) / len(full)
     out["settings"] = {"batch": batch, "batches": config.path_batches, "repeats": config.path_repeats,
-                       "measurements": sum(counts), "bn": f"eval mode, statistics recalibrated on {len(calib)} batches",
+                       "measurements": sum(counts), "bn": f"eval mode, statistics recalibrated on {len(calib)} batch{'es' if len(calib) != 1 else ''}",
                        "gradient": "L2 norm of d(summed loss)/d(input of the first residual block), per sample"}
     return out, ""
 

@@ -40,9 +40,11 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
     overrides = f" with `--set {' '.join(m['overrides'])}`" if m.get("overrides") else ""
     lines.append(f"{source}{overrides} · {m.get('params', 0):,} params · {fmt(m.get('macs', 0) / 1e6, 4)} MMACs · "
                  f"data {d.get('name')} ({d.get('images', 0):,} images {'x'.join(map(str, d.get('shape', [])))}, "
-                 f"{d.get('classes')} classes)")
+                 f"{d.get('classes')} classes)" + "".join(f"; {note}" for note in d.get("notes", [])))
     lines += ["", "| measure | value |", "|---|---|"]
     status = STATUS_TEXT[result.status]
+    if result.status == "interrupted" and result.steps_done == cfg.steps:
+        status = "interrupted (Ctrl-C) after training, before the path gradients"
     lines.append(f"| status | {status}, {result.steps_done} of {cfg.steps} steps |")
     if result.nonfinite:
         lines.append(f"| where it stopped | {result.nonfinite['message']} |")
@@ -60,8 +62,9 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
         lines.append(f"| largest layer gradient norm at init | {_extreme(result.layers, init, max)} |")
     timing = result.timing
     if timing.get("steps_per_s"):
-        lines.append(f"| speed (timing, {result.run.get('device')}) | {timing['steps_per_s']:.3g} steps/s, "
-                     f"{timing.get('samples_per_s', 0):,.0f} images/s |")
+        lines.append(f"| speed ({result.run.get('device')}; after step 1, so compilation and warm-up excluded) | "
+                     f"{timing['steps_per_s']:.3g} steps/s, {timing.get('samples_per_s', 0):,.0f} images/s "
+                     f"(whole run {timing.get('seconds', 0):.1f} s) |")
     if init:
         stage_init, stage_end = result.grouped("stage", "init"), result.grouped("stage", "end")
         counts: dict[str, int] = {}
@@ -96,8 +99,9 @@ def settings_text(results: Sequence) -> str:
     hw = machine.get("gpu") or f"{machine.get('cpu', '?')} ({machine.get('cpu_cores', '?')} cores, " \
                                 f"{machine.get('torch_threads', '?')} torch threads)"
     return (f"Hardware: {hw}, {run.get('device', '?')}, torch {machine.get('torch', '?')}, "
-            f"{run.get('world_size', 1)} process(es). Settings: {cfg.optimizer.upper()} lr {cfg.lr}, momentum "
-            f"{cfg.momentum}, weight decay {cfg.weight_decay}, batch {cfg.batch}, {cfg.steps} steps, seed {cfg.seed}, "
+            f"{run.get('world_size', 1)} process(es). Settings: {cfg.optimizer.upper()} lr {cfg.lr}, "
+            f"{'momentum ' + str(cfg.momentum) if cfg.optimizer == 'sgd' else 'betas (0.9, 0.999)'}, "
+            f"weight decay {cfg.weight_decay}, batch {cfg.batch}, {cfg.steps} steps, seed {cfg.seed}, "
             f"{run.get('dtype', 'float32')}, amp {run.get('amp')}, channels_last {run.get('channels_last')}, "
             f"compile {run.get('compile')}, "
             f"CUDA graphs {run.get('cuda_graphs')}; norms kept every {cfg.log_every} steps; data {cfg.data}.")

@@ -61,13 +61,18 @@ class ProbeResult:
     def final_norms(self) -> list[float]:
         return list(self.norms[-1]) if self.norms else []
 
+    def _norms_at(self, which: str) -> list[float]:
+        if which not in ("init", "end"):
+            raise ValueError(f"which must be 'init' or 'end', got {which!r}")
+        return self.init_norms if which == "init" else self.final_norms
+
     def ratio(self, which: str = "init") -> float:
         """First-layer over last-layer gradient norm at 'init' or at the 'end'."""
-        norms = self.init_norms if which == "init" else self.final_norms
+        norms = self._norms_at(which)
         return first_last_ratio(self.layers, norms) if norms else float("nan")
 
     def grouped(self, by: str, which: str = "init") -> dict[str, float]:
-        norms = self.init_norms if which == "init" else self.final_norms
+        norms = self._norms_at(which)
         return group_norms(self.layers, norms, by) if norms else {}
 
     def tail_mean(self, values: Sequence[float], fraction: float = 0.1) -> float:

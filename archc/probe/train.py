@@ -446,10 +446,6 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
 
     from archc.probe.paths import measure_path_gradients
 
-    from archc.ir.graph import Model
-
-    if overrides and isinstance(model, Model) and tuple(overrides) != tuple(model.overrides):
-        raise ValueError("overrides need a spec or spec path: an already lowered IR cannot be changed")
     ir = archc.lower(model, overrides)
     overrides = ir.overrides
     info = env_info()
@@ -463,7 +459,8 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
                          expected=f"a multiple of {info.world}")
     cost = ir.cost
     result = ProbeResult(
-        name=ir.name, label=config.label or ir.name, config=config, layers=watched_layers(ir),
+        name=ir.name, label=config.label or ir.name + (f" ({', '.join(overrides)})" if overrides else ""),
+        config=config, layers=watched_layers(ir),
         model={"title": ir.title, "params": cost.params, "macs": cost.macs, "input": list(ir.input_shape),
                "classes": ir.classes, "source": _display_path(ir.source), "overrides": list(overrides)},
         data={"name": data.name, "source": data.source, "images": len(data), "shape": list(data.shape),
