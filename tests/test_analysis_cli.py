@@ -78,8 +78,8 @@ def test_probe_result_goes_into_the_report(tmp_path, monkeypatch):
     calls = []
 
     class Result:
-        def markdown_section(self):
-            return "## Training probe\n\nfake probe section"
+        def markdown_section(self, settings=False):
+            return "## Training probe\n\nfake probe section" + ("\n\nfake settings" if settings else "")
 
         def to_dict(self):
             return {"steps": 3}
@@ -99,7 +99,7 @@ def test_probe_result_goes_into_the_report(tmp_path, monkeypatch):
     folder = tmp_path / "cifar" / "resnet20"
     assert json.loads((folder / "report.json").read_text())["probe"] == {"steps": 3}
     md = (folder / "report.md").read_text()
-    assert "## Training probe (archc.probe)" in md and "fake probe section" in md
+    assert "## Training probe (archc.probe)" in md and "fake probe section" in md and "fake settings" in md
     assert "![probe_grad_norms](probe_grad_norms.svg)" in md
     assert (folder / "probe_grad_norms.svg").is_file()  # the probe's plots are not swept away as stale
 

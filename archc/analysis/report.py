@@ -157,7 +157,7 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
         if probe is not None:
             probe_files = [Path(p) for p in probe.plots(stage, ("svg",))]
             staged.extend(probe_files)
-            probe_md = probe.markdown_section().rstrip() + "\n\n" + "\n\n".join(
+            probe_md = probe.markdown_section(settings=True).rstrip() + "\n\n" + "\n\n".join(
                 f"![{p.stem}]({p.name})" for p in probe_files if p.suffix == ".svg")
         staged.append(atomic_write(stage / "report.md", render_report(report, sorted(svgs), links, probe_md)))
         staged.append(atomic_write_json(stage / "report.json", report))

@@ -136,10 +136,13 @@ class ProbeResult:
 
     # ------------------------------------------------------------ presentation
 
-    def markdown_section(self, level: int = 3) -> str:
-        from archc.probe.report import result_section
+    def markdown_section(self, level: int = 3, settings: bool = False) -> str:
+        """This run's Markdown section; with `settings`, also the hardware and training settings (for a report
+        that does not already state them, as `archc analyze --probe`)."""
+        from archc.probe.report import result_section, settings_text
 
-        return result_section(self, level)
+        text = result_section(self, level)
+        return text + "\n" + settings_text([self]) + "\n" if settings else text
 
     def plots(self, out_dir: Union[str, Path], formats: Sequence[str] = ("svg",)) -> list[Path]:
         """This run's figures (gradient norm vs depth, loss curve, path gradients) -> the files written."""
