@@ -103,6 +103,25 @@ def test_everything_refusable_is_refused_before_the_first_spec_trains(specs, tmp
     assert r.exit_code == 0 and "completed" in r.output, r.output
 
 
+def test_replot_redraws_a_finished_run_from_its_json(specs, tmp_path):
+    out = tmp_path / "out"
+    notes = tmp_path / "notes.md"
+    notes.write_text("A note on the run.")
+    r = run([str(specs["tinyres"]), *FAST, "--path-repeats", "1", "--title", "My run", "--notes", str(notes),
+             "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "probe.md").write_text("edited")
+    (out / "training_curves.svg").unlink()
+    r = CliRunner().invoke(main, ["probe", "--replot", str(out)])
+    assert r.exit_code == 0 and "redrew" in r.output, r.output
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # the same bytes: title and notes come from probe.json
+    assert CliRunner().invoke(main, ["probe", "--replot", str(out), str(specs["tinyres"])]).exit_code == 2
+    r = CliRunner().invoke(main, ["probe", "--replot", str(tmp_path)])  # no probe.json there
+    assert r.exit_code == 2 and "not a probe result" in r.output
+
+
 def test_the_same_spec_twice_is_refused(specs):
     r = run([str(specs["tinyres"]), str(specs["tinyres"]), *FAST])
     assert r.exit_code == 2 and "tinyres given more than once" in r.output

@@ -47,7 +47,8 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
             md += "\nPer-run figures: " + ", ".join(links) + "\n"
         written += per_run
         files = sorted([p.relative_to(stage).as_posix() for p in written] + ["probe.json", "probe.md"])
-        doc = {"archc_probe": 1, "title": title, "files": files, "results": [r.to_dict() for r in results]}
+        doc = {"archc_probe": 1, "title": title, "notes": notes, "files": files,
+               "results": [r.to_dict() for r in results]}
         written.append(atomic_write_json(stage / "probe.json", doc))
         written.append(atomic_write(stage / "probe.md", md))
     for stale in sorted(previous - set(files)):  # an earlier probe's figures that this one did not redraw
@@ -67,7 +68,7 @@ def _previous_outputs(out_dir: Path) -> set[str]:
 
 
 @click.command()
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1)
 @click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True, help="Training steps per spec.")
 @click.option("--batch", type=click.IntRange(min=1), default=128, show_default=True,
               help="Global batch size (split over --nproc / torchrun processes).")
@@ -106,11 +107,14 @@ def _previous_outputs(out_dir: Path) -> set[str]:
 @click.option("--notes", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A Markdown file whose text goes into the report under the title.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--replot", "replot_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="No training: redraw the report and figures in this folder from its probe.json "
+                   "(e.g. after upgrading archc). Takes --format; the title and notes are the run's.")
 def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weight_decay: float, optimizer: str,
           seed: int, log_every: int, device: str, amp: str, dtype: str, channels_last: Optional[bool], use_compile: bool,
           compile_mode: str, cuda_graphs: bool, data: str, synthetic_size: int, paths: bool, path_repeats: int,
           nproc: int, overrides: tuple, out_dir: str, plot_format: str, title: str, notes: Optional[str],
-          no_progress: bool) -> None:
+          no_progress: bool, replot_dir: Optional[str]) -> None:
     """Train each SPEC briefly and record how its gradients flow.
 
     Records the gradient norm of every conv/fc weight (by block and stage) at step 1 and every
@@ -122,6 +126,15 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
     from archc.probe.dist import env_info, spawn_local
     from archc.probe.train import run_probe
 
+    formats = ("svg", "png") if plot_format == "both" else (plot_format,)
+    if replot_dir is not None:
+        if specs:
+            raise click.UsageError("--replot redraws a finished run: give no SPECS")
+        written = replot(Path(replot_dir), formats)
+        click.echo(f"redrew {len(written)} files in {replot_dir}/ from its probe.json")
+        return
+    if not specs:
+        raise click.UsageError("Missing argument 'SPECS...'.")
     info = env_info()
     if nproc > 1 and info.active:
         raise click.UsageError("--nproc starts processes itself; do not combine it with torchrun")
@@ -172,13 +185,28 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
             interrupted = True
             break
     if info.is_main and results:
-        formats = ("svg", "png") if plot_format == "both" else (plot_format,)
         written = write_outputs(results, Path(out_dir), formats, title, note_text)
         click.echo(f"wrote {len(written)} files to {out_dir}/ (probe.md, probe.json, figures)")
     if interrupted:
         if info.is_main:
             click.echo("archc: interrupted; kept the runs measured so far", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def replot(folder: Path, formats: tuple) -> list[Path]:
+    """Rewrite folder's probe.md and figures from its probe.json with this version of archc."""
+    import json
+
+    from archc.probe.result import ProbeResult
+
+    source = folder / "probe.json"
+    try:
+        doc = json.loads(source.read_text(encoding="utf-8"))
+        results = [ProbeResult.from_dict(r) for r in doc["results"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArchcError(f"{source}: not a probe result ({type(exc).__name__}: {exc})",
+                         expected="the probe.json written by `archc probe`") from None
+    return write_outputs(results, folder, formats, doc.get("title", "Training probe"), doc.get("notes", ""))
 
 
 OPTION_OF_FIELD = {"lr": "--lr", "momentum": "--momentum", "weight_decay": "--wd", "steps": "--steps",
