@@ -102,6 +102,11 @@ def test_set_errors_are_located_at_the_override(tmp_path):
         archc.load(path, ["stages[5].residual.width=3"])
     with pytest.raises(archc.SpecError, match="key.path=value"):
         archc.load(path, ["classes"])
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nname: child\n")
+    with pytest.raises(archc.SpecError, match=r"^--set foo.bar=1: foo: unknown key 'foo'"):  # not base.yaml:1:1
+        archc.load(child, ["foo.bar=1"])
+    with pytest.raises(archc.SpecError, match=r"base.yaml:\d+:\d+: .*blocks.* \(after --set vars.n=0\)"):
+        archc.load(child, ["vars.n=0"])  # the failing line is the spec's; the value came from the override
 
 
 def test_default_names_and_explicit_names():

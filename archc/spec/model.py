@@ -354,7 +354,13 @@ def validate_document(doc: Document) -> Spec:
         payload = json.dumps(doc.data, default=str, ensure_ascii=False)
         return Spec.model_validate_json(payload, strict=True)
     except ValidationError as exc:
-        raise spec_error_from_validation(exc, doc) from None
+        error = spec_error_from_validation(exc, doc)
+        overrides = tuple(getattr(doc, "overrides", ()))
+        if overrides and not (error.loc and str(error.loc.file).startswith("--set")):
+            # the spec's own line is named, but the value there may come from an override (`${n}`, extends)
+            error = SpecError(f"{error.message} (after --set {' '.join(overrides)})", loc=error.loc,
+                              spec_path=error.spec_path, expected=error.expected, got=error.got)
+        raise error from None
 
 
 def json_schema() -> dict:

@@ -115,6 +115,7 @@ def apply_override(doc: Document, assignment: str) -> None:
         if isinstance(node, dict):
             if part not in node or node[part] is None:
                 node[part] = {}
+                doc.locs[here] = doc.key_locs[here] = where  # a key the override made: errors point at it
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
@@ -137,7 +138,7 @@ def apply_override(doc: Document, assignment: str) -> None:
     for table in (doc.locs, doc.key_locs):
         for p in list(_prefixed(table, path)):
             del table[p]
-    doc.locs[path] = where
+    doc.locs[path] = doc.key_locs[path] = where
     doc.key_locs[path] = where
 
 
