@@ -60,9 +60,10 @@ def test_an_error_inside_the_workers_reaches_the_caller_as_itself():
         spawn_local(model(TINY_RES), config, nproc=2, data=wrong)
 
 
-def test_ctrl_c_of_the_launcher_stops_both_workers_and_keeps_the_measured_steps(tmp_path):
-    """`kill -INT` of `archc probe --nproc 2` alone (not its workers): it passes the signal on, the workers stop
-    at the same step, rank 0's measurements are written, exit 130."""
+@pytest.mark.parametrize("whole_group", [False, True], ids=["kill-launcher", "ctrl-c-at-terminal"])
+def test_ctrl_c_stops_both_workers_at_one_step_and_keeps_the_measurements(tmp_path, whole_group):
+    """SIGINT to `archc probe --nproc 2` alone, or to its whole process group as a terminal's Ctrl-C does: the
+    workers stop together at a check (they never get the signal), rank 0's measurements are written, exit 130."""
     import json
     import os
     import signal
@@ -77,17 +78,23 @@ def test_ctrl_c_of_the_launcher_stops_both_workers_and_keeps_the_measured_steps(
            "--synthetic-size", "64", "--no-paths", "-o", str(tmp_path / "out")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with open(err, "w") as handle:
-        proc = subprocess.Popen(cmd, stderr=handle, stdout=subprocess.PIPE, text=True, env=env)
+        # a shell's background job ignores SIGINT and its children inherit that: start with the default
+        proc = subprocess.Popen(cmd, stderr=handle, stdout=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.monotonic() + 120
             while "/100000" not in err.read_text() and time.monotonic() < deadline:  # step 1 is measured
                 time.sleep(0.2)
             time.sleep(1.0)
-            proc.send_signal(signal.SIGINT)
+            if whole_group:
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                proc.send_signal(signal.SIGINT)
             out, _ = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err.read_text()[-2000:]
     result = json.loads((tmp_path / "out" / "probe.json").read_text())["results"][0]
     assert result["status"] == "interrupted" and len(result["loss"]) >= 1

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 import torch.distributed as dist
@@ -157,35 +157,45 @@ def barrier() -> None:
 
 class InterruptGuard:
     """Under DDP a Ctrl-C must stop every process at the same step: a process that left mid-step would leave
-    the others waiting in a collective. While active, SIGINT only sets `requested`; the training loop then
-    agrees on stopping through one all-reduce at its next check (`agreed`). `raising()` restores the usual
-    KeyboardInterrupt for work one process does alone (the path gradients on rank 0)."""
+    the others waiting in a collective. The training loop asks `agreed()` at each check: one all-reduce of
+    "was I asked to stop?", so all stop together.
 
-    def __init__(self, active: bool) -> None:
+    Asked how: `--nproc` workers ignore SIGINT altogether (a signal arriving inside a gloo collective can
+    wedge it: seen with torch 2.11) and poll `stop`, an event their launcher sets. Under torchrun SIGINT is
+    caught and only sets a flag. `raising()` restores the usual KeyboardInterrupt for work one process does
+    alone (the path gradients on rank 0)."""
+
+    def __init__(self, active: bool, stop: Optional[Callable[[], bool]] = None) -> None:
         import threading
 
-        self.active = active and threading.current_thread() is threading.main_thread()
-        self.requested = False
+        self.active = active
+        self.stop = stop
+        self.catch = active and stop is None and threading.current_thread() is threading.main_thread()
+        self.signalled = False
         self._previous: Any = None
 
+    @property
+    def requested(self) -> bool:
+        return self.signalled or bool(self.stop is not None and self.stop())
+
     def _handler(self, signum: int, frame: Any) -> None:
-        self.requested = True
+        self.signalled = True
 
     def __enter__(self) -> "InterruptGuard":
         import signal
 
-        if self.active:
+        if self.catch:
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
         import signal
 
-        if self.active:
+        if self.catch:
             signal.signal(signal.SIGINT, self._previous)
 
     def agreed(self, device: torch.device) -> bool:
-        """True on every process when any of them was interrupted (one all-reduce)."""
+        """True on every process when any of them was asked to stop (one all-reduce)."""
         if not self.active:
             return False
         flag = torch.tensor([1.0 if self.requested else 0.0], device=device)
@@ -198,13 +208,13 @@ class InterruptGuard:
 
         @contextlib.contextmanager
         def scope() -> Any:
-            if not self.active:
+            if self.requested:
+                raise KeyboardInterrupt
+            if not self.catch:
                 yield
                 return
             signal.signal(signal.SIGINT, signal.default_int_handler)
             try:
-                if self.requested:
-                    raise KeyboardInterrupt
                 yield
             finally:
                 signal.signal(signal.SIGINT, self._handler)
@@ -223,7 +233,8 @@ def _free_port() -> int:
 EXIT_WORKER_ERROR = 3  # a worker stopped on an ArchcError, which it left in error.pkl for the parent
 
 
-def _worker(rank: int, world: int, port: int, payload_path: str, out_path: str, threads: int) -> None:
+def _worker(rank: int, world: int, port: int, payload_path: str, out_path: str, threads: int, stop: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides when to stop, through `stop`
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(threads)
@@ -234,7 +245,7 @@ def _worker(rank: int, world: int, port: int, payload_path: str, out_path: str, 
     try:
         with open(payload_path, "rb") as handle:
             model, config, data = pickle.load(handle)
-        result = run_probe(model, config, data=data)
+        result = run_probe(model, config, data=data, stop=stop.is_set)
         if rank == 0:
             atomic_write_json(out_path, result.to_dict())
     except KeyboardInterrupt:
@@ -281,19 +292,16 @@ def spawn_local(model: Any, config: Any, nproc: int, data: Optional[Any] = None)
         with open(payload, "wb") as handle:
             pickle.dump((model, config, data), handle)
         out = Path(tmp) / "result.json"
-        context = mp.start_processes(_worker, args=(nproc, _free_port(), str(payload), str(out), threads),
+        stop = mp.get_context("spawn").Event()
+        context = mp.start_processes(_worker, args=(nproc, _free_port(), str(payload), str(out), threads, stop),
                                      nprocs=nproc, join=False, start_method="spawn")
         interrupted = False
         try:
             try:
                 _join(context)
-            except KeyboardInterrupt:
-                # Ctrl-C at a terminal reached the workers too; `kill -INT` of this process did not: pass it on.
-                # They stop together at their next check and rank 0 writes what was measured.
-                interrupted = True
-                for process in context.processes:
-                    if process.is_alive() and process.pid is not None:
-                        os.kill(process.pid, signal.SIGINT)
+            except KeyboardInterrupt:  # the workers ignore SIGINT: they stop together at their next check,
+                interrupted = True  # and rank 0 writes what was measured
+                stop.set()
                 _join(context)
         except mp.ProcessExitedException as exc:
             errors = sorted(Path(tmp).glob("error*.pkl"))

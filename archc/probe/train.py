@@ -12,7 +12,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -440,8 +440,9 @@ def _display_path(source: Any) -> str:
 
 
 def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[ProbeData] = None,
-              overrides: Iterable[str] = ()) -> ProbeResult:
-    """Train `model` (IR, Spec or spec path) briefly and record what the gradients do. See ProbeConfig."""
+              overrides: Iterable[str] = (), stop: Optional[Callable[[], bool]] = None) -> ProbeResult:
+    """Train `model` (IR, Spec or spec path) briefly and record what the gradients do. See ProbeConfig.
+    `stop`: polled at each check under DDP, True ends the run there as a Ctrl-C would (spawn_local's workers)."""
     import archc
 
     from archc.probe.paths import measure_path_gradients
@@ -469,7 +470,7 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
              "channels_last": setup.channels_last, "compile": config.compile and config.compile_mode,
              "cuda_graphs": config.cuda_graphs,
              "check_every": setup.check_every, "world_size": info.world, "machine": machine_info(setup.device)})
-    with InterruptGuard(info.active) as guard:
+    with InterruptGuard(info.active, stop) as guard:
         try:  # the model and the data set go to the device here; the training loop frees its own memory first
             trainer = Trainer(ir, config, data, setup)
         except OUT_OF_MEMORY:
