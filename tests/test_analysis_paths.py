@@ -131,3 +131,18 @@ def test_thousand_layer_resnet_is_fast_and_exact():
 def test_longest_path_is_the_published_depth(name, depth):
     """The depth in a model's name (GoogLeNet: "22 layers deep when counting only layers with parameters")."""
     assert max(path_counts(archc.lower(f"specs/{name}.yaml")).layers["output"].as_dict()) == depth
+
+
+def test_path_counts_beyond_64_bits_and_beyond_float_range_are_drawn_and_printed():
+    """ResNet-182 has 2^90 paths (a C long overflows), ResNet-2402 2^1200 (a float overflows)."""
+    from archc.analysis.markdown import big
+    from archc.analysis.plots import path_histogram
+
+    from math import comb
+
+    for n in (90, 1200):
+        dist = {k: comb(n, k) for k in range(n + 1)}
+        assert path_histogram(f"{n} blocks", dist, dist).startswith("<?xml")
+    assert big(2 ** 90) == "2^90 = 1.238e27"
+    assert big(2 ** 1200) == "2^1200 = 1.722e361"  # 2^1200 = 1.7218...e361, rounded
+    assert big(3 * 10 ** 400 + 7) == "3.000e400"

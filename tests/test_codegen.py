@@ -101,3 +101,22 @@ def test_same_seed_same_weights_different_seed_different_weights():
     c = archc.compile("specs/resnet18.yaml", seed=2).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["stem.conv1.conv.weight"], c["stem.conv1.conv.weight"])
+
+
+@pytest.mark.parametrize("name, cls", [("residual", "ResidualNet"), ("concat", "ConcatNet"),
+                                       ("flatten_linear", "FlattenLinearNet"), ("network", "Network")])
+def test_model_names_do_not_collide_with_the_helpers(name, cls, tmp_path):
+    """`name: residual` once gave two `class Residual` in one file (the model's shadowed the helper)."""
+    text = MIXED.replace("name: mixed_net", f"name: {name}")
+    source = archc.generate_source(archc.loads(text))
+    assert f"class {cls}(nn.Module):" in source and source.count("class Residual(") == 1
+    module = import_generated(source, tmp_path, f"gen_{name}")
+    net = getattr(module, cls)().eval()
+    assert net(torch.randn(1, 3, 32, 32)).shape == (1, 7)
+
+
+def test_overrides_are_named_in_the_generated_docstring(tmp_path):
+    path = tmp_path / "mixed_net.yaml"
+    path.write_text(MIXED)
+    source = archc.generate_source(path, overrides=["classes=5"])
+    assert "with --set classes=5" in source.split('"""')[1]

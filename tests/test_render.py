@@ -90,7 +90,7 @@ def test_zero_pad_shortcut_is_dotted_and_parameter_free():
     model = lower_text(PAD_NET)
     src = dot_source(model, "block")
     ids = nodes(src)
-    assert "zero-pad +32ch, /2" in ids["stage2.block1.shortcut"]
+    assert "zero-pad +16ch, /2" in ids["stage2.block1.shortcut"]  # 16 -> 32 channels: 16 zero channels added
     dotted = [(s, d) for s, d, a in edges(src) if a.get("style") == "dotted"]
     assert dotted == [("stage1.block2.add", "stage2.block1.shortcut"), ("stage2.block1.shortcut", "stage2.block1.add")]
     assert "zero-pad shortcut" in ids["legend"] and "projection shortcut" not in ids["legend"]

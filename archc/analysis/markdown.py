@@ -31,7 +31,11 @@ def big(v: int, log2: Optional[float] = None) -> str:
     """Exact up to 10^15, else scientific with log2 (the exact integer is in report.json)."""
     if v < 10**15:
         return n(v)
-    text = f"{v:.3e}".replace("e+", "e")
+    digits = len(str(v))  # integer arithmetic: a float holds at most ~1.8e308
+    head = (v + 5 * 10 ** (digits - 5)) // 10 ** (digits - 4)  # 4 significant digits, rounded
+    if head >= 10_000:
+        head, digits = head // 10, digits + 1
+    text = f"{head / 1000:.3f}e{digits - 1}"
     if v & (v - 1) == 0:
         return f"2^{v.bit_length() - 1} = {text}"
     return text + (f" (2^{log2:.2f})" if log2 is not None else "")

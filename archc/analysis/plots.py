@@ -81,10 +81,12 @@ def path_histogram(title: str, dist_blocks: dict[int, int], dist_layers: dict[in
         for ax, dist, label, color in ((axes[0][0], dist_blocks, "path length (blocks)", COLORS[0]),
                                        (axes[0][1], dist_layers, "path length (weighted layers)", COLORS[4])):
             xs = sorted(dist)
-            ax.bar(xs, [dist[x] for x in xs], color=color, width=0.9)
-            ax.set_yscale("log" if xs and max(dist.values()) > 100 else "linear")
+            huge = bool(xs) and max(dist.values()) > 10**300  # beyond float64: draw the exponent
+            heights = [_log10(dist[x]) if huge else float(dist[x]) for x in xs]  # exact ints overflow C longs
+            ax.bar(xs, heights, color=color, width=0.9)
+            ax.set_yscale("log" if xs and not huge and max(dist.values()) > 100 else "linear")
             ax.set_xlabel(label)
-            ax.set_ylabel("number of paths")
+            ax.set_ylabel("log10(number of paths)" if huge else "number of paths")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if window is not None and ax is axes[0][0] and xs and max(xs) >= window[0]:
                 ax.axvspan(window[0] - 0.5, window[1] + 0.5, color=COLORS[1], alpha=0.15,
@@ -92,6 +94,11 @@ def path_histogram(title: str, dist_blocks: dict[int, int], dist_layers: dict[in
                 ax.legend(frameon=False)
         fig.suptitle(title)
         return _svg(fig)
+
+
+def _log10(n: int) -> float:
+    """log10 of an integer of any size (math.log10 takes ints beyond float range)."""
+    return math.log10(n) if n > 0 else 0.0
 
 
 def _clean(values: list[Optional[float]]) -> list[float]:

@@ -579,7 +579,7 @@ class PadShortcut(OpDef):
         return ModuleCall("ZeroPadShortcut", (y[0] - x[0], p.stride))
 
     def label(self, p: PadShortcutParams, x: Shape, y: Shape) -> str:
-        return f"zero-pad +{p.out}ch" + (f", /{p.stride}" if p.stride != 1 else "")
+        return f"zero-pad +{y[0] - x[0]}ch" + (f", /{p.stride}" if p.stride != 1 else "")  # channels added
 
 
 ACTIVATIONS = tuple(k for k, op in REGISTRY.items() if op.category == "act")
