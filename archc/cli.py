@@ -207,6 +207,9 @@ def build(spec: str, overrides: tuple, out_dir: Optional[str], seed: int, no_dia
     started = time.perf_counter()
     model = load_model(spec, overrides)
     out = Path(out_dir) if out_dir else Path("build") / model.name
+    from archc.io import check_writable_dir
+
+    check_writable_dir(out, "-o/--out")
     written = build_outputs(model, out, seed=seed, diagram=not no_diagram, check=check, echo=click.echo)
     click.echo("wrote " + ", ".join(str(p) for p in written) + f"  ({time.perf_counter() - started:.1f}s)")
 

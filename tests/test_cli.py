@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from archc.cli import main
@@ -96,3 +97,22 @@ def test_python_m_archc_help():
     assert result.returncode == 0
     for command in ("build", "validate", "list", "schema"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("args", [["build", "cifar/resnet20", "-o", "{f}/sub"],
+                                  ["diagram", "cifar/resnet20", "-o", "{f}/x.svg"],
+                                  ["analyze", "cifar/resnet20", "--no-fvcore", "--no-init", "-o", "{f}/r"],
+                                  ["figures", "-o", "{f}/r"]], ids=["build", "diagram", "analyze", "figures"])
+def test_an_output_path_under_a_file_is_refused_before_any_work(args, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = run(*[a.format(f=blocker) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "afile is a file" in result.output and "wrote" not in result.output
+    assert blocker.read_text() == "x"
+
+
+def test_a_trailing_slash_makes_diagram_output_a_folder(tmp_path):
+    result = run("diagram", "cifar/resnet20", "-f", "dot", "-o", f"{tmp_path / 'figs.v3'}/")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figs.v3" / "resnet20.dot").is_file()

@@ -92,6 +92,10 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     rels = [_bundled_rel(p) for p in paths]
     pristine = not extra and all(r is not None for r in rels)
     root = Path(out_dir) if out_dir else (repo_root() / "reports" if pristine else Path("build") / "reports")
+    if not as_json:
+        from archc.io import check_writable_dir
+
+        check_writable_dir(root, "-o/--out")
     options = ReportOptions(fvcore=fvcore, init=init, window=win, probe=runner,
                             # a variant is not what the committed figures show: link only its own build diagram
                             diagram_dirs=(repo_root() / "reports" / "figures",) if pristine else (Path("build"),))

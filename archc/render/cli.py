@@ -8,6 +8,7 @@ import click
 
 from archc.cli import load_model, set_option
 from archc.errors import ArchcError
+from archc.io import check_writable_dir
 
 
 def _bad(exc: ValueError) -> ArchcError:
@@ -22,6 +23,8 @@ def _split_out(out: Optional[str], fmt: Optional[str], default_dir: Path) -> tup
         return default_dir, None, fmt or "svg"
     path = Path(out)
     suffix = path.suffix.lower().lstrip(".")
+    if out.endswith(("/", "\\")):  # a trailing slash says folder, whatever its name looks like
+        return path, None, fmt or "svg"
     if suffix in FORMATS:
         if fmt and fmt != suffix:
             raise ArchcError(f"-o {out} names a .{suffix} file but --format is {fmt}",
@@ -66,6 +69,7 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
     model = load_model(spec, overrides)
     level = level or ("layer" if focus else "stage")
     folder, stem, fmt = _split_out(out, fmt, Path("build") / model.name)
+    check_writable_dir(folder, "-o/--out")
     try:
         source = dot_source(model, level, focus=focus, rankdir=rankdir.upper(), annotate=annotate,
                             shapes=not no_shapes, legend=not no_legend)
@@ -95,6 +99,7 @@ def figures(out_dir: str, fmts: str, only: tuple, list_only: bool) -> None:
     unknown = [n for n in only if n not in FIGURES]
     if unknown:
         raise ArchcError(f"unknown figure {unknown[0]!r}", expected="one of " + ", ".join(FIGURES))
+    check_writable_dir(Path(out_dir), "-o/--out")
     try:
         written = write_figures(Path(out_dir), fmts, names=only or None, echo=click.echo)
     except ValueError as exc:
