@@ -17,7 +17,11 @@ SpecLike = Union[str, Path, Spec, Model]
 
 
 def load(path: Union[str, Path], overrides: Iterable[str] = (), limits: Limits = DEFAULT_LIMITS) -> Spec:
-    """Read, merge (`extends`), override (`--set`), substitute (`vars`) and validate a spec file."""
+    """Read, merge (`extends`), override (`--set`), substitute (`vars`) and validate a spec file (a path, or
+    the name of a bundled spec: "resnet50", "cifar/resnet56")."""
+    from archc.bundled import resolve_spec_arg
+
+    path = resolve_spec_arg(str(path))
     doc = resolve_file(Path(path), overrides, limits, display=str(path))
     spec = validate_document(doc)
     spec._document = doc

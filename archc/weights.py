@@ -213,7 +213,7 @@ def from_torchvision(spec: "SpecLike", weights: Any = None, tv_name: Optional[st
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("from_torchvision needs torchvision: pip install 'archc[vision]'") from exc
     if isinstance(spec, str) and not Path(spec).exists():
-        from archc.cli import resolve_spec_arg
+        from archc.bundled import resolve_spec_arg
 
         spec = resolve_spec_arg(spec)
     model = archc.lower(spec, overrides)

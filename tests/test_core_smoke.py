@@ -18,3 +18,10 @@ def test_resnet_params_and_macs_match_torchvision(name):
     params, gmacs = TORCHVISION[name]
     assert model.cost.params == params
     assert round(model.cost.macs / 1e9, 3) == gmacs
+
+
+def test_the_api_takes_bundled_names_like_the_cli():
+    assert archc.lower("resnet18").cost.params == 11_689_512  # torchvision's resnet18
+    assert archc.lower("cifar/resnet56").name == "resnet56"
+    with pytest.raises(archc.SpecError, match="no such spec file or bundled spec"):
+        archc.load("no_such_net")

@@ -215,3 +215,161 @@ def test_plain_layers_repeat_is_a_synonym_of_blocks():
         stage = archc.lower(archc.loads(text % key)).find("stage1")
         assert [b.name for b in stage.items] == ["block1", "block2", "block3"]
         assert [u.name for u in stage.items[2].items] == ["conv1", "conv2"]
+
+
+def _import_generated(source: str, tmp_path, name: str):
+    import importlib.util
+
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+PAIRS = """\
+name: pairs
+input: {channels: 3, size: 16}
+classes: 10
+stem:
+  - conv: {out: 8, kernel: [3, 5], padding: [1, 2]}
+  - conv:
+      out: 8
+      kernel:
+        - 5
+        - 3
+      dilation: [1, 2]
+      stride:
+        - 1
+        - 2
+  - maxpool: {kernel: [2, 1], stride: [2, 1]}
+stages:
+  - residual: {layers: [conv: {out: 8, kernel: [1, 3]}, conv: {out: 8, kernel: [3, 1], act: none}]}
+  - inception:
+      modules: {3a: [4, 4, 4, 4, 4, 4]}
+      pool: {kernel: [3, 3], stride: 1, padding: [1, 1]}
+  - adaptive_avgpool: {size: [2, 1]}
+"""
+
+
+def test_pair_values_flow_and_block_style(tmp_path):
+    import torch
+
+    ir = archc.lower(archc.loads(PAIRS))
+    conv = ir.find("stem.conv1.conv")
+    assert conv.params.kernel == (3, 5) and conv.params.padding == (1, 2)
+    assert conv.out_shape == (8, 16, 16)
+    assert conv.cost.params == 8 * 3 * 3 * 5  # bias off: BN follows
+    assert ir.find("stem.conv1").cost.params == 8 * 3 * 3 * 5 + 2 * 8
+    second = ir.find("stem.conv2.conv")
+    assert second.params.kernel == (5, 3) and second.params.stride == (1, 2) and second.params.dilation == (1, 2)
+    assert second.out_shape == (8, 16, 8)  # 'same' padding (2, 2): H kept, W halved
+    assert ir.find("stem.maxpool1").out_shape == (8, 8, 8)
+    assert ir.find("stage2").out_shape == (16, 8, 8)
+    assert ir.find("adaptive_avgpool1").out_shape == (16, 2, 1)
+    assert ir.body.out_shape == (10,)
+
+    net = archc.compile(ir, seed=0).eval()
+    assert tuple(net.stem.conv1.conv.weight.shape) == (8, 3, 3, 5)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == (2, 10)
+    module = _import_generated(archc.generate_source(ir), tmp_path, ir.name)
+    generated = getattr(module, ir.class_name)().eval()
+    generated.load_state_dict(net.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(generated(x), y)
+
+
+@pytest.mark.parametrize("value", ['"3"', "true", "[3, \"5\"]", "[3, true]", "[3, 5, 7]", "[0, 3]"])
+def test_pair_values_stay_strict(value):
+    with pytest.raises(archc.SpecError) as info:
+        archc.loads(f"name: s\nstem: [conv: {{out: 8, kernel: {value}}}]\nstages: [relu: {{}}]\n")
+    assert "stem[0].conv.kernel" in info.value.format()
+
+
+@pytest.mark.parametrize("key, value", [("stride", 2), ("groups", 2), ("expansion", 2), ("base_width", 32),
+                                        ("stride_on", "1x1"), ("width", 8)])
+@pytest.mark.parametrize("kind", ["residual", "plain"])
+def test_block_only_keys_refused_with_custom_layers(kind, key, value):
+    text = f"name: c\ninput: {{size: 16}}\nstages:\n  - {kind}: {{layers: [conv: {{out: 8}}], {key}: {value}}}\n"
+    with pytest.raises(archc.SpecError) as info:
+        archc.lower(archc.loads(text))
+    message = info.value.format()
+    assert message.startswith("<string>:4:") and f"stages[0].{kind}.{key}:" in message
+    assert "no effect with custom `layers`" in message
+
+
+def test_stride_on_a_custom_layer_applies():
+    text = ("name: c\ninput: {size: 16}\nstages:\n"
+            "  - residual: {layers: [conv: {out: 8, stride: 2}, conv: {out: 8, act: none}], blocks: 2}\n")
+    stage = archc.lower(archc.loads(text)).find("stage1")
+    assert [b.out_shape for b in stage.items] == [(8, 8, 8), (8, 4, 4)]  # the layers are every block's body
+
+
+@pytest.mark.parametrize("stage", [
+    "residual: {layers: [relu: {inplace: true}, conv: {out: 3}], shortcut: identity}",
+    "residual: {layers: [dropout: {p: 0.1}, relu6: {inplace: true}, conv: {out: 8}]}",
+    "inception: {modules: {a: {branches: [[conv: {out: 4}], [relu: {inplace: true}, conv: {out: 4}]]}}}",
+])
+def test_inplace_on_a_shared_input_is_refused(stage):
+    with pytest.raises(archc.SpecError) as info:
+        archc.lower(archc.loads(f"name: i\ninput: {{size: 8}}\nstages:\n  - {stage}\n"))
+    assert ".inplace: an in-place" in info.value.format()
+
+
+def test_inplace_at_the_start_of_an_aux_head_is_refused():
+    text = ("name: i\ninput: {size: 8}\nclasses: 4\nstages:\n  - conv: {out: 4}\n"
+            "aux_heads: [{attach: conv1, layers: [relu: {inplace: true}, gap: {}, fc: {}]}]\n")
+    with pytest.raises(archc.SpecError) as info:
+        archc.lower(archc.loads(text))
+    assert info.value.format().startswith("<string>:6:") and "aux_heads[0].layers[0].relu.inplace" in info.value.format()
+
+
+def test_inplace_after_a_new_tensor_is_legal_and_exact():
+    import torch
+
+    text = """\
+name: ok
+input: {channels: 4, size: 8}
+classes: 3
+defaults: {norm: none}
+stages:
+  - residual:
+      shortcut: identity
+      layers: [conv: {out: 4, act: none}, relu: {inplace: %s}, conv: {out: 4, act: none}]
+  - inception: {modules: {a: {branches: [[conv: {out: 2, act: none}, relu: {inplace: %s}], [conv: {out: 2}]]}}}
+"""
+    nets = [archc.compile(archc.loads(text % (flag, flag)), seed=1).eval() for flag in ("true", "false")]
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        x_before = x.clone()
+        y_inplace, y_plain = nets[0](x), nets[1](x)
+        assert torch.equal(x, x_before)  # the caller's tensor is untouched
+        block = nets[0].stage1.block1
+        manual = torch.relu(block.conv2.conv(torch.relu(block.conv1.conv(x))) + x)
+        assert torch.allclose(nets[0].stage1(x), manual)
+    assert torch.equal(y_inplace, y_plain)
+
+
+@pytest.mark.parametrize("head, where", [
+    ("[gap: {}, fc: {}, fc: {out: 5}]", "head[2].fc.out"),
+    ("[gap: {}, fc: {out: 5}, relu: {}]", "head[1].fc.out"),
+    ("[gap: {}, flatten: {}]", "head["),
+])
+def test_head_must_give_classes_scores(head, where):
+    text = f"name: h\ninput: {{size: 16}}\nclasses: 10\nstages:\n  - conv: {{out: 4}}\nhead: {head}\n"
+    with pytest.raises(archc.SpecError) as info:
+        archc.lower(archc.loads(text))
+    message = info.value.format()
+    assert message.startswith("<string>:6:") and where in message and "expected (10,)" in message
+
+
+def test_head_with_classes_scores_and_aux_heads_are_fine():
+    text = ("name: h\ninput: {size: 16}\nclasses: 10\nstages:\n  - conv: {out: 4}\n"
+            "head: [gap: {}, fc: {out: 32}, relu: {}, fc: {out: 10}]\n"
+            "aux_heads: [{attach: conv1, layers: [gap: {}, fc: {}]}]\n")
+    ir = archc.lower(archc.loads(text))
+    assert ir.body.out_shape == (10,) and ir.aux_heads[0].head.out_shape == (10,)

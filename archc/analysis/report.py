@@ -98,7 +98,7 @@ def find_diagrams(name: str, dirs: tuple[Path, ...]) -> list[Path]:
 def _lists(stem: str, name: str, known: Optional[set[str]] = None) -> bool:
     """True when `stem` is two or more known model names joined by '_' and `name` is one of them."""
     if known is None:
-        from archc.cli import bundled_specs
+        from archc.bundled import bundled_specs
 
         known = {p.stem for p in bundled_specs()}
     parts = stem.split("_")

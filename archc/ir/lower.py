@@ -22,6 +22,13 @@ RESERVED = frozenset({
 })
 
 
+# BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
+BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on")
+
+# ops that may hand on their input tensor itself (or a view of it): an in-place op after them still
+# writes into the input (dropout is the identity in eval mode; flatten returns a view)
+PASS_THROUGH = frozenset({"identity", "dropout", "flatten"})
+
 DEFAULT_HEAD = [Layer.model_validate({"gap": {}}), Layer.model_validate({"fc": {}})]
 
 
@@ -126,6 +133,18 @@ class Lowerer:
             x = node.out_shape
         return out
 
+    def refuse_inplace_on_shared_input(self, items: list[Node], shared_with: str) -> None:
+        """An in-place op that reads a tensor another consumer also reads (the residual shortcut, the other
+        inception branches, the main path after an aux head's tap) would change what that consumer sees."""
+        for op in (o for item in items for o in item.ops()):
+            if getattr(op.params, "inplace", False):
+                raise self.error(op.spec_path + ("inplace",),
+                                 f"an in-place {op.kind} here would overwrite the input it shares with "
+                                 f"{shared_with}", expected="inplace: false here (in-place is safe after a layer "
+                                                            "that makes a new tensor, e.g. a conv)", got="true")
+            if op.kind not in PASS_THROUGH:
+                return
+
     def seq(self, name: str, prefix: str, x: Shape, items: list[Node], spec_path: tuple, role: str,
             meta: Optional[dict] = None) -> SeqNode:
         y = items[-1].out_shape if items else x
@@ -177,6 +196,7 @@ class Lowerer:
                        spec_path: tuple, ctx: LayerContext) -> ResidualNode:
         path = _join(prefix, name)
         body = self._block_body(st, path, x, stride, spec_path, ctx, residual=True)
+        self.refuse_inplace_on_shared_input(body, "the shortcut")
         y = body[-1].out_shape
         shortcut: Optional[Node] = None
         kind = "identity"
@@ -211,6 +231,14 @@ class Lowerer:
                             post=post, shortcut_kind=kind, zero_init_last_bn=zero_init)
 
     def block_stage(self, st: BlockStage, kind: str, name: str, x: Shape, spec_path: tuple) -> SeqNode:
+        if st.layers is not None:
+            for key in BLOCK_ONLY_KEYS:
+                if key in st.model_fields_set:
+                    where = ("; put a stride on a layer instead, e.g. conv: {stride: 2} (it applies in every "
+                             "block: a one-block stage downsamples once)") if key == "stride" else ""
+                    raise self.error(spec_path + (key,), f"`{key}` has no effect with custom `layers`{where}",
+                                     expected="`block: basic/bottleneck` to use it, or no "
+                                              f"`{key}` with `layers`")
         if st.blocks > self.limits.max_blocks_per_stage:
             raise self.error(spec_path + ("blocks",), f"{st.blocks:,} blocks is too many",
                              expected=f"at most {self.limits.max_blocks_per_stage:,} (see archc.spec.Limits)")
@@ -260,6 +288,8 @@ class Lowerer:
                 branches.append(items)
         seqs = []
         for i, items in enumerate(branches):
+            if len(branches) > 1:
+                self.refuse_inplace_on_shared_input(items, "the other branches")
             seqs.append(self.seq(f"branch{i + 1}", path, x, items, spec_path, "branch"))
         shapes = [s.out_shape for s in seqs]
         if any(len(s) != 3 for s in shapes) or len({s[1:] for s in shapes}) != 1:
@@ -324,9 +354,17 @@ class Lowerer:
         head = self.layers(head_layers, "head", x, ("head",), self.ctx)
         items.append(self.seq("head", "", x, head, ("head",), "head"))
         out = items[-1].out_shape
-        if len(out) != 1:
-            raise self.error(("head",), "the head must end in a flat vector of class scores",
-                             expected=f"({spec.classes},) e.g. from gap + fc", got=_fmt(out))
+        if tuple(out) != (spec.classes,):
+            where: tuple = ("head",)
+            if spec.head and len(out) == 1:  # flat, but not `classes` scores: name the layer that sized it
+                last = max((i for i, n in enumerate(head) if tuple(n.in_shape) != tuple(n.out_shape)),
+                           default=len(head) - 1)
+                item = head_layers[last]
+                where = ("head", last, item.kind) + (("out",) if "out" in item.params.model_fields_set else ())
+            what = "a flat vector of" if len(out) != 1 else f"`classes` = {spec.classes}"
+            raise self.error(where, f"the head must end in {what} class scores",
+                             expected=f"({spec.classes},) e.g. from gap + fc (an fc without `out` gives `classes`)",
+                             got=f"({out[0]},)" if len(out) == 1 else _fmt(out))
         body = SeqNode(name=spec.name, path="", in_shape=(spec.input.channels, h, w), out_shape=out,
                        spec_path=(), role="model", items=items)
         aux = [self.aux_head(a, i, body, top) for i, a in enumerate(spec.aux_heads)]
@@ -360,6 +398,7 @@ class Lowerer:
             target = matches[0]
         ctx = self.ctx
         layers = self.layers(aux.layers, name, target.out_shape, sp + ("layers",), ctx)
+        self.refuse_inplace_on_shared_input(layers, f"the main path after {target.path}")
         head = self.seq(name, "", target.out_shape, layers, sp, "aux")
         if len(head.out_shape) != 1:
             raise self.error(sp + ("layers",), "an aux head must end in a flat vector of class scores",

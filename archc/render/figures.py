@@ -257,7 +257,7 @@ def fig_unraveled() -> graphviz.Digraph:
 
 
 def _spec_model(name: str) -> Model:
-    from archc.cli import resolve_spec_arg
+    from archc.bundled import resolve_spec_arg
 
     return archc.lower(resolve_spec_arg(name))
 

@@ -29,6 +29,44 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- layers: one key naming the op
 
 
+def _pairs_as_tuples(value: Any, tp: Any) -> Any:
+    """YAML lists -> tuples wherever the schema expects a tuple (`kernel: [3, 5]`).
+
+    Data below a `mode="before"` validator is validated in Python mode, where strict mode refuses a list
+    for a tuple (in JSON mode it takes one); converting exactly those lists keeps every other strict
+    check ("16" or true for an integer stays an error)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _pairs_as_tuples(value, args[0])
+    if origin in (Union, types.UnionType):
+        if isinstance(value, list) and any(typing.get_origin(_strip(a)) is tuple for a in args):
+            return tuple(value)
+        for arg in args:
+            value = _pairs_as_tuples(value, arg)
+        return value
+    if origin is tuple:
+        return tuple(value) if isinstance(value, list) else value
+    if origin is list and isinstance(value, list) and args:
+        return [_pairs_as_tuples(v, args[0]) for v in value]
+    if origin is dict and isinstance(value, dict) and len(args) == 2:
+        return {k: _pairs_as_tuples(v, args[1]) for k, v in value.items()}
+    if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(value, dict):
+        fields = {}
+        for fname, info in tp.model_fields.items():
+            fields[fname] = info.annotation
+            alias = info.validation_alias
+            for choice in (alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []):
+                if isinstance(choice, str):
+                    fields[choice] = info.annotation
+        return {k: _pairs_as_tuples(v, fields[k]) if k in fields else v for k, v in value.items()}
+    return value
+
+
+def _strip(tp: Any) -> Any:
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+
+
 def _single_key(cls: type, data: Any) -> Any:
     if isinstance(data, str) and data in cls.model_fields:
         return {data: {}}  # `- gap` as shorthand for `- gap: {}`
@@ -38,6 +76,7 @@ def _single_key(cls: type, data: Any) -> Any:
             raise ValueError(f"give exactly one kind per item, got {len(keys)} ({', '.join(map(str, keys)) or 'none'})")
         if data[keys[0]] is None:
             return {keys[0]: {}}
+        return _pairs_as_tuples(data, cls)
     return data
 
 
@@ -73,14 +112,14 @@ class BlockStage(Strict):
     name: Optional[str] = Field(None, description="default stage<n>")
     block: Optional[Literal["basic", "bottleneck"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand")
     layers: Optional[list[Layer]] = Field(None, description="a custom block body instead of `block`")  # type: ignore[valid-type]
-    width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion")
+    width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion. Not with `layers`")
     blocks: PositiveInt = Field(1, validation_alias=AliasChoices("blocks", "repeat"),
                                 description="number of blocks; `repeat` is a synonym (VGG-style `layers`)")
-    stride: PositiveInt = Field(1, description="stride of the first block")
-    expansion: Optional[PositiveInt] = Field(None, description="output/width ratio; default 1 basic, 4 bottleneck")
-    groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality)")
-    base_width: PositiveInt = Field(64, description="ResNeXt/wide-ResNet width per group: mid = width*base_width/64*groups")
-    stride_on: Literal["1x1", "3x3"] = Field("3x3", description="bottleneck: which conv strides (paper v1: 1x1; torchvision v1.5: 3x3)")
+    stride: PositiveInt = Field(1, description="stride of the first block. Not with `layers`: give a layer the stride")
+    expansion: Optional[PositiveInt] = Field(None, description="output/width ratio; default 1 basic, 4 bottleneck. Not with `layers`")
+    groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality). Not with `layers`")
+    base_width: PositiveInt = Field(64, description="ResNeXt/wide-ResNet width per group: mid = width*base_width/64*groups. Not with `layers`")
+    stride_on: Literal["1x1", "3x3"] = Field("3x3", description="bottleneck: which conv strides (paper v1: 1x1; torchvision v1.5: 3x3). Not with `layers`")
     norm: Optional[NormLiteral] = Field(None, description="override defaults.norm in this stage")  # type: ignore[valid-type]
     act: Optional[ActLiteral] = Field(None, description="override defaults.act in this stage")  # type: ignore[valid-type]
 
@@ -321,7 +360,8 @@ def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError
     err = max(errors, key=lambda e: (e["type"] == "extra_forbidden", len(_clean_loc(e["loc"], doc.data))))
     loc = _clean_loc(err["loc"], doc.data)
     kind = err["type"]
-    got = short_repr(err.get("input")) if kind != "missing" else ""
+    given = err.get("input")
+    got = short_repr(list(given) if isinstance(given, tuple) else given) if kind != "missing" else ""  # a YAML list
     more = f" [and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}]" if len(errors) > 1 else ""
     if kind == "extra_forbidden" and loc:
         key = str(loc[-1])
@@ -339,6 +379,12 @@ def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError
         message = str(err.get("ctx", {}).get("error", err["msg"]))
         return doc.error(loc, message + more)
     message = _MESSAGES.get(kind, err["msg"][0].lower() + err["msg"][1:])
+    here = [e for e in errors if _clean_loc(e["loc"], doc.data) == loc]
+    if len(here) > 1 and any(isinstance(p, str) and p.startswith("tuple[") for e in here for p in e["loc"]):
+        # `kernel: [3, 5, 7]` fails both union members (an int, a pair): name both
+        left = len(errors) - len(here)
+        more = f" [and {left} more problem{'s' if left > 1 else ''}]" if left else ""
+        return doc.error(loc, f"expected an integer or a pair [h, w]{more}", got=got)
     if kind.startswith(("greater_than", "less_than", "too_short", "too_long")):
         message = err["msg"][0].lower() + err["msg"][1:]
     return doc.error(loc, f"{message}{more}", got=got)

@@ -53,6 +53,13 @@ head:
   (default `defaults.act`); its bias defaults to on only when there is no norm. Padding defaults
   to `dilation*(kernel-1)//2` ("same" at stride 1).
 * `fc` flattens its input; its `out` defaults to `classes`. Without `head`, the head is `[gap, fc]`.
+  The head must end in exactly `classes` scores, shape `(classes,)`.
+* `kernel`, `stride`, `padding`, `dilation` (conv), pool `kernel`/`stride`/`padding` and
+  `adaptive_avgpool.size` take an integer or a pair `[h, w]`.
+* A stage with custom `layers` takes no `width`, `stride`, `expansion`, `groups`, `base_width` or
+  `stride_on` (they shape the built-in blocks only): put a stride on one of its layers instead.
+* An activation may not be `inplace: true` where its input is also read elsewhere: as the first op
+  (after any `dropout` or `flatten`) of a residual body, of an inception branch, or of an aux head.
 
 ## Names
 
