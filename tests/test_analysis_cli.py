@@ -121,3 +121,9 @@ def test_analyze_several_specs_in_worker_processes(tmp_path):
     for name in ("resnet20", "plain20"):
         assert (tmp_path / "cifar" / name / "report.md").is_file()
     assert not (tmp_path / "index.md").exists()  # the index is for the full bundled set
+
+
+def test_compare_says_which_spec_an_override_failed_on():
+    result = run("compare", "resnet18", "cifar/resnet20", "--set", "vars.n=5")
+    assert result.exit_code == 2
+    assert "unknown variable 'n' (in resnet18; --set applies to both specs)" in result.output

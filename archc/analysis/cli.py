@@ -125,6 +125,17 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
         click.echo(f"wrote {written[0]} ({len(rows)} specs)")
 
 
+def _load_side(spec: str, overrides: tuple):  # -> Model
+    """One side of `compare`: a --set error says which spec it failed on (--set applies to both)."""
+    try:
+        return load_model(spec, overrides)
+    except SpecError as exc:
+        if exc.loc is None or not str(exc.loc.file).startswith("--set"):
+            raise
+        raise SpecError(f"{exc.message} (in {spec}; --set applies to both specs)", loc=exc.loc,
+                        spec_path=exc.spec_path, expected=exc.expected, got=exc.got) from None
+
+
 def _line(report: dict[str, Any], where: Path, seconds: float) -> str:
     from archc.analysis.markdown import big
 
@@ -150,6 +161,6 @@ def compare(spec_a: str, spec_b: str, overrides: tuple, input_size: Optional[str
     from archc.io import to_json
 
     extra = tuple(overrides) + tuple(size_override(input_size))
-    a, b = load_model(spec_a, extra), load_model(spec_b, extra)
+    a, b = _load_side(spec_a, extra), _load_side(spec_b, extra)
     result = run(a, b)
     click.echo(to_json(result) if as_json else render_compare(result), nl=False)

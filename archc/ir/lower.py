@@ -100,7 +100,7 @@ class Lowerer:
         self.op_count += 1
         if self.op_count > self.limits.max_blocks_per_stage * 20:
             raise self.error(spec_path, f"network has more than {self.op_count - 1:,} ops",
-                             expected="a smaller network (see archc.spec.Limits)")
+                             expected="a smaller network (see archc.Limits)")
         return OpNode(name=name, path=_join(prefix, name), in_shape=x, out_shape=y, spec_path=spec_path,
                       role=role, kind=kind, params=params)
 
@@ -241,7 +241,7 @@ class Lowerer:
                                               f"`{key}` with `layers`")
         if st.blocks > self.limits.max_blocks_per_stage:
             raise self.error(spec_path + ("blocks",), f"{st.blocks:,} blocks is too many",
-                             expected=f"at most {self.limits.max_blocks_per_stage:,} (see archc.spec.Limits)")
+                             expected=f"at most {self.limits.max_blocks_per_stage:,} (see archc.Limits)")
         ctx = self._stage_ctx(st)
         blocks: list[Node] = []
         y = x
@@ -375,7 +375,7 @@ class Lowerer:
         params = model.cost_with_aux().params
         if params > self.limits.max_total_params:
             raise self.error((), f"network would have {params:,} parameters",
-                             expected=f"at most {self.limits.max_total_params:,} (see archc.spec.Limits)")
+                             expected=f"at most {self.limits.max_total_params:,} (see archc.Limits)")
         return model
 
     def aux_head(self, aux: AuxHead, index: int, body: SeqNode, top: Namer) -> AuxHeadNode:

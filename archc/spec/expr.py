@@ -37,6 +37,11 @@ class ExprError(ValueError):
     """A `${...}` expression that is not valid arithmetic over known variables."""
 
 
+class _Unsupported(Exception):
+    def __init__(self, node: ast.AST) -> None:
+        self.node = node
+
+
 def evaluate(text: str, variables: Mapping[str, object]) -> Number:
     """Evaluate `2*n + 1` over numeric variables: + - * / // % **, parentheses, min/max/round/int/floor/ceil."""
     if len(text) > MAX_EXPR_CHARS:
@@ -45,7 +50,12 @@ def evaluate(text: str, variables: Mapping[str, object]) -> Number:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
         raise ExprError(f"not an arithmetic expression: {text.strip()!r}") from None
-    return _eval(tree.body, variables)
+    try:
+        return _eval(tree.body, variables)
+    except _Unsupported as exc:  # name the offending part as written, not as a parse tree
+        part = ast.get_source_segment(text.strip(), exc.node) or type(exc.node).__name__
+        raise ExprError(f"{part!r} is not allowed in an expression: only numbers, variables, "
+                        "+ - * / // % ** and min/max/round/int/floor/ceil") from None
 
 
 def _check(value: Number) -> Number:
@@ -89,7 +99,7 @@ def _eval(node: ast.AST, variables: Mapping[str, object]) -> Number:
             return _check(_FUNCTIONS[node.func.id](*args))
         except (TypeError, ValueError) as exc:
             raise ExprError(f"{node.func.id}(): {exc}") from None
-    raise ExprError(f"unsupported syntax {ast.dump(node)[:40]!r}: only numbers, variables, + - * / // % ** and min/max/round/int/floor/ceil")
+    raise _Unsupported(node)
 
 
 def substitute(value: str, variables: Mapping[str, object]) -> object:
