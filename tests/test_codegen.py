@@ -1,5 +1,4 @@
 """Generated source is standalone and builds the same module: same state_dict keys, same outputs."""
-import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -8,6 +7,7 @@ import pytest
 import torch
 
 import archc
+from codegen_helpers import import_generated
 
 MIXED = textwrap.dedent("""\
     name: mixed_net
@@ -32,15 +32,6 @@ MIXED = textwrap.dedent("""\
       - {attach: inception3a, loss_weight: 0.3, layers: [adaptive_avgpool: {size: 2}, fc: {}]}
       - {attach: stage2, name: early, loss_weight: 0.1, layers: [gap: {}, fc: {}]}
     """)
-
-
-def import_generated(source: str, tmp_path, name: str):
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("spec_text", [MIXED, "name: tiny\ninput: {size: 16}\nstages:\n  - conv: {out: 4}\n"])

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 import archc
+from codegen_helpers import import_generated
 from archc.spec.expr import ExprError, evaluate, substitute
 from archc.spec.model import json_schema
 
@@ -217,17 +218,6 @@ def test_plain_layers_repeat_is_a_synonym_of_blocks():
         assert [u.name for u in stage.items[2].items] == ["conv1", "conv2"]
 
 
-def _import_generated(source: str, tmp_path, name: str):
-    import importlib.util
-
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
 PAIRS = """\
 name: pairs
 input: {channels: 3, size: 16}
@@ -276,7 +266,7 @@ def test_pair_values_flow_and_block_style(tmp_path):
     with torch.no_grad():
         y = net(x)
     assert y.shape == (2, 10)
-    module = _import_generated(archc.generate_source(ir), tmp_path, ir.name)
+    module = import_generated(archc.generate_source(ir), tmp_path, ir.name)
     generated = getattr(module, ir.class_name)().eval()
     generated.load_state_dict(net.state_dict(), strict=True)
     with torch.no_grad():
