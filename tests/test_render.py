@@ -162,6 +162,8 @@ def test_annotations_exact_numbers(r18):
     exact = nodes(dot_source(r18, "block", annotate=("params", "macs"), exact_numbers=True))["stem.conv1"]
     assert "9,536 params" in exact and "118,013,952 MACs" in exact
     assert "params" not in nodes(src)["stem.maxpool1"], "nothing to annotate on a pool"
+    layer = nodes(dot_source(r18, "layer", annotate="params,macs"))
+    assert "128 params" in layer["stem.conv1.bn"] and "MACs" not in layer["stem.conv1.bn"], "no '0 MACs' on BN"
     share_only = nodes(dot_source(r18, "stage", annotate="share"))["stage4"]
     pct = 100 * r18.find("stage4").cost.macs / r18.cost.macs
     assert f"({pct:.1f}%)" in share_only and "params" not in share_only

@@ -363,3 +363,8 @@ def test_head_with_classes_scores_and_aux_heads_are_fine():
             "aux_heads: [{attach: conv1, layers: [gap: {}, fc: {}]}]\n")
     ir = archc.lower(archc.loads(text))
     assert ir.body.out_shape == (10,) and ir.aux_heads[0].head.out_shape == (10,)
+
+
+def test_a_keyword_name_says_so():
+    with pytest.raises(archc.SpecError, match="'class' is a Python keyword"):
+        archc.loads("name: class\ninput: {size: 16}\nstages:\n  - plain: {layers: [conv: {out: 4}]}\n")

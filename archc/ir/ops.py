@@ -46,7 +46,9 @@ def check_identifier(value: Optional[str]) -> Optional[str]:
     """Names become Python attributes and class names: ASCII identifiers only, no keywords, no leading _."""
     if value is None:
         return value
-    if not value.isascii() or not value.isidentifier() or keyword.iskeyword(value) or value.startswith("_"):
+    if keyword.iskeyword(value):
+        raise ValueError(f"{value!r} is a Python keyword and cannot name an attribute or class; choose another name")
+    if not value.isascii() or not value.isidentifier() or value.startswith("_"):
         raise ValueError(f"must be a Python identifier (ASCII letters, digits, _; not starting with _ or a digit), "
                          f"got {value[:40]!r}")
     return value

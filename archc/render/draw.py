@@ -95,10 +95,10 @@ class Drawer:
         share = "share" in ann
         num = (lambda n: f"{n:,}") if self.opts.exact_numbers else si
         lines = []
-        if "params" in ann:
+        if "params" in ann and cost.params:
             pct = f" ({100 * cost.params / self.total.params:.1f}%)" if share and self.total.params else ""
             lines.append(f"{num(cost.params)} params{pct}")
-        if "macs" in ann or (share and "params" not in ann):
+        if ("macs" in ann or (share and "params" not in ann)) and cost.macs:  # BN: params, no MACs
             pct = f" ({100 * cost.macs / self.total.macs:.1f}%)" if share and self.total.macs else ""
             lines.append(f"{num(cost.macs)} MACs{pct}")
         return lines
