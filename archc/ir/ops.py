@@ -47,7 +47,7 @@ def check_identifier(value: Optional[str]) -> Optional[str]:
     if value is None:
         return value
     if keyword.iskeyword(value):
-        raise ValueError(f"{value!r} is a Python keyword and cannot name an attribute or class; choose another name")
+        raise ValueError(f"{value!r} is a Python keyword, not a usable identifier (it names an attribute or class); choose another name")
     if not value.isascii() or not value.isidentifier() or value.startswith("_"):
         raise ValueError(f"must be a Python identifier (ASCII letters, digits, _; not starting with _ or a digit), "
                          f"got {value[:40]!r}")

@@ -111,7 +111,7 @@ class BlockStage(Strict):
 
     name: Optional[str] = Field(None, description="default stage<n>")
     block: Optional[Literal["basic", "bottleneck"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand")
-    layers: Optional[list[Layer]] = Field(None, description="a custom block body instead of `block`")  # type: ignore[valid-type]
+    layers: Optional[list[Layer]] = Field(None, min_length=1, description="a custom block body instead of `block`")  # type: ignore[valid-type]
     width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion. Not with `layers`")
     blocks: PositiveInt = Field(1, validation_alias=AliasChoices("blocks", "repeat"),
                                 description="number of blocks; `repeat` is a synonym (VGG-style `layers`)")
