@@ -365,6 +365,7 @@ class Lowerer:
             raise self.error(where, f"the head must end in {what} class scores",
                              expected=f"({spec.classes},) e.g. from gap + fc (an fc without `out` gives `classes`)",
                              got=f"({out[0]},)" if len(out) == 1 else _fmt(out))
+        self.refuse_inplace_on_shared_input(items, "the caller (it is the tensor passed to the network)")
         body = SeqNode(name=spec.name, path="", in_shape=(spec.input.channels, h, w), out_shape=out,
                        spec_path=(), role="model", items=items)
         aux = [self.aux_head(a, i, body, top) for i, a in enumerate(spec.aux_heads)]
