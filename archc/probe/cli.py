@@ -145,7 +145,6 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
         raise ArchcError(f"{', '.join(twice)} given more than once", expected="each spec once (runs are named after "
                          "their model, and their figures would overwrite each other)")
     title = " ".join(title.split()) or "Training probe"
-    suffix = f" ({', '.join(overrides)})" if overrides else ""
     configs = []
     for model in models:
         try:
@@ -155,7 +154,7 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
                 channels_last=channels_last, compile=use_compile or compile_mode != "default",
                 compile_mode=compile_mode, cuda_graphs=cuda_graphs,
                 path_gradients=paths,
-                path_repeats=path_repeats, progress=not no_progress, label=model.name + suffix))
+                path_repeats=path_repeats, progress=not no_progress))
         except ValueError as exc:
             raise click.UsageError(_option_names(str(exc))) from None
     # everything that can be refused is refused before the first spec trains
@@ -256,7 +255,6 @@ def _checked_data(models: list, configs: list) -> dict:
                                     config.synthetic_size)
         try:
             loaded[key].check_against(model.input_shape, model.classes, config.batch)
-        except DataError as exc:
-            exc.message = f"{model.name}: {exc.message}"
-            raise DataError(exc.message, expected=exc.expected) from None
+        except DataError as exc:  # several specs may share the data: name the one it does not fit
+            raise DataError(f"{model.name}: {exc.message}", expected=exc.expected) from None
     return loaded

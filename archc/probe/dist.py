@@ -160,9 +160,8 @@ class InterruptGuard:
     the others waiting in a collective. The training loop asks `agreed()` at each check: one all-reduce of
     "was I asked to stop?", so all stop together.
 
-    Asked how: `--nproc` workers ignore SIGINT altogether (a signal arriving inside a gloo collective can
-    wedge it: seen with torch 2.11) and poll `stop`, an event their launcher sets. Under torchrun SIGINT is
-    caught and only sets a flag. `raising()` restores the usual KeyboardInterrupt for work one process does
+    Asked how: `--nproc` workers ignore SIGINT altogether, so no signal lands inside a collective, and poll
+    `stop`, an event their launcher sets. Under torchrun SIGINT is caught and only sets a flag. `raising()` restores the usual KeyboardInterrupt for work one process does
     alone (the path gradients on rank 0)."""
 
     def __init__(self, active: bool, stop: Optional[Callable[[], bool]] = None) -> None:
@@ -182,15 +181,11 @@ class InterruptGuard:
         self.signalled = True
 
     def __enter__(self) -> "InterruptGuard":
-        import signal
-
         if self.catch:
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        import signal
-
         if self.catch:
             signal.signal(signal.SIGINT, self._previous)
 
@@ -204,7 +199,6 @@ class InterruptGuard:
 
     def raising(self) -> Any:
         import contextlib
-        import signal
 
         @contextlib.contextmanager
         def scope() -> Any:
@@ -248,8 +242,6 @@ def _worker(rank: int, world: int, port: int, payload_path: str, out_path: str, 
         result = run_probe(model, config, data=data, stop=stop.is_set)
         if rank == 0:
             atomic_write_json(out_path, result.to_dict())
-    except KeyboardInterrupt:
-        return  # before training started (or a second Ctrl-C): nothing measured here to keep
     except ArchcError as exc:
         error = Path(out_path).with_name(f"error{rank}.pkl")
         with open(error, "wb") as handle:
