@@ -95,7 +95,7 @@ def test_probe_result_goes_into_the_report(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "archc.probe", fake)
     result = run("analyze", "cifar/resnet20", "--probe", "--probe-steps", "7", "-o", str(tmp_path), *FAST)
     assert result.exit_code == 0, result.output
-    assert calls == [("resnet20", ("config", {"steps": 7, "batch": 128}))]
+    assert calls == [("resnet20", ("config", {"steps": 7, "batch": 128, "data": "digits"}))]
     folder = tmp_path / "cifar" / "resnet20"
     assert json.loads((folder / "report.json").read_text())["probe"] == {"steps": 3}
     md = (folder / "report.md").read_text()

@@ -14,14 +14,16 @@ from archc.probe import ProbeConfig, ProbeResult, run_probe
 from archc.probe.data import ProbeData, synthetic
 from archc.probe.dist import env_info
 from archc.probe.layers import group_norms, watched_layers
-from archc.probe.train import Trainer, resolve_setup
+from archc.probe.hardware import resolve_setup
+from archc.probe.train import Trainer
 from probe_helpers import TINY_AUX, TINY_NOBN, TINY_PLAIN, TINY_PROJ, TINY_RES, model
 
 
 
 
 def quick(**kw) -> ProbeConfig:
-    base = dict(steps=4, batch=16, synthetic_size=128, log_every=2, progress=False, path_gradients=False)
+    base = dict(steps=4, batch=16, data="synthetic", synthetic_size=128, log_every=2, progress=False,
+                path_gradients=False)
     base.update(kw)
     return ProbeConfig(**base)
 

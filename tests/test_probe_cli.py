@@ -11,7 +11,8 @@ from archc.cli import main
 from archc.probe.train import Trainer
 from probe_helpers import TINY_NOBN, TINY_PLAIN, TINY_RES, write_cifar
 
-FAST = ["--steps", "4", "--batch", "16", "--synthetic-size", "64", "--log-every", "2", "--no-progress"]
+FAST = ["--steps", "4", "--batch", "16", "--data", "synthetic", "--synthetic-size", "64", "--log-every", "2", "--no-progress",
+        "--threads", "1"]
 
 
 
@@ -63,9 +64,9 @@ def test_overrides_run_the_net_without_batch_norm(specs, tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "probe.json").read_text())
     res = doc["results"][0]
-    assert res["label"] == "tinyres (defaults.norm=none)" and res["model"]["overrides"] == ["defaults.norm=none"]
+    assert res["label"] == "tinyres without BN" and res["model"]["overrides"] == ["defaults.norm=none"]
     assert res["model"]["params"] == 6116  # conv biases instead of BN weights (as tinynobn)
-    assert (tmp_path / "tinyres_defaults.norm_none_gradnorm.svg").exists()
+    assert (tmp_path / "tinyres_without_BN_gradnorm.svg").exists()
 
 
 def test_data_spec_mismatch_is_exit_2(specs, tmp_path):
@@ -146,7 +147,7 @@ def test_report_wording_follows_the_run(specs, tmp_path):
     assert r.exit_code == 0, r.output
     md = (tmp_path / "probe.md").read_text()
     assert md.startswith("# two lines\n")
-    assert "ADAM lr 0.001, betas (0.9, 0.999)" in md and "momentum" not in md.split("\n")[2]
+    assert "ADAM lr 0.001 (constant schedule), betas (0.9, 0.999)" in md and "momentum" not in md.split("\n")[2]
     assert "after step 1, so compilation and warm-up excluded" in md
 
 

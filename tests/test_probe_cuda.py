@@ -16,7 +16,7 @@ from probe_helpers import TINY_NOBN, TINY_RES, model
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA paths: run on a GPU machine")
 
 # fp32 without autocast, so that eager, graphed and compiled runs can be compared closely
-FP32 = dict(device="cuda", amp="none", channels_last=False, progress=False, path_gradients=False, synthetic_size=256)
+FP32 = dict(device="cuda", data="synthetic", amp="none", channels_last=False, progress=False, path_gradients=False, synthetic_size=256)
 
 
 def cuda(**kw) -> ProbeConfig:
@@ -58,7 +58,7 @@ def test_compiled_probe_records_the_same_numbers_as_eager(mode):
 
 def test_default_cuda_run_uses_bf16_and_channels_last_and_stays_close_to_fp32():
     reference = run_probe(model(TINY_RES), cuda(steps=1, batch=64))
-    default = run_probe(model(TINY_RES), ProbeConfig(device="cuda", steps=20, batch=64, log_every=5,
+    default = run_probe(model(TINY_RES), ProbeConfig(device="cuda", data="synthetic", steps=20, batch=64, log_every=5,
                                                      progress=False, path_gradients=False, synthetic_size=256))
     assert default.run["amp"] == "bf16" and default.run["channels_last"] is True
     assert default.run["check_every"] == 5  # one host copy per logged step

@@ -93,7 +93,9 @@ def test_probe_trains_on_an_image_folder(tmp_path):
     spec = TINY_RES.replace("classes: 4", "classes: 2")
     result = run_probe(model(spec), ProbeConfig(steps=3, batch=8, data=f"folder:{tmp_path / 'imgs'}",
                                                 progress=False, path_gradients=False))
-    assert result.status == "completed" and result.data["name"] == "folder" and result.data["images"] == 16
+    # 8 images per class: round(0.2 x 8) = 2 of each held out for testing
+    assert result.status == "completed" and result.data["name"] == "folder" and result.data["images"] == 12
+    assert result.data["test_images"] == 4 and result.test_steps == [0, 3]
 
 
 def test_data_and_spec_disagree(tmp_path):

@@ -24,7 +24,7 @@ def _one_and_two_processes(ir, config: ProbeConfig) -> tuple:
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch built without torch.distributed")
 def test_two_gloo_processes_match_one_process():
-    config = ProbeConfig(steps=4, batch=16, synthetic_size=128, log_every=2, progress=False, path_gradients=False)
+    config = ProbeConfig(steps=4, batch=16, data="synthetic", synthetic_size=128, log_every=2, progress=False, path_gradients=False)
     ir = model(TINY_RES)  # with batch norm: GlooSyncBatchNorm makes the statistics global
     single, double = _one_and_two_processes(ir, config)
     assert double.run["world_size"] == 2 and single.run["world_size"] == 1
@@ -39,7 +39,7 @@ def test_two_gloo_processes_match_one_process():
 def test_two_processes_equal_one_to_float64_rounding():
     """In float64 the data-parallel run is the single-process run up to rounding (1e-10, not 2e-4): the float32
     gap of the test above is rounding, not a difference in what is computed."""
-    config = ProbeConfig(steps=6, batch=16, synthetic_size=128, log_every=1, progress=False, path_gradients=False,
+    config = ProbeConfig(steps=6, batch=16, data="synthetic", synthetic_size=128, log_every=1, progress=False, path_gradients=False,
                          dtype="float64")
     single, double = _one_and_two_processes(model(TINY_RES), config)
     assert double.run["dtype"] == single.run["dtype"] == "float64"
@@ -55,7 +55,7 @@ def test_an_error_inside_the_workers_reaches_the_caller_as_itself():
     from archc.probe.data import synthetic
 
     wrong = synthetic((3, 16, 16), 4, 64, 0)  # the spec takes 8x8 images
-    config = ProbeConfig(steps=1, batch=8, progress=False, path_gradients=False)
+    config = ProbeConfig(steps=1, batch=8, data="synthetic", progress=False, path_gradients=False)
     with pytest.raises(DataError, match="16x16"):
         spawn_local(model(TINY_RES), config, nproc=2, data=wrong)
 
@@ -75,7 +75,7 @@ def test_ctrl_c_stops_both_workers_at_one_step_and_keeps_the_measurements(tmp_pa
     spec.write_text(TINY_RES)
     err = tmp_path / "stderr.txt"
     cmd = [sys.executable, "-m", "archc", "probe", str(spec), "--nproc", "2", "--steps", "100000", "--batch", "8",
-           "--synthetic-size", "64", "--no-paths", "-o", str(tmp_path / "out")]
+           "--data", "synthetic", "--synthetic-size", "64", "--no-paths", "-o", str(tmp_path / "out")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with open(err, "w") as handle:
         # a shell's background job ignores SIGINT and its children inherit that: start with the default
@@ -115,7 +115,7 @@ def test_sync_bn_conversion_round_trip():
 
 
 def test_spawn_local_checks_its_arguments():
-    config = ProbeConfig(steps=1, batch=15, progress=False)
+    config = ProbeConfig(steps=1, batch=15, data="synthetic", progress=False)
     with pytest.raises(archc.ArchcError, match="not divisible by 2"):
         spawn_local(model(TINY_NOBN), config, nproc=2)
     with pytest.raises(ValueError, match="at least 2"):

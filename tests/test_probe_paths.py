@@ -83,7 +83,7 @@ def test_summary_distribution_sums_to_one():
 
 
 def test_probe_reports_path_gradients_for_residual_nets():
-    config = ProbeConfig(steps=3, batch=16, synthetic_size=128, progress=False, path_batch=16, path_repeats=3,
+    config = ProbeConfig(steps=3, batch=16, data="synthetic", synthetic_size=128, progress=False, path_batch=16, path_repeats=3,
                          path_batches=2)
     result = run_probe(model(TINY_RES), config)
     pg = result.path_gradients

@@ -33,13 +33,13 @@ def parse_window(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _probe_runner(steps: int, batch: int):  # -> Callable[[Model], Any]
+def _probe_runner(steps: int, batch: int, data: str):  # -> Callable[[Model], Any]
     try:
         from archc.probe import ProbeConfig, run_probe
     except ImportError as exc:
         raise ArchcError("--probe needs the training probe (archc.probe), which is not available here",
                          expected="archc with its probe package", got=str(exc)) from None
-    return lambda model: run_probe(model, ProbeConfig(steps=steps, batch=batch))
+    return lambda model: run_probe(model, ProbeConfig(steps=steps, batch=batch, data=data))
 
 
 def _bundled_rel(path: Path) -> Optional[Path]:
@@ -68,11 +68,13 @@ def _bundled_rel(path: Path) -> Optional[Path]:
               help="Training steps of --probe.")
 @click.option("--probe-batch", type=click.IntRange(min=1), default=128, show_default=True,
               help="Batch size of --probe.")
+@click.option("--probe-data", default="digits", show_default=True, metavar="SOURCE",
+              help="Data of --probe: digits | synthetic (fits any spec) | cifar10:PATH | folder:PATH.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for several specs (default: the CPU count, at most 8).")
 def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: bool, out_dir: Optional[str],
             fvcore: bool, init: bool, window: str, probe: bool, probe_steps: int, probe_batch: int,
-            jobs: Optional[int]) -> None:
+            probe_data: str, jobs: Optional[int]) -> None:
     """Analyse specs: complexity, fvcore cross-check, bottleneck savings, paths, init propagation.
 
     Without SPECS: every bundled spec -> reports/<name>/ and reports/index.md.
@@ -84,7 +86,7 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     all_bundled = not specs
     extra = tuple(overrides) + tuple(size_override(input_size))
     win = parse_window(window)
-    runner = _probe_runner(probe_steps, probe_batch) if probe else None
+    runner = _probe_runner(probe_steps, probe_batch, probe_data) if probe else None
     paths = bundled_specs() if all_bundled else [resolve_spec_arg(s) for s in specs]
     if all_bundled and not paths:
         raise SpecError("no bundled specs found", loc=SourceLoc(str(bundled_specs_dir())))

@@ -1,16 +1,20 @@
 """`archc probe`: short training runs of one or more specs; JSON + Markdown + plots under reports/probe/."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
+from click.core import ParameterSource
 
 from archc.cli import load_model, set_option
 from archc.errors import ArchcError
 from archc.io import check_writable_dir
-from archc.probe.config import AMP_MODES, COMPILE_MODES, DEVICES, DTYPES, OPTIMIZERS, ProbeConfig
+from archc.probe.config import AMP_MODES, COMPILE_MODES, DEVICES, DTYPES, LR_SCHEDULES, OPTIMIZERS, ProbeConfig
+from archc.probe.experiments import EXPERIMENTS
+from archc.probe.naming import OVERRIDE_WORDS
 
 EXIT_INTERRUPTED = 130
 
@@ -19,8 +23,12 @@ def _summary_line(result) -> str:  # result: ProbeResult
     from archc.probe.report import fmt, pct
 
     text = (f"{result.label}: {result.status}, {result.steps_done}/{result.config.steps} steps, "
-            f"loss {fmt(result.final_loss)}, batch acc {pct(result.final_acc)}, "
-            f"first/last grad norm {fmt(result.ratio('init'))} at init, {fmt(result.ratio('end'))} at the end")
+            f"loss {fmt(result.final_loss)}, training error {pct(result.final_train_error)}")
+    if result.test_error:
+        text += f", test error {pct(result.final_test_error)} (best {pct(result.best_test_error)})"
+    text += (f", first/last grad norm {fmt(result.ratio('init'))} at init, {fmt(result.ratio('end'))} at the end")
+    if result.timing.get("steps_per_s"):
+        text += f"; {result.timing['steps_per_s']:.3g} steps/s, {result.timing.get('samples_per_s', 0):,.0f} images/s"
     if result.path_gradients:
         s = result.path_gradients["summary"]
         lo, hi = s["range90"]
@@ -28,59 +36,92 @@ def _summary_line(result) -> str:  # result: ProbeResult
     return text
 
 
-def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, notes: str = "") -> list[Path]:
-    """probe.json, probe.md and the figures: staged, then moved into out_dir together."""
+def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, notes: str = "",
+                  shown: Optional[list] = None) -> list[Path]:
+    """probe.json (every result), probe.md and the figures of the `shown` results (default: all, in order):
+    staged, then moved into out_dir together. Figures an earlier probe wrote there and this one does not
+    draw again are removed -- only those whose bytes are still the ones it recorded."""
     from archc.io import atomic_write, atomic_write_json, staged_dir
+    from archc.probe.naming import unique_slugs
     from archc.probe.plots import comparison_plots
     from archc.probe.report import report_markdown
 
+    runs = results if shown is None else shown
     previous = _previous_outputs(out_dir)
     with staged_dir(out_dir) as stage:
-        written = comparison_plots(results, stage, formats)
+        written = comparison_plots(runs, stage, formats)
         per_run = []
-        for r in results:
-            per_run += r.plots(stage, formats)
+        for r, stem in zip(runs, unique_slugs([r.label for r in runs])):
+            per_run += r.plots(stage, formats, stem=stem)
         figures = [p for p in written if p.suffix == f".{formats[0]}"]
-        md = report_markdown(results, title, figures, base=stage, notes=notes)
+        md = report_markdown(runs, title, figures, base=stage, notes=notes)
         links = [f"[{p.stem}]({p.relative_to(stage).as_posix()})" for p in per_run if p.suffix == f".{formats[0]}"]
         if links:
             md += "\nPer-run figures: " + ", ".join(links) + "\n"
         written += per_run
-        files = sorted([p.relative_to(stage).as_posix() for p in written] + ["probe.json", "probe.md"])
+        figure_names = sorted(p.relative_to(stage).as_posix() for p in written)
+        files = sorted(figure_names + ["probe.json", "probe.md"])
         doc = {"archc_probe": 1, "title": title, "notes": notes, "files": files,
-               "results": [r.to_dict() for r in results]}
+               "sha256": {name: _sha256(stage / name) for name in figure_names},
+               "shown": [r.label for r in runs], "results": [r.to_dict() for r in results]}
         written.append(atomic_write_json(stage / "probe.json", doc))
         written.append(atomic_write(stage / "probe.md", md))
-    for stale in sorted(previous - set(files)):  # an earlier probe's figures that this one did not redraw
-        (out_dir / stale).unlink(missing_ok=True)
+    for name, digest in sorted(previous.items()):  # an earlier probe's figures that this one did not redraw
+        if name not in files and _sha256(out_dir / name) == digest:
+            (out_dir / name).unlink(missing_ok=True)
     return [out_dir / p.relative_to(stage) for p in written]
 
 
-def _previous_outputs(out_dir: Path) -> set[str]:
-    """The files an earlier `archc probe` wrote into out_dir (listed in its probe.json), if any."""
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _previous_outputs(out_dir: Path) -> dict[str, str]:
+    """{file: sha256} of the figures an earlier `archc probe` wrote into out_dir (from its probe.json). A
+    probe.json without hashes (or not of archc's making) names nothing to remove."""
     import json
 
     try:
-        listed = json.loads((out_dir / "probe.json").read_text(encoding="utf-8")).get("files", [])
+        doc = json.loads((out_dir / "probe.json").read_text(encoding="utf-8"))
+        hashes = doc.get("sha256", {})
     except (OSError, ValueError, AttributeError):
-        return set()
-    return {name for name in listed if isinstance(name, str) and "/" not in name and not name.startswith(".")}
+        return {}
+    if not isinstance(hashes, dict):
+        return {}
+    return {name: digest for name, digest in hashes.items()
+            if isinstance(name, str) and isinstance(digest, str) and len(digest) == 64 and "/" not in name
+            and "\\" not in name and not name.startswith(".") and name not in ("probe.json", "probe.md")}
 
 
 @click.command()
 @click.argument("specs", nargs=-1)
+@click.option("--experiment", type=click.Choice(sorted(EXPERIMENTS)), default=None,
+              help="Run a lecture experiment: its nets and settings (options given here win). "
+                   "degradation: plain-20/56 vs ResNet-20/56, train and test error; degradation-nobn: the same "
+                   "without batch norm.")
 @click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True, help="Training steps per spec.")
 @click.option("--batch", type=click.IntRange(min=1), default=128, show_default=True,
               help="Global batch size (split over --nproc / torchrun processes).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
+              help="step: lr/10 at 50% and lr/100 at 75% of the steps (He et al.); cosine: from lr to 0.")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9, show_default=True)
 @click.option("--wd", "weight_decay", type=click.FloatRange(min=0), default=1e-4, show_default=True,
               help="Weight decay.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights, data and batch order.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed for weights, data split and batch order.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Keep per-layer gradient norms every N steps (and at step 1 and the last step).")
+              help="Keep per-layer gradient norms and measure the test error every N steps (and at the end).")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch threads per process [default: the usable cores, divided among the processes, less "
+                   "those other work keeps busy].")
 @click.option("--amp", type=click.Choice(AMP_MODES), default="auto", show_default=True,
               help="bf16 autocast; auto: on CUDA only (never with --dtype float64).")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
@@ -90,8 +131,12 @@ def _previous_outputs(out_dir: Path) -> set[str]:
 @click.option("--compile-mode", type=click.Choice(COMPILE_MODES), default="default", show_default=True,
               help="torch.compile mode, implies --compile (reduce-overhead also uses CUDA graphs).")
 @click.option("--cuda-graphs", is_flag=True, help="Capture the whole training step in one CUDA graph.")
-@click.option("--data", default="synthetic", show_default=True, metavar="SOURCE",
-              help="synthetic | cifar10:PATH | folder:PATH | digits (needs scikit-learn).")
+@click.option("--data", default="digits", show_default=True, metavar="SOURCE",
+              help="digits (scikit-learn's 1,797 handwritten digits, resized to the spec's input) | synthetic | "
+                   "cifar10:PATH | folder:PATH.")
+@click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="Share of each class held out for the test error, where the data has no test split of its "
+                   "own (0: no test error).")
 @click.option("--synthetic-size", type=click.IntRange(min=2), default=8192, show_default=True,
               help="Images in the synthetic set.")
 @click.option("--paths/--no-paths", default=True, show_default=True,
@@ -101,41 +146,66 @@ def _previous_outputs(out_dir: Path) -> set[str]:
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Data-parallel processes on this machine (DDP; gloo on CPU). Or launch with torchrun.")
 @set_option
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="reports/probe", show_default=True)
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="reports/probe", show_default=True,
+              help="Output folder [default: reports/probe, or reports/probe/EXPERIMENT].")
 @click.option("--format", "plot_format", type=click.Choice(["svg", "png", "both"]), default="svg", show_default=True)
 @click.option("--title", default="Training probe", show_default=True, help="Report title.")
 @click.option("--notes", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A Markdown file whose text goes into the report under the title.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--replot", "replot_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="No training: redraw the report and figures in this folder from its probe.json "
-                   "(e.g. after upgrading archc). Takes --format; the title and notes are the run's.")
-def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weight_decay: float, optimizer: str,
-          seed: int, log_every: int, device: str, amp: str, dtype: str, channels_last: Optional[bool], use_compile: bool,
-          compile_mode: str, cuda_graphs: bool, data: str, synthetic_size: int, paths: bool, path_repeats: int,
-          nproc: int, overrides: tuple, out_dir: str, plot_format: str, title: str, notes: Optional[str],
-          no_progress: bool, replot_dir: Optional[str]) -> None:
-    """Train each SPEC briefly and record how its gradients flow.
+              help="No training: redraw the report and figures of this folder's probe.json (into -o when given). "
+                   "Takes --runs, --title and --format.")
+@click.option("--runs", default=None, metavar="A,B,...",
+              help="With --replot: the runs to show, by label or model name, in this order (probe.json keeps all).")
+def probe(specs: tuple, **options: Any) -> None:
+    """Train each SPEC briefly and record how its gradients flow, and its training and test error.
 
     Records the gradient norm of every conv/fc weight (by block and stage) at step 1 and every
-    --log-every steps, the training loss and accuracy, and for residual nets the path-length gradients.
-    Writes OUT/probe.json, OUT/probe.md and figures. Several specs share the figures' axes: e.g.
-    `archc probe cifar/plain20 cifar/plain56 cifar/resnet20 cifar/resnet56` is the degradation experiment.
-    Multi-GPU: `torchrun --nproc-per-node N -m archc probe ...` (only rank 0 writes).
+    --log-every steps, the training loss and error, the test loss and error on held-out data, and for
+    residual nets the path-length gradients. Writes OUT/probe.json, OUT/probe.md and figures.
+    `archc probe --experiment degradation` runs the lecture's degradation experiment (about 10 minutes on
+    a 2-core CPU). Multi-GPU: `torchrun --nproc-per-node N -m archc probe ...` (only rank 0 writes).
     """
+    ctx = click.get_current_context()
+    explicit = {name for name in options if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+    formats = ("svg", "png") if options["plot_format"] == "both" else (options["plot_format"],)
+    if options["replot_dir"] is not None:
+        if specs or options["experiment"]:
+            raise click.UsageError("--replot redraws a finished run: give no SPECS and no --experiment")
+        folder = Path(options["replot_dir"])
+        out = Path(options["out_dir"]) if "out_dir" in explicit else folder
+        title = options["title"] if "title" in explicit else None
+        written = replot(folder, formats, out, _run_names(options["runs"]), title)
+        click.echo(f"redrew {len(written)} files in {out}/ from {folder / 'probe.json'}")
+        return
+    if options["runs"] is not None:
+        raise click.UsageError("--runs selects the runs of --replot")
+    experiment = EXPERIMENTS.get(options["experiment"] or "")
+    if experiment is not None:
+        if specs:
+            raise click.UsageError(f"--experiment {experiment.name} runs its own specs ({', '.join(experiment.specs)})"
+                                   ": give no SPECS")
+        specs = experiment.specs
+        options["overrides"] = experiment.overrides + tuple(options["overrides"])
+        options.update({k: v for k, v in experiment.settings.items() if k not in explicit})
+        if "title" not in explicit:
+            options["title"] = experiment.title
+        if "out_dir" not in explicit:
+            options["out_dir"] = f"reports/probe/{experiment.name}"
+    if not specs:
+        raise click.UsageError("Missing argument 'SPECS...' (or --experiment NAME).")
+    _run(specs, options, formats, experiment.about if experiment else "")
+
+
+def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
     from archc.probe.dist import env_info, spawn_local
+    from archc.probe.hardware import choose_threads
+    from archc.probe.naming import run_label
     from archc.probe.train import run_probe
 
-    formats = ("svg", "png") if plot_format == "both" else (plot_format,)
-    if replot_dir is not None:
-        if specs:
-            raise click.UsageError("--replot redraws a finished run: give no SPECS")
-        written = replot(Path(replot_dir), formats)
-        click.echo(f"redrew {len(written)} files in {replot_dir}/ from its probe.json")
-        return
-    if not specs:
-        raise click.UsageError("Missing argument 'SPECS...'.")
     info = env_info()
+    nproc, overrides = options["nproc"], tuple(options["overrides"])
     if nproc > 1 and info.active:
         raise click.UsageError("--nproc starts processes itself; do not combine it with torchrun")
     models = [load_model(spec, overrides) for spec in specs]  # every spec checked before any training
@@ -144,23 +214,35 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
     if twice:
         raise ArchcError(f"{', '.join(twice)} given more than once", expected="each spec once (runs are named after "
                          "their model, and their figures would overwrite each other)")
-    title = " ".join(title.split()) or "Training probe"
+    title = " ".join(options["title"].split()) or "Training probe"
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world)) if info.active else nproc
+    threads, why = choose_threads(local, options["threads"])
     configs = []
     for model in models:
+        # the legend names what differs in words ("without BN"); other overrides are in the report's settings
+        label = run_label(model.name, model.title, [o for o in model.overrides if o in OVERRIDE_WORDS])
         try:
             configs.append(ProbeConfig(
-                steps=steps, batch=batch, lr=lr, momentum=momentum, weight_decay=weight_decay, optimizer=optimizer,
-                seed=seed, log_every=log_every, data=data, synthetic_size=synthetic_size, device=device, amp=amp, dtype=dtype,
-                channels_last=channels_last, compile=use_compile or compile_mode != "default",
-                compile_mode=compile_mode, cuda_graphs=cuda_graphs,
-                path_gradients=paths,
-                path_repeats=path_repeats, progress=not no_progress))
+                steps=options["steps"], batch=options["batch"], lr=options["lr"], lr_schedule=options["lr_schedule"],
+                momentum=options["momentum"], weight_decay=options["weight_decay"], optimizer=options["optimizer"],
+                seed=options["seed"], log_every=options["log_every"], data=options["data"],
+                synthetic_size=options["synthetic_size"], test_fraction=options["test_fraction"],
+                device=options["device"], amp=options["amp"], dtype=options["dtype"],
+                channels_last=options["channels_last"],
+                compile=options["use_compile"] or options["compile_mode"] != "default",
+                compile_mode=options["compile_mode"], cuda_graphs=options["cuda_graphs"],
+                path_gradients=options["paths"], path_repeats=options["path_repeats"],
+                progress=not options["no_progress"], threads=threads, label=label))
         except ValueError as exc:
             raise click.UsageError(_option_names(str(exc))) from None
     # everything that can be refused is refused before the first spec trains
-    note_text = _read_notes(notes)
-    check_writable_dir(Path(out_dir), "-o/--out")
+    note_text = "\n\n".join(t for t in (about, _read_notes(options["notes"])) if t)
+    out_dir = Path(options["out_dir"])
+    check_writable_dir(out_dir, "-o/--out")
     datasets = _checked_data(models, configs)
+    if info.is_main:
+        click.echo(f"archc: probe: {threads} torch thread(s) per process ({why}); "
+                   f"{len(models)} run(s) of {options['steps']} steps, batch {options['batch']}", err=True)
     results = []
     interrupted = False
     for model, config in zip(models, configs):
@@ -184,7 +266,7 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
             interrupted = True
             break
     if info.is_main and results:
-        written = write_outputs(results, Path(out_dir), formats, title, note_text)
+        written = write_outputs(results, out_dir, formats, title, note_text)
         click.echo(f"wrote {len(written)} files to {out_dir}/ (probe.md, probe.json, figures)")
     if interrupted:
         if info.is_main:
@@ -192,8 +274,20 @@ def probe(specs: tuple, steps: int, batch: int, lr: float, momentum: float, weig
         sys.exit(EXIT_INTERRUPTED)
 
 
-def replot(folder: Path, formats: tuple) -> list[Path]:
-    """Rewrite folder's probe.md and figures from its probe.json with this version of archc."""
+def _run_names(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise click.UsageError("--runs needs at least one run name")
+    return names
+
+
+def replot(folder: Path, formats: tuple, out_dir: Optional[Path] = None, runs: Optional[list[str]] = None,
+           title: Optional[str] = None) -> list[Path]:
+    """Rewrite the report and figures of folder's probe.json with this version of archc, into out_dir (default:
+    folder). `runs`: labels or model names to show, in that order (default: those shown last time); `title`:
+    a new title (default: the run's). The probe.json written keeps every result."""
     import json
 
     from archc.probe.result import ProbeResult
@@ -202,13 +296,38 @@ def replot(folder: Path, formats: tuple) -> list[Path]:
     try:
         doc = json.loads(source.read_text(encoding="utf-8"))
         results = [ProbeResult.from_dict(r) for r in doc["results"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        shown_before = doc.get("shown")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ArchcError(f"{source}: not a probe result ({type(exc).__name__}: {exc})",
                          expected="the probe.json written by `archc probe`") from None
-    return write_outputs(results, folder, formats, doc.get("title", "Training probe"), doc.get("notes", ""))
+    if runs is None and isinstance(shown_before, list):
+        runs = [name for name in shown_before if isinstance(name, str)]
+    shown = select_runs(results, runs, source) if runs is not None else results
+    if out_dir is not None and out_dir.resolve() != folder.resolve():
+        check_writable_dir(out_dir, "-o/--out")
+    return write_outputs(results, out_dir or folder, formats, title or doc.get("title", "Training probe"),
+                         doc.get("notes", ""), shown)
 
 
-OPTION_OF_FIELD = {"lr": "--lr", "momentum": "--momentum", "weight_decay": "--wd", "steps": "--steps",
+def select_runs(results: list, names: list[str], source: Path) -> list:
+    """The results named (by label or model name, exactly), in the order named; ArchcError for an unknown or
+    ambiguous name, listing the runs there are."""
+    chosen = []
+    for name in names:
+        matches = [r for r in results if r.label == name] or [r for r in results if r.name == name]
+        if len(matches) != 1:
+            available = "; ".join(f"{r.label} ({r.name})" for r in results)
+            why = "no run" if not matches else f"{len(matches)} runs"
+            raise ArchcError(f"--runs {name!r}: {why} of that label or name in {source}",
+                             expected=f"one of: {available}")
+        if matches[0] in chosen:
+            raise ArchcError(f"--runs names {name!r} twice", expected="each run once")
+        chosen.append(matches[0])
+    return chosen
+
+
+OPTION_OF_FIELD = {"lr_schedule": "--lr-schedule", "test_fraction": "--test-fraction", "threads": "--threads",
+                   "lr": "--lr", "momentum": "--momentum", "weight_decay": "--wd", "steps": "--steps",
                    "batch": "--batch", "log_every": "--log-every", "synthetic_size": "--synthetic-size",
                    "device": "--device", "amp": "--amp", "dtype": "--dtype", "optimizer": "--optimizer",
                    "compile_mode": "--compile-mode", "path_repeats": "--path-repeats", "data": "--data"}
@@ -244,17 +363,20 @@ def _checked_data(models: list, configs: list) -> dict:
     for model, config in zip(models, configs):
         if config.data == "synthetic":
             size = synthetic_size(model.input_shape, model.classes, config.synthetic_size)
-            if size < config.batch:
+            per_class = [size // model.classes + (c < size % model.classes) for c in range(model.classes)]
+            train = size - sum(int(round(config.test_fraction * n)) for n in per_class)
+            if train < config.batch:
+                held = f" ({size - train:,} held out for testing)" if train < size else ""
                 raise DataError(f"{model.name}: the synthetic set for {model.input_shape[1]}px images and "
-                                f"{model.classes} classes holds {size:,} images, fewer than one batch of {config.batch}",
-                                expected=f"--batch {size} or less")
+                                f"{model.classes} classes holds {train:,} training images{held}, fewer than one "
+                                f"batch of {config.batch}", expected=f"--batch {train} or less")
             continue
         key = _data_key(model, config)
         if key not in loaded:
             loaded[key] = load_data(config.data, model.input_shape, model.classes, config.seed,
-                                    config.synthetic_size)
+                                    config.synthetic_size, config.test_fraction)
         try:
-            loaded[key].check_against(model.input_shape, model.classes, config.batch)
+            loaded[key] = loaded[key].check_against(model.input_shape, model.classes, config.batch)
         except DataError as exc:  # several specs may share the data: name the one it does not fit
             raise DataError(f"{model.name}: {exc.message}", expected=exc.expected) from None
     return loaded

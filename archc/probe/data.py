@@ -1,7 +1,9 @@
-"""Training data for the probe, held in memory as uint8 images: a deterministic synthetic set (default),
-CIFAR-10 in its python-pickle format, an ImageFolder tree, and scikit-learn's digits (optional extra).
+"""Training data for the probe, held in memory as uint8 images: scikit-learn's handwritten digits (the
+default: 1,797 real images shipped inside scikit-learn), a deterministic synthetic set, CIFAR-10 in its
+python-pickle format and an ImageFolder tree.
 
-Every source gives `ProbeData`; `check_against` says clearly when data and spec disagree."""
+Every source gives `ProbeData` with a held-out test part (`archc.probe.holdout`); `check_against` says
+clearly when data and spec disagree."""
 from __future__ import annotations
 
 import pickle
@@ -24,7 +26,11 @@ class DataError(ArchcError, ValueError):
 
 @dataclass
 class ProbeData:
-    """uint8 images (N, C, H, W), int64 labels (N,), and the per-channel mean/std used to normalise."""
+    """uint8 images (N, C, H, W), int64 labels (N,), and the per-channel mean/std used to normalise.
+
+    `fit_shape` (C, H, W): each batch is resized (bilinear) and its single channel copied to C channels on its
+    way to the net, so a small set fits any input size without a resized copy in memory. `test`: the
+    held-out part (same classes, normalised with this part's statistics), or None."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -32,6 +38,10 @@ class ProbeData:
     name: str
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    fits_any_input: bool = False  # small greyscale sets (digits) may be resized to the spec's input
+    fit_shape: Optional[tuple[int, int, int]] = None
+    test: Optional["ProbeData"] = None
+    split: str = ""  # how the test part was made, for reports
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -57,21 +67,49 @@ class ProbeData:
         return int(self.images.shape[0])
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def stored_shape(self) -> tuple[int, int, int]:
         _, c, h, w = self.images.shape
         return int(c), int(h), int(w)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the batches the net sees."""
+        return self.fit_shape or self.stored_shape
 
     def describe(self) -> str:
         c, h, w = self.shape
         return f"{self.name}: {len(self):,} images {c}x{h}x{w}, {self.classes} classes"
 
-    def check_against(self, input_shape: tuple, classes: int, batch: int) -> None:
-        """Raise DataError when the images or classes do not match the spec, or the set is smaller than a batch."""
+    def fitted(self, shape: tuple) -> "ProbeData":
+        """This set with batches brought to `shape` (C, H, W); a note says how. Only for `fits_any_input` sets
+        with 1 channel (or as many as the spec) -- DataError otherwise."""
+        want = tuple(int(v) for v in shape)
+        c, h, w = self.stored_shape
+        if (len(want) != 3 or not self.fits_any_input or want in ((c, h, w), self.fit_shape)
+                or c not in (1, want[0])):
+            return self
+        data = ProbeData(self.images, self.labels, self.classes, self.name, self.source, list(self.notes),
+                         True, (want[0], want[1], want[2]),
+                         self.test.fitted(shape) if self.test is not None else None, self.split)
+        data.mean, data.std = self.mean, self.std  # a test part keeps the training part's statistics
+        how = []
+        if (h, w) != want[1:]:
+            how.append(f"{h}x{w} images {'up' if want[1] * want[2] > h * w else 'down'}sampled bilinearly to "
+                       f"{want[1]}x{want[2]}")
+        if c != want[0]:
+            how.append(f"the grey channel copied to {want[0]} channels")
+        data.notes.append("; ".join(how) + " (the spec's input)")
+        return data
+
+    def check_against(self, input_shape: tuple, classes: int, batch: int) -> "ProbeData":
+        """This set as the spec sees it (`fitted`); DataError when the images or classes do not match the spec,
+        or the training part is smaller than a batch."""
         want = tuple(int(v) for v in input_shape)
         if len(want) != 3:
             raise DataError(f"the spec's input {want} is not an image", expected="input: {channels, size}")
-        if self.shape != want:
-            c, h, w = self.shape
+        data = self.fitted(want)
+        if data.shape != want:
+            c, h, w = data.shape
             hint = []
             if c != want[0]:
                 hint.append(f"--set input.channels={c}")
@@ -81,10 +119,12 @@ class ProbeData:
                             f"{want[0]}x{want[1]}x{want[2]}", expected=f"matching data, or {' '.join(hint)}")
         if self.classes != classes:
             raise DataError(f"data {self.name} has {self.classes} classes but the spec's classifier has {classes}",
-                            expected=f"--set classes={self.classes}")
+                            expected=f"--set classes={self.classes}, or --data synthetic (made to fit any spec)")
         if len(self) < batch:
-            raise DataError(f"data {self.name} has {len(self)} images, fewer than one batch of {batch}",
-                            expected=f"--batch {len(self)} or less")
+            held = f" (after holding out {len(self.test)} for testing)" if self.test is not None else ""
+            raise DataError(f"data {self.name} has {len(self)} training images{held}, fewer than one batch of "
+                            f"{batch}", expected=f"--batch {len(self)} or less")
+        return data
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 batch -> float32, per-channel standardised, on the batch's device. The statistics are copied
@@ -94,7 +134,15 @@ class ProbeData:
             stats = (self.mean.to(images.device).view(1, -1, 1, 1), self.std.to(images.device).view(1, -1, 1, 1))
             self._device_stats[images.device] = stats
         mean, std = stats
-        return (images.float() / 255.0 - mean) / std
+        x = images.float() / 255.0
+        if self.fit_shape is not None:
+            c, h, w = self.fit_shape
+            if x.shape[2:] != (h, w):
+                x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
+                                  antialias=h * w < x.shape[2] * x.shape[3])
+            if x.shape[1] != c:
+                x = x.expand(-1, c, -1, -1)
+        return (x - mean) / std
 
 
 class BatchOrder:
@@ -211,15 +259,25 @@ def _key(d: dict, name: str) -> object:
 
 
 def cifar10(folder: str | Path) -> ProbeData:
-    """CIFAR-10 'python version': data_batch_1..5 in `folder` (or in folder/cifar-10-batches-py)."""
-    import numpy as np
-
+    """CIFAR-10 'python version': data_batch_1..5 in `folder` (or in folder/cifar-10-batches-py); its
+    `test_batch`, when present, becomes the test part (CIFAR-10's own 10,000 test images)."""
     root = Path(folder)
     if (root / "cifar-10-batches-py").is_dir():
         root = root / "cifar-10-batches-py"
     files = sorted(root.glob("data_batch_*"))
     if not root.is_dir() or not files:
         raise DataError(f"no CIFAR-10 batches in {folder}", expected="a folder holding data_batch_1 ... data_batch_5")
+    train = _cifar_batches(files, root, str(folder))
+    test_file = root / "test_batch"
+    if test_file.is_file():
+        test = _cifar_batches([test_file], root, str(test_file))
+        return with_test(train, test, f"CIFAR-10's own test batch ({len(test):,} images)")
+    return train
+
+
+def _cifar_batches(files: list[Path], root: Path, folder: str) -> ProbeData:
+    import numpy as np
+
     arrays, labels = [], []
     for path in files:
         d = _read_pickle(path)
@@ -245,17 +303,37 @@ def cifar10(folder: str | Path) -> ProbeData:
     return ProbeData(torch.from_numpy(np.concatenate(arrays)), y, classes, "cifar10", str(folder))
 
 
+SPLIT_FOLDERS = (("train", "test"), ("train", "val"))
+
+
 def image_folder(folder: str | Path, shape: tuple) -> ProbeData:
     """An ImageFolder tree (folder/<class>/<image>); images are resized (shorter side) and centre-cropped to
-    the spec's input size and converted to its channels (1: greyscale, 3: RGB)."""
-    from PIL import Image, UnidentifiedImageError
-
-    c, h, w = (int(v) for v in shape)
-    if c not in (1, 3):
-        raise DataError(f"image folders give 1 or 3 channels, the spec expects {c}", expected="input.channels 1 or 3")
+    the spec's input size and converted to its channels (1: greyscale, 3: RGB). A tree split already,
+    folder/train/<class>/... beside folder/test/<class>/... (or val/), keeps its own split."""
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"no such folder {folder}", expected="folder:PATH with one subfolder per class")
+    for train_name, test_name in SPLIT_FOLDERS:
+        if (root / train_name).is_dir() and (root / test_name).is_dir():
+            train = _image_tree(root / train_name, shape)
+            test = _image_tree(root / test_name, shape)
+            names = sorted(p.name for p in (root / train_name).iterdir() if p.is_dir() and not p.name.startswith("."))
+            test_names = sorted(p.name for p in (root / test_name).iterdir()
+                                if p.is_dir() and not p.name.startswith("."))
+            if names != test_names:
+                raise DataError(f"{root / test_name} and {root / train_name} have different class folders",
+                                expected="the same class folder names in both")
+            return with_test(train, test, f"the folder's own {test_name}/ part ({len(test):,} images)")
+    return _image_tree(root, shape)
+
+
+def _image_tree(root: Path, shape: tuple) -> ProbeData:
+    from PIL import Image, UnidentifiedImageError
+
+    folder = str(root)
+    c, h, w = (int(v) for v in shape)
+    if c not in (1, 3):
+        raise DataError(f"image folders give 1 or 3 channels, the spec expects {c}", expected="input.channels 1 or 3")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         raise DataError(f"{folder} has {len(class_dirs)} class folder(s)",
@@ -284,7 +362,9 @@ def image_folder(folder: str | Path, shape: tuple) -> ProbeData:
 
 
 def digits() -> ProbeData:
-    """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes; optional: needs scikit-learn)."""
+    """scikit-learn's 8x8 handwritten digits (1,797 real images, 10 classes, grey levels 0..16; the UCI
+    optical-recognition set, shipped inside scikit-learn: nothing is downloaded). Batches are resized to
+    the spec's input and the grey channel copied to its channels (`ProbeData.fitted`)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -293,18 +373,36 @@ def digits() -> ProbeData:
     bunch = load_digits()
     x = torch.as_tensor(bunch.images, dtype=torch.float32)  # 0..16
     images = (x * (255.0 / 16.0)).round().clamp(0, 255).to(torch.uint8).unsqueeze(1)
-    return ProbeData(images, torch.as_tensor(bunch.target, dtype=torch.int64), 10, "digits", "scikit-learn")
+    return ProbeData(images, torch.as_tensor(bunch.target, dtype=torch.int64), 10, "digits",
+                     "scikit-learn load_digits (UCI optical digits, 8x8 grey)", fits_any_input=True)
 
 
-def load_data(source: str, shape: tuple, classes: int, seed: int = 0, synthetic_size: int = 8192) -> ProbeData:
-    """`synthetic`, `cifar10:PATH`, `folder:PATH` or `digits` -> ProbeData (not yet checked against the spec)."""
+def with_test(train: ProbeData, test: ProbeData, how: str) -> ProbeData:
+    """`train` with `test` as its held-out part, normalised with the training part's statistics."""
+    if test.classes != train.classes:
+        raise DataError(f"the test part of {train.name} has {test.classes} classes, the training part "
+                        f"{train.classes}", expected="the same classes in both")
+    test.mean, test.std = train.mean, train.std
+    train.test, train.split = test, how
+    return train
+
+
+def load_data(source: str, shape: tuple, classes: int, seed: int = 0, synthetic_size: int = 8192,
+              test_fraction: float = 0.2) -> ProbeData:
+    """`digits`, `synthetic`, `cifar10:PATH` or `folder:PATH` -> ProbeData with its test part (not yet
+    checked against the spec). A source with its own test split keeps it; the others hold out
+    `test_fraction` of each class (seeded by `seed`; 0: no test part). See `archc.probe.holdout`."""
+    from archc.probe.holdout import hold_out
+
     kind, _, arg = source.partition(":")
     if kind == "synthetic" and not arg:
-        return synthetic(shape, classes, synthetic_size, seed)
-    if kind == "digits" and not arg:
-        return digits()
-    if kind == "cifar10" and arg:
-        return cifar10(arg)
-    if kind == "folder" and arg:
-        return image_folder(arg, shape)
-    raise DataError(f"unknown data source {source!r}", expected="synthetic, cifar10:PATH, folder:PATH or digits")
+        data = synthetic(shape, classes, synthetic_size, seed)
+    elif kind == "digits" and not arg:
+        data = digits()
+    elif kind == "cifar10" and arg:
+        data = cifar10(arg)
+    elif kind == "folder" and arg:
+        data = image_folder(arg, shape)
+    else:
+        raise DataError(f"unknown data source {source!r}", expected="digits, synthetic, cifar10:PATH or folder:PATH")
+    return data if data.test is not None else hold_out(data, test_fraction, seed)

@@ -273,12 +273,15 @@ def spawn_local(model: Any, config: Any, nproc: int, data: Optional[Any] = None)
         from archc.probe.data import load_data
 
         ir = archc.lower(model)
-        data = load_data(config.data, ir.input_shape, ir.classes, config.seed, config.synthetic_size)
-        data.check_against(ir.input_shape, ir.classes, config.batch)
-    from archc.probe.train import resolve_setup
+        data = load_data(config.data, ir.input_shape, ir.classes, config.seed, config.synthetic_size,
+                         config.test_fraction)
+        data = data.check_against(ir.input_shape, ir.classes, config.batch)
+    from archc.probe.hardware import resolve_setup
 
     resolve_setup(config, DistInfo(0, nproc, 0))  # device and CUDA-graph errors here, not inside a worker
-    threads = max(1, (os.cpu_count() or 1) // nproc)
+    from archc.probe.hardware import choose_threads
+
+    threads = config.threads or choose_threads(nproc)[0]
     with tempfile.TemporaryDirectory(prefix="archc-ddp-") as tmp:
         payload = Path(tmp) / "payload.pkl"
         with open(payload, "wb") as handle:

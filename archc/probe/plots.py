@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from pathlib import Path
 from typing import Sequence
 
 from archc.io import atomic_write
+from archc.probe.naming import slug
 
 FORMATS = ("svg", "png")
 
 
-def slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "run"
 
 
 def _figure(width: float = 10.0, height: float = 4.0, panels: int = 1) -> tuple:
-    import matplotlib
-
-    matplotlib.rcParams["svg.hashsalt"] = "archc-probe"
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
@@ -30,13 +25,17 @@ def _figure(width: float = 10.0, height: float = 4.0, panels: int = 1) -> tuple:
 
 
 def save(fig: object, base: Path, formats: Sequence[str]) -> list[Path]:
+    """fig as base.<fmt> for each format; SVG ids come from a fixed salt, so equal figures give equal bytes."""
+    import matplotlib
+
     out = []
     for fmt in formats:
         if fmt not in FORMATS:
             raise ValueError(f"plot format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         buf = io.BytesIO()
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)  # type: ignore[attr-defined]
+        with matplotlib.rc_context({"svg.hashsalt": "archc-probe"}):  # scoped: no global matplotlib state
+            fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)  # type: ignore[attr-defined]
         out.append(atomic_write(base.parent / f"{base.name}.{fmt}", buf.getvalue()))
     return out
 
@@ -141,9 +140,11 @@ def gradnorm_comparison(results: Sequence, base: Path, formats: Sequence[str]) -
                 ax.plot(sx, sy, "x", ms=5, color=color)
     _depth_axes(a0, "at initialisation (step 1)", shared)
     ends = sorted({r.norm_steps[-1] for r in results if r.norm_steps})
-    _depth_axes(a1, f"at the end (step {', '.join(map(str, ends))})", shared)
+    end_text = f"step{'s' if len(ends) > 1 else ''} {', '.join(map(str, ends))}"
+    _depth_axes(a1, f"at the end ({end_text})", shared)
     a0.legend(fontsize=8)
-    fig.suptitle("Gradient norm against depth" + (" (x: shortcut projections)" if any_shortcut else ""))
+    fig.suptitle(f"Gradient norm against depth at step 1 and {end_text}"
+                 + (" (x: shortcut projections)" if any_shortcut else ""))
     return save(fig, base, formats)
 
 
@@ -154,20 +155,26 @@ def smoothing_window(steps: int) -> int:
     return w if w >= 2 else 1
 
 
-def _net_kind(result) -> str:
-    """'residual', 'plain' or '' (unknown): only the path-gradient step finds out whether a net is residual."""
-    if result.path_gradients:
-        return "residual"
-    if "no residual blocks" in (result.path_note or ""):
-        return "plain"
-    return ""
+def _batch_norm(results: Sequence) -> str:
+    """'with' when every run's net has norm layers, 'without' when none has, '' when mixed or not recorded."""
+    counts = [r.model.get("norm_layers") for r in results]
+    if None in counts:
+        return ""
+    return "with" if all(counts) else "without" if not any(counts) else ""
 
 
-def training_title(results: Sequence) -> str:
-    kinds = {_net_kind(r) for r in results}
+def training_title(results: Sequence, what: str = "Training curves") -> str:
+    """Names He et al.'s degradation experiment only for what it is: plain and residual nets, with batch norm
+    (or norm not recorded: runs made before the probe recorded it)."""
+    kinds = {r.kind for r in results}
+    bn = _batch_norm(results)
     if {"plain", "residual"} <= kinds:
-        return "Training curves of plain and residual nets (the degradation experiment of He et al. 2016, Fig. 1)"
-    return "Training curves: loss and error per step"
+        if bn == "without":
+            return f"{what} of plain and residual nets without batch norm"
+        return f"{what} of plain and residual nets (the degradation experiment of He et al. 2016, Fig. 1)"
+    if what == "Training curves":
+        return "Training curves: loss and error per step"
+    return what
 
 
 def training_comparison(results: Sequence, base: Path, formats: Sequence[str]) -> list[Path]:
@@ -233,7 +240,11 @@ def _paths_axes(results: Sequence, base: Path, formats: Sequence[str], title: st
 
 def comparison_plots(results: Sequence, out_dir: Path, formats: Sequence[str] = ("svg",)) -> list[Path]:
     """Figures comparing several runs on shared axes."""
+    from archc.probe.lecture_plots import error_curves
+
     out = []
+    if any(r.test_error for r in results):
+        out += error_curves(results, out_dir / "error_curves", formats)
     if any(r.norms for r in results):
         out += gradnorm_comparison(results, out_dir / "gradnorm_depth", formats)
     if any(r.loss for r in results):
@@ -245,9 +256,10 @@ def comparison_plots(results: Sequence, out_dir: Path, formats: Sequence[str] = 
     return out
 
 
-def result_plots(result, out_dir: Path, formats: Sequence[str] = ("svg",)) -> list[Path]:
-    """One run: gradient norm vs depth at every kept step, its training curves, its path gradients."""
-    name = slug(result.label)
+def result_plots(result, out_dir: Path, formats: Sequence[str] = ("svg",), stem: str = "") -> list[Path]:
+    """One run: gradient norm vs depth at every kept step, its training curves, its path gradients; files
+    named `<stem>_gradnorm` ... (stem: the label's slug by default)."""
+    name = stem or slug(result.label)
     out = []
     if result.norms:
         import matplotlib
@@ -259,7 +271,8 @@ def result_plots(result, out_dir: Path, formats: Sequence[str] = ("svg",)) -> li
         for i, (step, norms) in enumerate(zip(result.norm_steps, result.norms)):
             xs, ys, _, _ = _main_series(result, norms)
             _plot_depth(ax, xs, ys, cmap(i / max(1, n - 1)), f"step {step}", shared)
-        _depth_axes(ax, f"{result.label}: gradient norm against depth", shared)
+        _depth_axes(ax, f"{result.label}: gradient norm against depth, steps {result.norm_steps[0]}–"
+                        f"{result.norm_steps[-1]}", shared)
         ax.legend(fontsize=7, ncol=2)
         out += save(fig, out_dir / f"{name}_gradnorm", formats)
     if result.loss:

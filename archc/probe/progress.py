@@ -19,8 +19,9 @@ def _clock(seconds: float) -> str:
 
 class Progress:
     def __init__(self, total: int, label: str = "", stream: Optional[TextIO] = None, enabled: bool = True,
-                 width: int = 24) -> None:
+                 width: int = 24, batch: int = 0) -> None:
         self.total = max(1, total)
+        self.batch = batch  # images per step, for an images/s figure
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
@@ -38,7 +39,8 @@ class Progress:
         filled = int(self.width * done / self.total)
         bar = "#" * filled + "." * (self.width - filled)
         parts = [f"{self.label} " if self.label else "", f"[{bar}] {done}/{self.total}",
-                 f" {rate:.2f} step/s" if rate else "", f" ETA {_clock(eta)}"]
+                 f" {rate:.2f} step/s" if rate else "",
+                 f" {rate * self.batch:,.0f} img/s" if rate and self.batch else "", f" ETA {_clock(eta)}"]
         if loss is not None:
             parts.append(f" loss {loss:.4g}")
         if acc is not None:

@@ -39,8 +39,9 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
     source = f"`{m['source']}`" if m.get("source") else result.name
     overrides = f" with `--set {' '.join(m['overrides'])}`" if m.get("overrides") else ""
     lines.append(f"{source}{overrides} · {m.get('params', 0):,} params · {fmt(m.get('macs', 0) / 1e6, 4)} MMACs · "
-                 f"data {d.get('name')} ({d.get('images', 0):,} images {'x'.join(map(str, d.get('shape', [])))}, "
-                 f"{d.get('classes')} classes)" + "".join(f"; {note}" for note in d.get("notes", [])))
+                 f"data {d.get('name')} ({d.get('images', 0):,} training images "
+                 f"{'x'.join(map(str, d.get('shape', [])))}, {d.get('classes')} classes)"
+                 + "".join(f"; {note}" for note in d.get("notes", [])))
     lines += ["", "| measure | value |", "|---|---|"]
     status = STATUS_TEXT[result.status]
     if result.status == "interrupted" and result.steps_done == cfg.steps:
@@ -52,7 +53,13 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
         head = result.loss[: max(1, min(10, len(result.loss)))]
         lines.append(f"| training loss: first {len(head)} steps → last 10% of steps | "
                      f"{fmt(sum(head) / len(head))} → {fmt(result.final_loss)} |")
-        lines.append(f"| batch accuracy, last 10% of steps | {pct(result.final_acc)} |")
+        lines.append(f"| training error (1 - batch accuracy), last 10% of steps | {pct(result.final_train_error)} |")
+    if result.test_error:
+        tested = d.get("test_images", 0)
+        lines.append(f"| test error ({tested:,} held-out images, eval mode): at init → step {result.test_steps[-1]} "
+                     f"(best) | {pct(result.test_error[0])} → {pct(result.final_test_error)} "
+                     f"({pct(result.best_test_error)}) |")
+        lines.append(f"| test loss at step {result.test_steps[-1]} | {fmt(result.final_test_loss)} |")
     init = result.init_norms
     if init:
         end_step = result.norm_steps[-1]
@@ -62,9 +69,12 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
         lines.append(f"| largest layer gradient norm at init | {_extreme(result.layers, init, max)} |")
     timing = result.timing
     if timing.get("steps_per_s"):
-        lines.append(f"| speed ({result.run.get('device')}; after step 1, so compilation and warm-up excluded) | "
+        tested = f", of which testing {timing['test_seconds']:.1f} s" if timing.get("test_seconds") else ""
+        lines.append(f"| training speed ({result.run.get('device')}, "
+                     f"{result.run.get('machine', {}).get('torch_threads', '?')} torch threads; after step 1, so "
+                     f"compilation and warm-up excluded, testing excluded) | "
                      f"{timing['steps_per_s']:.3g} steps/s, {timing.get('samples_per_s', 0):,.0f} images/s "
-                     f"(whole run {timing.get('seconds', 0):.1f} s) |")
+                     f"(whole run {timing.get('seconds', 0):.1f} s{tested}) |")
     if init:
         stage_init, stage_end = result.grouped("stage", "init"), result.grouped("stage", "end")
         counts: dict[str, int] = {}
@@ -98,13 +108,20 @@ def settings_text(results: Sequence) -> str:
     machine = run.get("machine", {})
     hw = machine.get("gpu") or f"{machine.get('cpu', '?')} ({machine.get('cpu_cores', '?')} cores, " \
                                 f"{machine.get('torch_threads', '?')} torch threads)"
+    data = results[0].data
+    split = data.get("split") or "no test part (runs recorded before the probe held data out)"
+    fit = "".join(f"; {note}" for note in dict.fromkeys(data.get("notes", [])) if "spec's input" in note)
+    sets = f"`--set {' '.join(results[0].model['overrides'])}`, " if results[0].model.get("overrides") else ""
     return (f"Hardware: {hw}, {run.get('device', '?')}, torch {machine.get('torch', '?')}, "
-            f"{run.get('world_size', 1)} process(es). Settings: {cfg.optimizer.upper()} lr {cfg.lr}, "
+            f"{run.get('world_size', 1)} process(es). Data: {cfg.data}, {data.get('images', 0):,} training images; "
+            f"test: {split}{fit}. Settings: {sets}{cfg.optimizer.upper()} lr {cfg.lr} "
+            f"({cfg.lr_schedule} schedule), "
             f"{'momentum ' + str(cfg.momentum) if cfg.optimizer == 'sgd' else 'betas (0.9, 0.999)'}, "
             f"weight decay {cfg.weight_decay}, batch {cfg.batch}, {cfg.steps} steps, seed {cfg.seed}, "
             f"{run.get('dtype', 'float32')}, amp {run.get('amp')}, channels_last {run.get('channels_last')}, "
             f"compile {run.get('compile')}, "
-            f"CUDA graphs {run.get('cuda_graphs')}; norms kept every {cfg.log_every} steps; data {cfg.data}.")
+            f"CUDA graphs {run.get('cuda_graphs')}; norms kept and the test error measured every {cfg.log_every} "
+            f"steps.")
 
 
 def report_markdown(results: Sequence, title: str = "Training probe", figures: Sequence[Path] = (),
@@ -113,11 +130,14 @@ def report_markdown(results: Sequence, title: str = "Training probe", figures: S
     if notes:
         lines += [notes.strip(), ""]
     if results:
-        lines += ["| run | params | status | steps | loss, last 10% | batch acc, last 10% | "
-                  "first/last grad norm at init | at end |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+        lines += ["| run | params | status | steps | loss, last 10% | training error, last 10% | test error at "
+                  "the end (best) | first/last grad norm at init | at end |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
         for r in results:
+            test = f"{pct(r.final_test_error)} ({pct(r.best_test_error)})" if r.test_error else "n/a"
             lines.append(f"| {r.label} | {r.model.get('params', 0):,} | {r.status} | {r.steps_done} | "
-                         f"{fmt(r.final_loss)} | {pct(r.final_acc)} | {fmt(r.ratio('init'))} | {fmt(r.ratio('end'))} |")
+                         f"{fmt(r.final_loss)} | {pct(r.final_train_error)} | {test} | {fmt(r.ratio('init'))} | "
+                         f"{fmt(r.ratio('end'))} |")
         lines.append("")
     for path in figures:
         rel = path.relative_to(base) if base is not None else path

@@ -33,6 +33,9 @@ class ProbeResult:
     norms: list[list[float]] = field(default_factory=list)  # [len(norm_steps)][len(layers)]
     loss: list[float] = field(default_factory=list)  # per step 1..steps_done
     acc: list[float] = field(default_factory=list)  # batch accuracy per step
+    test_steps: list[int] = field(default_factory=list)  # updates done when tested (0: at initialisation)
+    test_loss: list[float] = field(default_factory=list)  # mean cross-entropy on the held-out part
+    test_error: list[float] = field(default_factory=list)  # error rate on the held-out part, 0..1
     status: str = "completed"
     nonfinite: Optional[dict] = None  # {step, what, layer, where, message}
     path_gradients: Optional[dict] = None
@@ -89,6 +92,35 @@ class ProbeResult:
     def final_acc(self) -> float:
         return self.tail_mean(self.acc)
 
+    @property
+    def final_train_error(self) -> float:
+        """1 - batch accuracy, mean of the last 10% of steps."""
+        return 1.0 - self.final_acc
+
+    @property
+    def final_test_error(self) -> float:
+        """Test error of the last weights tested (nan without a test part)."""
+        return self.test_error[-1] if self.test_error else float("nan")
+
+    @property
+    def final_test_loss(self) -> float:
+        return self.test_loss[-1] if self.test_loss else float("nan")
+
+    @property
+    def best_test_error(self) -> float:
+        finite = [v for v in self.test_error if math.isfinite(v)]
+        return min(finite) if finite else float("nan")
+
+    @property
+    def kind(self) -> str:
+        """'residual', 'plain' or '' (not recorded): whether the net has residual blocks."""
+        blocks = self.model.get("residual_blocks")
+        if blocks is not None:
+            return "residual" if blocks else "plain"
+        if self.path_gradients:  # runs recorded before residual_blocks was
+            return "residual"
+        return "plain" if "no residual blocks" in (self.path_note or "") else ""
+
     # ------------------------------------------------------------ serialisation
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,12 +139,18 @@ class ProbeResult:
             "norms": [[_num(v) for v in row] for row in self.norms],
             "loss": [_num(v) for v in self.loss],
             "acc": [_num(v) for v in self.acc],
+            "test_steps": list(self.test_steps),
+            "test_loss": [_num(v) for v in self.test_loss],
+            "test_error": [_num(v) for v in self.test_error],
             "nonfinite": self.nonfinite,
             "path_gradients": self.path_gradients,
             "path_note": self.path_note,
             "summary": {
                 "final_loss": _num(self.final_loss),
                 "final_acc": _num(self.final_acc),
+                "final_test_loss": _num(self.final_test_loss),
+                "final_test_error": _num(self.final_test_error),
+                "best_test_error": _num(self.best_test_error),
                 "first_last_ratio_init": _num(self.ratio("init")),
                 "first_last_ratio_end": _num(self.ratio("end")),
                 "stage_norms_init": {k: _num(v) for k, v in self.grouped("stage", "init").items()},
@@ -130,6 +168,9 @@ class ProbeResult:
             layers=[LayerInfo(**layer) for layer in data["layers"]], norm_steps=list(data["norm_steps"]),
             norms=[[_unnum(v) for v in row] for row in data["norms"]],
             loss=[_unnum(v) for v in data["loss"]], acc=[_unnum(v) for v in data["acc"]],
+            test_steps=[int(v) for v in data.get("test_steps", [])],
+            test_loss=[_unnum(v) for v in data.get("test_loss", [])],
+            test_error=[_unnum(v) for v in data.get("test_error", [])],
             status=data["status"], nonfinite=data.get("nonfinite"), path_gradients=data.get("path_gradients"),
             path_note=data.get("path_note", ""), model=data.get("model", {}), data=data.get("data", {}),
             run=data.get("run", {}), timing=data.get("timing", {}))
@@ -144,8 +185,9 @@ class ProbeResult:
         text = result_section(self, level)
         return text + "\n" + settings_text([self]) + "\n" if settings else text
 
-    def plots(self, out_dir: Union[str, Path], formats: Sequence[str] = ("svg",)) -> list[Path]:
-        """This run's figures (gradient norm vs depth, loss curve, path gradients) -> the files written."""
+    def plots(self, out_dir: Union[str, Path], formats: Sequence[str] = ("svg",), stem: str = "") -> list[Path]:
+        """This run's figures (gradient norm vs depth, loss curve, path gradients) -> the files written, named
+        `<stem>_gradnorm.svg` ... (stem: from the label by default)."""
         from archc.probe.plots import result_plots
 
-        return result_plots(self, Path(out_dir), formats)
+        return result_plots(self, Path(out_dir), formats, stem)

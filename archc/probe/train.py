@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
 
 import torch
@@ -19,47 +18,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from archc.errors import ArchcError, ArchcRuntimeError
-from archc.ir.graph import Model
+from archc.ir.graph import Model, OpNode
 from archc.probe.config import ProbeConfig
 from archc.probe.data import BatchOrder, ProbeData, load_data
 from archc.probe.dist import (DistInfo, InterruptGuard, all_reduce_sum, barrier, convert_sync_bn, ddp_wrap,
                               env_info, init_process_group, plain_bn_copy)
+from archc.probe.evaluate import evaluate
+from archc.probe.hardware import Setup, machine_info, resolve_setup, torch_threads
+from archc.probe.naming import run_label
 from archc.probe.layers import watched_layers
 from archc.probe.progress import Progress
 from archc.probe.result import ProbeResult
 
 GRAPH_WARMUP = 3
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch.OutOfMemoryError: >= 2.5
-
-
-@dataclass(frozen=True)
-class Setup:
-    device: torch.device
-    amp: bool  # bf16 autocast
-    channels_last: bool
-    check_every: int
-    dtype: torch.dtype  # of weights, activations and the recorded numbers
-    dist: DistInfo
-
-
-def resolve_setup(config: ProbeConfig, info: DistInfo) -> Setup:
-    cuda = torch.cuda.is_available()
-    if config.device == "cuda" and not cuda:
-        raise ArchcError("--device cuda, but CUDA is not available here", expected="--device auto or cpu")
-    kind = "cuda" if config.device == "cuda" or (config.device == "auto" and cuda) else "cpu"
-    if config.cuda_graphs and kind != "cuda":
-        raise ArchcError("CUDA graphs need a CUDA device",
-                         expected="--device cuda, or no --cuda-graphs" if cuda else
-                         "no --cuda-graphs (CUDA is not available here)")
-    if config.cuda_graphs and info.active:
-        raise ArchcError("CUDA graphs are not supported with several processes", expected="--compile instead")
-    device = torch.device(f"cuda:{info.local_rank}" if kind == "cuda" else "cpu")
-    amp = config.amp == "bf16" or (config.amp == "auto" and kind == "cuda")
-    channels_last = config.channels_last if config.channels_last is not None else kind == "cuda"
-    check = config.check_every or (1 if kind == "cpu" else config.log_every)
-    dtype = torch.float64 if config.dtype == "float64" else torch.float32
-    amp = amp and dtype == torch.float32  # auto never combines bf16 with float64 (explicit bf16 is refused)
-    return Setup(device, amp, channels_last, check, dtype, info)
 
 
 def _finite(value: float) -> bool:
@@ -101,6 +73,10 @@ class Trainer:
                                         capturable=self.graphs)
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
+        test = data.test if config.evaluate else None
+        self.test_images = test.images.to(self.device) if test is not None else None
+        self.test_labels = test.labels.to(self.device) if test is not None else None
+        self.eval_seconds = 0.0
         self.order = BatchOrder(len(data), config.batch, config.seed, setup.dist.rank, setup.dist.world, self.device)
         width = setup.check_every
         self.win_lc = torch.zeros(width, 2, device=self.device, dtype=setup.dtype)
@@ -146,6 +122,27 @@ class Trainer:
         norms = torch.stack(torch._foreach_norm(grads)).to(dtype)
         correct = (logits.argmax(1) == y).sum()
         return torch.stack([loss.detach().to(dtype), correct.to(dtype)]), norms
+
+    def update(self, step: int) -> None:
+        """The optimizer step after step `step`, at the schedule's learning rate."""
+        lr = self.config.lr_at(step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.opt.step()
+
+    def test_now(self, step: int, result: ProbeResult) -> None:
+        """Test loss and error of the weights after `step` updates, appended to the result."""
+        data = self.data.test
+        if self.test_images is None or self.test_labels is None or data is None:
+            return
+        started = time.perf_counter()
+        dist = self.setup.dist
+        loss, error = evaluate(self.raw, data, self.test_images, self.test_labels, self.config.batch // dist.world,
+                               self.setup.dtype, self._autocast, self.setup.channels_last, dist.rank, dist.world)
+        result.test_steps.append(step)
+        result.test_loss.append(loss)
+        result.test_error.append(error)
+        self.eval_seconds += time.perf_counter() - started
 
     # ------------------------------------------------------------ state snapshots (for replays and graphs)
 
@@ -275,7 +272,7 @@ class Trainer:
                 if all(_finite(float(v)) for v in row):
                     return None
                 return self.diagnose(step, row, x)
-            self.opt.step()
+            self.update(t)
         return None
 
     # ------------------------------------------------------------ the run
@@ -300,7 +297,7 @@ class Trainer:
     def run(self, result: ProbeResult) -> ProbeResult:
         config, setup = self.config, self.setup
         show = config.progress and setup.dist.is_main
-        progress = Progress(config.steps, result.label, enabled=show)
+        progress = Progress(config.steps, result.label, enabled=show, batch=config.batch)
         bench = torch.backends.cudnn.benchmark
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -313,6 +310,7 @@ class Trainer:
                 self.snap, self.snap_step = self.snapshot(), 0
             if self.graphs:
                 self.capture_graph()
+            self.test_now(0, result)
             for step in range(1, config.steps + 1):
                 x, y = self.batch(step)
                 if self.graph is not None:
@@ -342,14 +340,16 @@ class Trainer:
                     if self.guard.agreed(self.device):  # a Ctrl-C in any process stops all at this step
                         raise KeyboardInterrupt
                     if self.graph is None:
-                        self.opt.step()
+                        self.update(step)
                     last_sync, written = step, 0
-                    syncs.append((step, time.perf_counter()))
+                    syncs.append((step, time.perf_counter() - self.eval_seconds))
                     if need_snap:
                         self.snap, self.snap_step = self.snapshot(), step
                     progress.update(step, result.loss[-1], result.acc[-1])
                 elif self.graph is None:
-                    self.opt.step()
+                    self.update(step)
+                if step % config.log_every == 0 or step == config.steps:
+                    self.test_now(step, result)
         except KeyboardInterrupt:
             result.status = "interrupted"
             start = len(result.loss) - last_sync  # rows of this window not yet absorbed
@@ -385,7 +385,7 @@ class Trainer:
 
     def _timing(self, started: float, syncs: list[tuple[int, float]]) -> dict:
         total = time.perf_counter() - started
-        out = {"seconds": round(total, 3)}
+        out = {"seconds": round(total, 3), "test_seconds": round(self.eval_seconds, 3)}
         if len(syncs) >= 2 and syncs[-1][1] > syncs[0][1]:
             rate = (syncs[-1][0] - syncs[0][0]) / (syncs[-1][1] - syncs[0][1])
             out["steps_per_s"] = round(rate, 3)
@@ -404,26 +404,6 @@ def out_of_memory(name: str, config: ProbeConfig, device: torch.device) -> Archc
     smaller = max(1, config.batch // 2)
     return ArchcRuntimeError(f"out of {where} memory probing {name} at batch {config.batch}",
                              expected=f"a smaller batch, e.g. --batch {smaller}")
-
-
-def machine_info(device: torch.device) -> dict:
-    import os
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "arch": platform.machine()}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def _display_path(source: Any) -> str:
@@ -445,7 +425,7 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
     `stop`: polled at each check under DDP, True ends the run there as a Ctrl-C would (spawn_local's workers)."""
     import archc
 
-    from archc.probe.paths import measure_path_gradients
+    from archc.probe.paths import measure_path_gradients, residual_paths
 
     ir = archc.lower(model, overrides)
     overrides = ir.overrides
@@ -453,24 +433,30 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
     setup = resolve_setup(config, info)
     init_process_group(info, setup.device.type)
     if data is None:
-        data = load_data(config.data, ir.input_shape, ir.classes, config.seed, config.synthetic_size)
-    data.check_against(ir.input_shape, ir.classes, config.batch)
+        data = load_data(config.data, ir.input_shape, ir.classes, config.seed, config.synthetic_size,
+                         config.test_fraction)
+    data = data.check_against(ir.input_shape, ir.classes, config.batch)
     if config.batch % info.world:
         raise ArchcError(f"batch {config.batch} is not divisible by {info.world} processes",
                          expected=f"a multiple of {info.world}")
     cost = ir.cost
+    test = data.test if config.evaluate else None
     result = ProbeResult(
-        name=ir.name, label=config.label or ir.name + (f" ({', '.join(overrides)})" if overrides else ""),
+        name=ir.name, label=config.label or run_label(ir.name, ir.title, overrides),
         config=config, layers=watched_layers(ir),
         model={"title": ir.title, "params": cost.params, "macs": cost.macs, "input": list(ir.input_shape),
-               "classes": ir.classes, "source": _display_path(ir.source), "overrides": list(overrides)},
+               "classes": ir.classes, "source": _display_path(ir.source), "overrides": list(overrides),
+               "residual_blocks": len(residual_paths(ir)), "depth": max(layer.depth for layer in watched_layers(ir)),
+               "norm_layers": sum(1 for node in ir.walk() if isinstance(node, OpNode) and node.op.category == "norm")},
         data={"name": data.name, "source": data.source, "images": len(data), "shape": list(data.shape),
-              "classes": data.classes, "notes": list(data.notes)},
+              "stored_shape": list(data.stored_shape), "classes": data.classes, "notes": list(data.notes),
+              "test_images": len(test) if test is not None else 0,
+              "split": data.split if test is not None else "no test part"},
         run={"device": setup.device.type, "amp": "bf16" if setup.amp else "none", "dtype": config.dtype,
              "channels_last": setup.channels_last, "compile": config.compile and config.compile_mode,
              "cuda_graphs": config.cuda_graphs,
              "check_every": setup.check_every, "world_size": info.world, "machine": machine_info(setup.device)})
-    with InterruptGuard(info.active, stop) as guard:
+    with InterruptGuard(info.active, stop) as guard, torch_threads(config.threads):
         try:  # the model and the data set go to the device here; the training loop frees its own memory first
             trainer = Trainer(ir, config, data, setup)
         except OUT_OF_MEMORY:
@@ -478,6 +464,7 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
                 torch.cuda.empty_cache()
             raise out_of_memory(ir.name, config, setup.device) from None
         trainer.guard = guard
+        result.run["machine"]["torch_threads"] = torch.get_num_threads()
         trainer.run(result)
         if config.path_gradients and result.status == "completed":
             if info.is_main:

@@ -1,0 +1,50 @@
+"""The probe's lecture experiments: one name runs the nets and settings of a lecture figure.
+
+`archc probe --experiment degradation` is He et al. 2016's Fig. 1 / Fig. 6 (plain-20/56 against
+ResNet-20/56, training and test error); `degradation-nobn` the same nets without batch norm (vanishing
+gradients in the plain nets, exploding ones in the deep residual net). The settings were found by experiment
+on a 2-core CPU so that each finishes in about 10 minutes there; options given on the command line win
+over the preset's (e.g. `--steps 64000 --batch 128 --set input.size=32` for the paper's size on a GPU)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+NETS = ("cifar/plain20", "cifar/plain56", "cifar/resnet20", "cifar/resnet56")
+
+# CPU settings, calibrated in reports/probe/README.md: digits (1,797 real 8x8 images) brought to 16x16,
+# SGD with momentum, a cosine learning-rate schedule
+CPU_SETTINGS: dict[str, Any] = {"data": "digits", "steps": 1000, "batch": 32, "lr": 0.1, "lr_schedule": "cosine",
+                                "log_every": 50, "weight_decay": 1e-4, "momentum": 0.9, "seed": 0,
+                                "path_repeats": 16}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named probe run: its specs, the spec overrides they share, probe option values (by option name, as
+    `archc probe` takes them), the report's title and what the report says it is."""
+
+    name: str
+    title: str
+    specs: tuple[str, ...]
+    overrides: tuple[str, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    about: str = ""
+
+
+EXPERIMENTS = {e.name: e for e in (
+    Experiment(
+        "degradation", "The degradation experiment: plain and residual nets, 20 and 56 layers", NETS,
+        ("input.size=16",), CPU_SETTINGS,
+        "He et al. 2016, Fig. 1 and Fig. 6: a deeper plain net has higher training *and* test error than a "
+        "shallower one (degradation, not overfitting); with identity shortcuts the deeper net is not worse. "
+        "The CIFAR-10 nets of the paper (Sec. 4.2) with batch norm, trained here on scikit-learn's "
+        "handwritten digits brought to 16x16 pixels."),
+    Experiment(
+        "degradation-nobn", "The same nets without batch norm: vanishing and exploding gradients", NETS,
+        ("input.size=16", "defaults.norm=none"), CPU_SETTINGS,
+        "The nets of the degradation experiment with every batch-norm layer removed (`--set "
+        "defaults.norm=none`), the same data and settings: without normalisation a plain net's gradients "
+        "vanish toward the input, and the identity shortcuts of a deep residual net add up the branches' "
+        "variance until its signals explode (He init, no zero-init of the last layer of each branch)."),
+)}
