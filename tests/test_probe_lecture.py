@@ -270,3 +270,19 @@ def test_a_probe_removes_only_figures_whose_bytes_it_wrote(tmp_path):
                "--format", "png").exit_code == 0
     assert precious.read_text() == "not archc's" and mine.read_text() == "the user's edit"
     assert not (out / "training_curves.svg").exists()  # its own unchanged figure of the earlier run: removed
+
+
+@pytest.mark.parametrize("option", [["--lr", "1e39"], ["--wd", "1e308"], ["--seed", "99999999999999999999999"],
+                                    ["--seed", "-1"], ["--threads", "0"], ["--test-fraction", "1"],
+                                    ["--lr-schedule", "linear"]])
+def test_out_of_range_options_are_refused_before_training(option, tmp_path):
+    r = run("cifar/resnet20", *option, "-o", str(tmp_path / "o"))
+    assert r.exit_code == 2 and "Traceback" not in r.output and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kw, message", [({"lr": 1e39}, "lr must be"), ({"weight_decay": 1e308}, "weight_decay"),
+                                         ({"seed": 2**40}, "seed must be"), ({"test_fraction": 1.0}, "test_fraction"),
+                                         ({"threads": 0}, "threads")])
+def test_config_refuses_values_torch_cannot_take(kw, message):
+    with pytest.raises(ValueError, match=message):
+        ProbeConfig(**kw)

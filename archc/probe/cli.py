@@ -12,7 +12,8 @@ from click.core import ParameterSource
 from archc.cli import load_model, set_option
 from archc.errors import ArchcError
 from archc.io import check_writable_dir
-from archc.probe.config import AMP_MODES, COMPILE_MODES, DEVICES, DTYPES, LR_SCHEDULES, OPTIMIZERS, ProbeConfig
+from archc.probe.config import (AMP_MODES, COMPILE_MODES, DEVICES, DTYPES, LR_SCHEDULES, MAX_LR, MAX_SEED, OPTIMIZERS,
+                                ProbeConfig)
 from archc.probe.experiments import EXPERIMENTS
 from archc.probe.naming import OVERRIDE_WORDS
 
@@ -107,14 +108,14 @@ def _previous_outputs(out_dir: Path) -> dict[str, str]:
 @click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True, help="Training steps per spec.")
 @click.option("--batch", type=click.IntRange(min=1), default=128, show_default=True,
               help="Global batch size (split over --nproc / torchrun processes).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, max=MAX_LR, min_open=True), default=0.1, show_default=True)
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
               help="step: lr/10 at 50% and lr/100 at 75% of the steps (He et al.); cosine: from lr to 0.")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9, show_default=True)
-@click.option("--wd", "weight_decay", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+@click.option("--wd", "weight_decay", type=click.FloatRange(min=0, max=MAX_LR), default=1e-4, show_default=True,
               help="Weight decay.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Seed for weights, data split and batch order.")
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True,
               help="Keep per-layer gradient norms and measure the test error every N steps (and at the end).")

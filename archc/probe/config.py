@@ -9,6 +9,8 @@ DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "none")
 OPTIMIZERS = ("sgd", "adam")
 DTYPES = ("float32", "float64")
+MAX_LR = 1e6  # beyond any useful learning rate or weight decay, and far inside float32's range (3.4e38)
+MAX_SEED = 2**32 - 1  # seeds are combined with offsets and epochs into torch's 64-bit generator seeds
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 LR_SCHEDULES = ("constant", "step", "cosine")
 
@@ -63,8 +65,10 @@ class ProbeConfig:
                 raise ValueError(f"ProbeConfig.{name} must be a positive integer, got {value!r}")
         if self.check_every is not None and (not isinstance(self.check_every, int) or self.check_every < 1):
             raise ValueError(f"ProbeConfig.check_every must be a positive integer or None, got {self.check_every!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"ProbeConfig.lr must be a finite number > 0, got {self.lr!r}")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise ValueError(f"ProbeConfig.lr must be a finite number > 0 and <= {MAX_LR:g}, got {self.lr!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"ProbeConfig.seed must be an integer in 0..{MAX_SEED}, got {self.seed!r}")
         if not (isinstance(self.test_fraction, (int, float)) and 0 <= self.test_fraction < 1):
             raise ValueError(f"ProbeConfig.test_fraction must be in [0, 1), got {self.test_fraction!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
@@ -72,8 +76,9 @@ class ProbeConfig:
             raise ValueError(f"ProbeConfig.threads must be a positive integer or None, got {self.threads!r}")
         if not (0 <= self.momentum < 1):
             raise ValueError(f"ProbeConfig.momentum must be in [0, 1), got {self.momentum!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"ProbeConfig.weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay <= MAX_LR):
+            raise ValueError(f"ProbeConfig.weight_decay must be a finite number >= 0 and <= {MAX_LR:g}, "
+                             f"got {self.weight_decay!r}")
         for name, value, allowed in (("device", self.device, DEVICES), ("amp", self.amp, AMP_MODES),
                                      ("dtype", self.dtype, DTYPES),
                                      ("optimizer", self.optimizer, OPTIMIZERS),
