@@ -286,3 +286,50 @@ def test_out_of_range_options_are_refused_before_training(option, tmp_path):
 def test_config_refuses_values_torch_cannot_take(kw, message):
     with pytest.raises(ValueError, match=message):
         ProbeConfig(**kw)
+
+
+# ---------------------------------------------------------------- hostile data (issue 10, kind 12)
+
+
+@pytest.mark.parametrize("batch, message", [
+    ({b"data": np.full((2, 3072), np.nan), b"labels": [0, 1]}, "pixel data of type float64"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0.5, 1.0]}, "labels of type float64"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [-1, 1]}, "out of range"),
+    ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, "no images"),
+    ([1, 2, 3], "not a CIFAR-10 batch"),
+])
+def test_malformed_cifar_batches_are_located_errors(tmp_path, batch, message):
+    from archc.probe.data import DataError, cifar10
+
+    (tmp_path / "c").mkdir()
+    with open(tmp_path / "c" / "data_batch_1", "wb") as handle:
+        pickle.dump(batch, handle, protocol=2)
+    with pytest.raises(DataError, match=message):
+        cifar10(tmp_path / "c")
+
+
+@pytest.mark.parametrize("meta", [{b"label_names": "airplane"}, [b"a", b"b"], {b"label_names": [b"only"]}])
+def test_malformed_cifar_meta_is_a_located_error(tmp_path, meta):
+    from archc.probe.data import DataError, cifar10
+
+    write_cifar(tmp_path / "c", batches=1, per_batch=4)
+    with open(tmp_path / "c" / "batches.meta", "wb") as handle:
+        pickle.dump(meta, handle, protocol=2)
+    with pytest.raises(DataError, match="class names"):
+        cifar10(tmp_path / "c")
+
+
+def test_extreme_images_are_read_small_or_refused(tmp_path):
+    from PIL import Image
+
+    from archc.probe.data import DataError, image_folder
+
+    for cls in ("a", "b"):
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        Image.new("L", (100_000, 1), 200).save(tmp_path / "f" / cls / "strip.png")  # a 1 x 100,000 strip
+    data = image_folder(tmp_path / "f", (3, 16, 16))
+    assert data.images.shape == (2, 3, 16, 16) and int(data.images.min()) == 200
+    Image.new("1", (9_000, 9_000)).save(tmp_path / "f" / "a" / "bomb.png")  # 81 M pixels in a few KB
+    assert (tmp_path / "f" / "a" / "bomb.png").stat().st_size < 100_000
+    with pytest.raises(DataError, match="at most 64,000,000 pixels"):
+        image_folder(tmp_path / "f", (3, 16, 16))

@@ -18,6 +18,8 @@ from archc.errors import ArchcError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff")
 SYNTHETIC_MAX_BYTES = 128 << 20  # the synthetic set takes at most 128 MiB of uint8 pixels
+FOLDER_MAX_BYTES = 2 << 30  # an image folder at the spec's input size: at most 2 GiB of uint8 pixels
+IMAGE_MAX_PIXELS = 64_000_000  # one image file (a decompression bomb declares far more)
 
 
 class DataError(ArchcError, ValueError):
@@ -235,7 +237,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"), ("__builtin__", "bytes"),
+               ("builtins", "bytes")}  # bytes(): an empty array's buffer
 
     def find_class(self, module: str, name: str) -> type:
         if (module, name) in self.ALLOWED:
@@ -282,11 +285,18 @@ def _cifar_batches(files: list[Path], root: Path, folder: str) -> ProbeData:
     for path in files:
         d = _read_pickle(path)
         try:
-            data = np.asarray(_key(d, "data"), dtype=np.uint8)  # type: ignore[arg-type]
-            lab = np.asarray(_key(d, "labels"), dtype=np.int64)  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError):
+            raw = np.asarray(_key(d, "data"))  # type: ignore[arg-type]
+            lab = np.asarray(_key(d, "labels"))  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise DataError(f"{path} is not a CIFAR-10 batch", expected="a dict with 'data' (N x 3072 uint8) "
                             "and 'labels'") from None
+        # no silent casts: float pixels (NaN among them) or float/negative/huge labels are refused
+        if raw.dtype != np.uint8:
+            raise DataError(f"{path}: pixel data of type {raw.dtype}", expected="uint8 pixel values (0..255)")
+        if lab.size and (lab.dtype.kind not in "iu" or int(lab.min()) < 0 or int(lab.max()) > 1_000_000):
+            raise DataError(f"{path}: labels of type {lab.dtype} or out of range",
+                            expected="integer class labels 0..classes-1")
+        data, lab = raw, lab.astype(np.int64)
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or lab.shape != (data.shape[0],):
             raise DataError(f"{path}: unexpected array shapes", expected="data N x 3072 and N labels",
                             got=f"data {data.shape}, labels {lab.shape}")
@@ -295,9 +305,17 @@ def _cifar_batches(files: list[Path], root: Path, folder: str) -> ProbeData:
     classes = 10
     meta = root / "batches.meta"
     if meta.is_file():
-        names = _key(_read_pickle(meta), "label_names")  # type: ignore[arg-type]
-        classes = len(names)  # type: ignore[arg-type]
+        try:
+            names = _key(_read_pickle(meta), "label_names")  # type: ignore[arg-type]
+        except (KeyError, TypeError, AttributeError):
+            names = None
+        if not isinstance(names, list) or not 2 <= len(names) <= 100_000:
+            raise DataError(f"{meta}: no list of class names", expected="a dict with 'label_names': [name, ...] "
+                            "(2 or more)")
+        classes = len(names)
     y = torch.from_numpy(np.concatenate(labels))
+    if not len(y):
+        raise DataError(f"no images in the CIFAR batches of {folder}", expected="data N x 3072 with N >= 1")
     if int(y.min()) < 0 or int(y.max()) >= classes:
         raise DataError(f"CIFAR labels in {folder} fall outside 0..{classes - 1}")
     return ProbeData(torch.from_numpy(np.concatenate(arrays)), y, classes, "cifar10", str(folder))
@@ -328,8 +346,6 @@ def image_folder(folder: str | Path, shape: tuple) -> ProbeData:
 
 
 def _image_tree(root: Path, shape: tuple) -> ProbeData:
-    from PIL import Image, UnidentifiedImageError
-
     folder = str(root)
     c, h, w = (int(v) for v in shape)
     if c not in (1, 3):
@@ -338,27 +354,45 @@ def _image_tree(root: Path, shape: tuple) -> ProbeData:
     if len(class_dirs) < 2:
         raise DataError(f"{folder} has {len(class_dirs)} class folder(s)",
                         expected="one subfolder per class, at least 2")
+    listing = [(label, sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+               for label, class_dir in enumerate(class_dirs)]
+    count = sum(len(files) for _, files in listing)
+    if count * c * h * w > FOLDER_MAX_BYTES:
+        raise DataError(f"{folder} holds {count:,} images: at {c}x{h}x{w} they need "
+                        f"{count * c * h * w / 2**30:.1f} GiB in memory", expected=f"at most "
+                        f"{FOLDER_MAX_BYTES >> 30} GiB of pixels: fewer images or a smaller input size")
     images, labels = [], []
-    for label, class_dir in enumerate(class_dirs):
-        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    for label, files in listing:
         for path in files:
-            try:
-                with Image.open(path) as im:
-                    im = im.convert("L" if c == 1 else "RGB")
-                    scale = max(h / im.height, w / im.width)
-                    if (im.height, im.width) != (h, w):
-                        size = (max(w, round(im.width * scale)), max(h, round(im.height * scale)))
-                        im = im.resize(size, Image.BILINEAR)
-                        left, top = (im.width - w) // 2, (im.height - h) // 2
-                        im = im.crop((left, top, left + w, top + h))
-                    t = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c)
-            except (OSError, UnidentifiedImageError) as exc:
-                raise DataError(f"cannot read image {path}: {exc}") from None
-            images.append(t.permute(2, 0, 1))
+            images.append(_read_image(path, c, h, w))
             labels.append(label)
     if not images:
         raise DataError(f"no images in {folder}", expected=f"files ending in {', '.join(IMAGE_SUFFIXES)}")
     return ProbeData(torch.stack(images), torch.tensor(labels), len(class_dirs), "folder", str(folder))
+
+
+def _read_image(path: Path, c: int, h: int, w: int) -> torch.Tensor:
+    """One image as uint8 (c, h, w): the centred crop of the target's aspect ratio, resized to h x w (what
+    'resize the shorter side, then centre-crop' gives, without making the resized whole first: a 1 x 10^6
+    strip stays small). Images above IMAGE_MAX_PIXELS are refused before they are decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > IMAGE_MAX_PIXELS:
+                raise DataError(f"image {path} has {im.width}x{im.height} pixels",
+                                expected=f"at most {IMAGE_MAX_PIXELS:,} pixels per image")
+            scale = max(h / im.height, w / im.width)
+            crop_w, crop_h = min(im.width, w / scale), min(im.height, h / scale)
+            left, top = (im.width - crop_w) / 2, (im.height - crop_h) / 2
+            im = im.convert("L" if c == 1 else "RGB")
+            if (im.height, im.width) != (h, w):
+                im = im.resize((w, h), Image.BILINEAR, box=(left, top, left + crop_w, top + crop_h))
+            return torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c).permute(2, 0, 1)
+    except DataError:
+        raise
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from None
 
 
 def digits() -> ProbeData:
