@@ -3,7 +3,9 @@
 The generated class has the same module tree, hence the same state_dict keys, as archc.compile()."""
 from __future__ import annotations
 
+import builtins
 import inspect
+import math
 from functools import singledispatch
 from typing import Any
 
@@ -19,6 +21,8 @@ def _value(v: Any) -> str:
         return repr(v[0])
     if isinstance(v, tuple):
         return "(" + ", ".join(_value(i) for i in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, float) and not math.isfinite(v):  # `nan` / `inf` would be NameErrors in the source
+        raise ValueError(f"cannot print the non-finite number {v!r} in generated source")
     if isinstance(v, (bool, int, float, str)) or v is None:
         return repr(v)
     raise TypeError(f"cannot print {type(v).__name__} in generated source")
@@ -110,7 +114,7 @@ def _helpers_source() -> str:
 def _model_class(model: Model) -> str:
     """The model's class name, kept clear of the helpers' (a spec named `residual` -> ResidualNet)."""
     name = model.class_name
-    return name + "Net" if name in TAKEN else name
+    return name + "Net" if name in TAKEN or hasattr(builtins, name) else name
 
 
 def _forward(model: Model) -> list[str]:

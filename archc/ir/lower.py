@@ -6,21 +6,11 @@ from typing import Optional
 
 from archc.errors import SpecError
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.names import class_name, name_problem
 from archc.ir.ops import REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape, ShapeError, pair
 from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, Layer,
                               ResidualStage, Spec)
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
-
-# names a module attribute may not take (they would shadow nn.Module's own attributes)
-RESERVED = frozenset({
-    "forward", "training", "train", "eval", "parameters", "modules", "children", "buffers", "state_dict",
-    "load_state_dict", "apply", "to", "cuda", "cpu", "type", "float", "double", "half", "bfloat16",
-    "register_buffer", "register_module", "add_module", "zero_grad", "requires_grad_", "extra_repr",
-    "named_modules", "named_parameters", "named_children", "get_submodule", "dump_patches", "call_super_init",
-    "aux_loss_weights", "plan", "ipu", "xpu", "mtia", "share_memory", "compile", "shortcut", "act", "body_names",
-    "branch_names", "zero_init_last_bn",
-})
-
 
 # BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
 BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on")
@@ -48,8 +38,9 @@ class Namer:
             while explicit in self.taken:
                 self.counts[kind] += 1
                 explicit = f"{kind}{self.counts[kind]}"
-        if explicit in RESERVED:
-            raise self.lowerer.error(spec_path, f"name {explicit!r} is reserved", expected="another name")
+        problem = name_problem(explicit)
+        if problem:
+            raise self.lowerer.error(spec_path, problem)
         if explicit in self.taken:
             where = f" in {self.container}" if self.container else ""
             raise self.lowerer.error(spec_path, f"duplicate name {explicit!r}{where}", expected="unique names")
@@ -415,11 +406,6 @@ def _tappable(seq: SeqNode):
         yield item
         if isinstance(item, SeqNode) and item.role in ("stem", "stage"):
             yield from _tappable(item)
-
-
-def class_name(name: str) -> str:
-    parts = [p for p in name.split("_") if p]
-    return "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
 
 
 def lower(spec: Spec, doc: Optional[Document] = None, limits: Limits = DEFAULT_LIMITS) -> Model:

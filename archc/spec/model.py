@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import keyword
 import types
 import typing
 from typing import Any, Literal, Optional, Union
@@ -19,11 +20,12 @@ ActLiteral = Literal[ACTIVATIONS + ("none",)]  # type: ignore[valid-type]
 NormLiteral = Literal[NORMS]  # type: ignore[valid-type]
 
 
+from archc.ir.names import class_name, name_problem  # noqa: E402
 from archc.ir.ops import check_identifier  # noqa: E402  (one rule for every name)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- layers: one key naming the op
@@ -275,7 +277,12 @@ class Spec(Strict):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: Optional[str]) -> Optional[str]:
-        return check_identifier(value)
+        check_identifier(value)
+        derived = class_name(value) if value else ""
+        if derived and keyword.iskeyword(derived):  # `none` -> class None
+            raise ValueError(f"{value!r} would make the generated class {derived!r}, a Python keyword; "
+                             "choose another name")
+        return value
 
 
 for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,
@@ -333,6 +340,7 @@ _MESSAGES = {
     "dict_type": "expected a mapping",
     "model_type": "expected a mapping",
     "greater_than": "must be positive",
+    "finite_number": "expected a finite number",
 }
 
 
@@ -390,6 +398,23 @@ def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError
     return doc.error(loc, f"{message}{more}", got=got)
 
 
+def check_module_names(spec: Spec, doc: Document) -> None:
+    """Inception module names are `prefix` + key: the name rule applies to the result, located at the key."""
+    for i, item in enumerate(spec.stages):
+        st = item.inception
+        if st is None:
+            continue
+        where = ("stages", i, "inception")
+        if st.prefix and not (st.prefix.isascii() and st.prefix.replace("_", "a").isalnum() and st.prefix[0].isalpha()):
+            raise doc.error(where + ("prefix",), f"prefix {st.prefix[:40]!r} cannot start a name",
+                            expected="ASCII letters, digits and _, starting with a letter, or ''")
+        for key in st.modules:
+            problem = name_problem(f"{st.prefix}{key}")
+            if problem:
+                raise doc.error(where + ("modules", key), f"module key {str(key)[:40]!r} with prefix "
+                                f"{st.prefix!r}: {problem}", key=True)
+
+
 def validate_document(doc: Document) -> Spec:
     """Validate resolved spec data against the Spec model; errors carry file:line:col."""
     if isinstance(doc.data, dict) and "archc" in doc.data and doc.data["archc"] != FORMAT_VERSION:
@@ -398,7 +423,7 @@ def validate_document(doc: Document) -> Spec:
     try:
         # strict, in JSON mode: no "16" -> 16 or true -> 1 coercions, while YAML lists still fill tuples
         payload = json.dumps(doc.data, default=str, ensure_ascii=False)
-        return Spec.model_validate_json(payload, strict=True)
+        spec = Spec.model_validate_json(payload, strict=True)
     except ValidationError as exc:
         error = spec_error_from_validation(exc, doc)
         overrides = tuple(getattr(doc, "overrides", ()))
@@ -407,6 +432,8 @@ def validate_document(doc: Document) -> Spec:
             error = SpecError(f"{error.message} (after --set {' '.join(overrides)})", loc=error.loc,
                               spec_path=error.spec_path, expected=error.expected, got=error.got)
         raise error from None
+    check_module_names(spec, doc)
+    return spec
 
 
 def json_schema() -> dict:
