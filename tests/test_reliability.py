@@ -98,7 +98,9 @@ def test_limits_are_configurable(tmp_path):
 
 @pytest.mark.parametrize("text,words", [
     ("name: x\nstages:\n  - residual: {block: basic, width: 16, blocks: 1000000000}\n", "too many"),
-    ("name: x\nstages:\n  - conv: {out: 900000}\n  - conv: {out: 900000}\n", "parameters"),
+    ("name: x\ninput: {size: 1}\nstages:\n  - conv: {out: 900000}\n  - conv: {out: 900000}\n", "parameters"),
+    ("name: x\nstages:\n  - conv: {out: 900000}\n", "activations of one image"),
+    ("name: x\nstages:\n  - conv: {out: 4, padding: 50000}\n", "65,536 px a side"),
     ("name: x\ninput: {size: 1000000}\nstages:\n  - conv: {out: 3}\n", "input size too large"),
 ])
 def test_resource_bombs_refused_before_any_tensor(tmp_path, text, words):

@@ -125,8 +125,9 @@ def _forward(model: Model) -> list[str]:
     has_aux = bool(model.aux_heads)
     if has_aux:
         lines.append(f"{INDENT * 2}aux: Dict[str, torch.Tensor] = {{}}")
+    by_path = {node.path: node for node in model.walk()}  # one walk, not one search per step
     for path, taps in execution_plan(model):
-        node = model.find(path)
+        node = by_path[path]
         lines.append(f"{INDENT * 2}x = self.{path}(x)  # {_shape(node.out_shape)}")
         for tap in taps:
             lines.append(f"{INDENT * 2}if self.training:")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Optional
 
 from archc.errors import SpecError
@@ -56,6 +57,13 @@ def _fmt(shape: Shape) -> str:
     return " x ".join(map(str, shape))
 
 
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} bytes"
+
+
 class Lowerer:
     def __init__(self, spec: Spec, doc: Optional[Document], limits: Limits) -> None:
         self.spec = spec
@@ -65,6 +73,8 @@ class Lowerer:
         self.ctx = LayerContext(norm=d.norm, act=d.act, bn_eps=d.bn_eps, bn_momentum=d.bn_momentum,
                                 classes=spec.classes)
         self.op_count = 0
+        self.activation_bytes = 0  # float32 outputs of every op so far, one image
+        self.params = 0
 
     # ------------------------------------------------------------ errors
 
@@ -88,6 +98,22 @@ class Lowerer:
         if y[0] > self.limits.max_channels:
             raise self.error(spec_path, f"{kind} output {_fmt(y)} is too large",
                              expected=f"at most {self.limits.max_channels:,} channels")
+        if len(x) == 3 and len(y) == 3 and max(y[1:]) > max(x[1:]) and getattr(params, "padding", None):
+            spec_path = spec_path + ("padding",)  # only padding makes a map grow: name it
+        if len(y) == 3 and max(y[1], y[2]) > self.limits.max_feature_size:
+            raise self.error(spec_path, f"{kind} output {_fmt(y)} is too large",
+                             expected=f"feature maps at most {self.limits.max_feature_size:,} px a side "
+                                      "(see archc.Limits)")
+        self.activation_bytes += 4 * math.prod(y)
+        if self.activation_bytes > self.limits.max_activation_bytes:
+            raise self.error(spec_path, f"the activations of one image reach {_bytes(self.activation_bytes)} "
+                             f"at this {kind} ({_fmt(y)})",
+                             expected=f"at most {_bytes(self.limits.max_activation_bytes)} in all (float32, "
+                                      "every op's output; see archc.Limits)")
+        self.params += opdef.cost(params, x, y).params
+        if self.params > self.limits.max_total_params:
+            raise self.error(spec_path, f"the network reaches {self.params:,} parameters at this {kind}",
+                             expected=f"at most {self.limits.max_total_params:,} (see archc.Limits)")
         self.op_count += 1
         if self.op_count > self.limits.max_blocks_per_stage * 20:
             raise self.error(spec_path, f"network has more than {self.op_count - 1:,} ops",
@@ -163,6 +189,10 @@ class Lowerer:
                     ("conv2", ConvParams(out=width * expansion, kernel=3, act=last_act))]
         expansion = st.expansion or 4
         mid = int(width * (st.base_width / 64.0)) * st.groups
+        if mid < 1:
+            raise self.error(spec_path + ("base_width",), "the bottleneck's middle width "
+                             "int(width * base_width / 64) * groups rounds to 0",
+                             expected="width * base_width >= 64", got=f"width {width}, base_width {st.base_width}")
         s1, s3 = (stride, 1) if st.stride_on == "1x1" else (1, stride)
         return [("conv1", ConvParams(out=mid, kernel=1, stride=s1)),
                 ("conv2", ConvParams(out=mid, kernel=3, stride=s3, groups=st.groups)),
@@ -314,6 +344,10 @@ class Lowerer:
             raise self.error(("input", "size"), "input size too large",
                              expected=f"at most {self.limits.max_input_size}", got=f"{h}x{w}")
         x: Shape = (spec.input.channels, h, w)
+        if spec.classes > self.limits.max_channels:
+            raise self.error(("classes",), f"{spec.classes:,} classes is too many",
+                             expected=f"at most {self.limits.max_channels:,} (see archc.Limits)")
+        self.activation_bytes = 4 * math.prod(x)
         top = Namer(self, "")
         items: list[Node] = []
         if spec.stem:
