@@ -137,3 +137,15 @@ def substitute(value: str, variables: Mapping[str, object]) -> object:
     if "${" in out:
         raise ExprError("unbalanced '${' in string")
     return out
+
+
+def names_in(value: str) -> set[str]:
+    """The variable names the `${...}` parts of a string use (empty when one does not parse)."""
+    names: set[str] = set()
+    for match in PLACEHOLDER.finditer(value):
+        try:
+            tree = ast.parse(match.group(1).strip(), mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return names

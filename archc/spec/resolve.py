@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from archc.errors import SourceLoc, SpecError, format_path, short_repr
-from archc.spec.expr import ExprError, substitute, evaluate
+from archc.spec.expr import ExprError, evaluate, names_in, substitute
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_yaml_file
 
 MAX_EXTENDS_DEPTH = 16
@@ -203,8 +203,13 @@ def _resolve_vars(doc: Document) -> dict:
     if not isinstance(raw, dict):
         raise doc.error(("vars",), "vars must be a mapping", expected="name: number", got=type(raw).__name__)
     resolved: dict = {}
+    deps: dict = doc.var_deps  # var -> vars it depends on, transitively
     for name, value in raw.items():
         path = ("vars", name)
+        if isinstance(value, str):
+            direct = names_in(value) if "${" in value else names_in("${" + value + "}")
+            deps[name] = set(direct).union(*(deps.get(d, set()) for d in direct)) | {name}
+            doc.var_uses[path] = deps[name]
         if not isinstance(name, str) or not name.isidentifier():
             raise doc.error(path, f"variable name {name!r} is not an identifier", key=True)
         if isinstance(value, str):
@@ -225,6 +230,9 @@ def _substitute_all(node: Any, variables: dict, path: tuple, doc: Document) -> A
     if isinstance(node, list):
         return [_substitute_all(v, variables, path + (i,), doc) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
+        deps = doc.var_deps
+        direct = names_in(node)
+        doc.var_uses[path] = set(direct).union(*(deps.get(d, set()) for d in direct))
         try:
             return substitute(node, variables)
         except ExprError as exc:
@@ -246,6 +254,7 @@ def resolve_file(
     for assignment in overrides:
         apply_override(doc, assignment, limits)
     doc.overrides = overrides
+    doc.override_paths = tuple((a, parse_set_path(a.split("=", 1)[0].strip())) for a in overrides)
     variables = _resolve_vars(doc)
     doc.data = _substitute_all(doc.data, variables, (), doc)
     doc.data["vars"] = variables

@@ -43,6 +43,9 @@ class Document:
     locs: dict = field(default_factory=dict)  # path -> SourceLoc of the value
     key_locs: dict = field(default_factory=dict)  # path -> SourceLoc of the mapping key
     overrides: tuple = ()  # the `--set` assignments applied
+    override_paths: tuple = ()  # (assignment, parsed key path) per override
+    var_uses: dict = field(default_factory=dict)  # path of a substituted value -> vars it used (transitively)
+    var_deps: dict = field(default_factory=dict)  # var name -> the vars its own expression uses (transitively)
 
     def loc_of(self, path: Path_, *, key: bool = False) -> SourceLoc:
         """The location of path, or of its nearest ancestor that has one."""
@@ -57,7 +60,24 @@ class Document:
         return SourceLoc(self.file)
 
     def error(self, path: Path_, message: str, *, key: bool = False, **kw: str) -> SpecError:
-        return SpecError(message, loc=self.loc_of(path, key=key), spec_path=format_path(tuple(path)), **kw)
+        loc = self.loc_of(path, key=key)
+        note = "" if str(loc.file).startswith("--set") else self.override_note(tuple(path))
+        return SpecError(message + note, loc=loc, spec_path=format_path(tuple(path)), **kw)
+
+    def override_note(self, path: tuple) -> str:
+        """' (after --set ...)' naming the overrides that can have caused a problem at path: those that set
+        it, a key inside it or around it, or a variable an expression at or around it used; '' if none."""
+        def related(other: tuple) -> bool:
+            n = min(len(other), len(path))
+            return other[:n] == path[:n]
+
+        used = set()
+        for where, names in self.var_uses.items():
+            if related(where):
+                used |= names
+        hits = [text for text, target in self.override_paths
+                if related(target) or (len(target) == 2 and target[0] == "vars" and target[1] in used)]
+        return f" (after --set {' '.join(hits)})" if hits else ""
 
 
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
