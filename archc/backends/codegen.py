@@ -105,7 +105,7 @@ def _(node: ConcatNode, depth: int) -> list[str]:
 HELPERS = (custom.seq, custom.FlattenLinear, custom.ZeroPadShortcut, custom.Residual, custom.Concat,
            custom.init_weights)
 # names the generated module defines or imports besides the model class
-TAKEN = {obj.__name__ for obj in HELPERS} | {"OrderedDict", "Dict", "List", "Optional", "Tuple", "torch", "F", "nn"}
+TAKEN = {obj.__name__ for obj in HELPERS} | {"OrderedDict", "Dict", "List", "Optional", "Tuple", "torch", "F", "nn", "math"}
 
 
 def _helpers_source() -> str:
@@ -159,6 +159,7 @@ def generate(model: Model) -> str:
         "",
         f"    model = {cls}().eval()",
         '"""',
+        "import math",
         "from collections import OrderedDict",
         "from typing import Dict, List, Optional, Tuple",
         "",
