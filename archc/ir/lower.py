@@ -14,7 +14,7 @@ from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, Inceptio
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
 # BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
-BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on")
+BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation")
 
 # ops that may hand on their input tensor itself (or a view of it): an in-place op after them still
 # writes into the input (dropout is the identity in eval mode; flatten returns a view)
@@ -176,17 +176,22 @@ class Lowerer:
         return replace(self.ctx, norm=st.norm or self.ctx.norm, act=st.act or self.ctx.act)
 
     def _block_convs(self, st: BlockStage, stride: int, residual: bool,
-                     spec_path: tuple) -> list[tuple[str, ConvParams]]:
-        """basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand (last act deferred past the add)."""
+                     spec_path: tuple, first: bool = True) -> list[tuple[str, ConvParams]]:
+        """basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand (last act deferred past the add).
+
+        Dilation as torchvision/timm: the first block's first 3x3 uses `first_dilation` (the previous
+        stage's), every other 3x3 `dilation`; padding defaults to dilation * (kernel - 1) // 2."""
         width = st.width or 0
         last_act = "none" if residual else None
+        d = st.dilation
+        d0 = (st.first_dilation or d) if first else d
         if st.block == "basic":
             expansion = st.expansion or 1
             if st.groups != 1 or st.base_width != 64:
                 raise self.error(spec_path + ("groups",), "basic blocks support only groups=1 and base_width=64",
                                  expected="block: bottleneck for ResNeXt / wide ResNets")
-            return [("conv1", ConvParams(out=width, kernel=3, stride=stride)),
-                    ("conv2", ConvParams(out=width * expansion, kernel=3, act=last_act))]
+            return [("conv1", ConvParams(out=width, kernel=3, stride=stride, dilation=d0)),
+                    ("conv2", ConvParams(out=width * expansion, kernel=3, act=last_act, dilation=d))]
         expansion = st.expansion or 4
         mid = int(width * (st.base_width / 64.0)) * st.groups
         if mid < 1:
@@ -195,16 +200,17 @@ class Lowerer:
                              expected="width * base_width >= 64", got=f"width {width}, base_width {st.base_width}")
         s1, s3 = (stride, 1) if st.stride_on == "1x1" else (1, stride)
         return [("conv1", ConvParams(out=mid, kernel=1, stride=s1)),
-                ("conv2", ConvParams(out=mid, kernel=3, stride=s3, groups=st.groups)),
+                ("conv2", ConvParams(out=mid, kernel=3, stride=s3, groups=st.groups, dilation=d0)),
                 ("conv3", ConvParams(out=width * expansion, kernel=1, act=last_act))]
 
     def _block_body(self, st: BlockStage, prefix: str, x: Shape, stride: int, spec_path: tuple,
-                    ctx: LayerContext, residual: bool) -> list[Node]:
+                    ctx: LayerContext, residual: bool, first: bool = True) -> list[Node]:
         if st.layers is not None:
-            return self.layers(st.layers, prefix, x, spec_path + ("layers",), ctx)
+            return self.layers(_last_conv_without_act(st.layers) if residual else st.layers, prefix, x,
+                               spec_path + ("layers",), ctx)
         body: list[Node] = []
         field = ("width",)
-        for name, params in self._block_convs(st, stride, residual, spec_path):
+        for name, params in self._block_convs(st, stride, residual, spec_path, first):
             try:
                 node = self.layer("conv", params, name, prefix, x, spec_path, ctx)
             except SpecError as exc:
@@ -214,9 +220,9 @@ class Lowerer:
         return body
 
     def residual_block(self, st: ResidualStage, name: str, prefix: str, x: Shape, stride: int,
-                       spec_path: tuple, ctx: LayerContext) -> ResidualNode:
+                       spec_path: tuple, ctx: LayerContext, first: bool = True) -> ResidualNode:
         path = _join(prefix, name)
-        body = self._block_body(st, path, x, stride, spec_path, ctx, residual=True)
+        body = self._block_body(st, path, x, stride, spec_path, ctx, residual=True, first=first)
         self.refuse_inplace_on_shared_input(body, "the shortcut")
         y = body[-1].out_shape
         shortcut: Optional[Node] = None
@@ -270,9 +276,10 @@ class Lowerer:
             stride = st.stride if b == 0 else 1
             block_name = f"block{b + 1}"
             if isinstance(st, ResidualStage):
-                node: Node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx)
+                node: Node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx, first=b == 0)
             else:
-                items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False)
+                items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False,
+                                         first=b == 0)
                 node = self.seq(block_name, name, y, items, spec_path, "block", {"block": st.block or "custom"})
             blocks.append(node)
             y = node.out_shape
@@ -430,6 +437,17 @@ class Lowerer:
             raise self.error(sp + ("layers",), "an aux head must end in a flat vector of class scores",
                              got=_fmt(head.out_shape))
         return AuxHeadNode(name=name, attach=target.path, loss_weight=aux.loss_weight, head=head)
+
+
+def _last_conv_without_act(layers: list) -> list:
+    """A residual body's last conv has no activation (the block's activation follows the add), unless the
+    spec gives that conv an `act` itself."""
+    last = max((i for i, item in enumerate(layers) if item.kind == "conv"), default=None)
+    if last is None or layers[last].params.act is not None:
+        return layers
+    out = list(layers)
+    out[last] = layers[last].model_copy(update={"conv": layers[last].params.model_copy(update={"act": "none"})})
+    return out
 
 
 def _tappable(seq: SeqNode):

@@ -122,6 +122,11 @@ class BlockStage(Strict):
     groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality). Not with `layers`")
     base_width: PositiveInt = Field(64, description="ResNeXt/wide-ResNet width per group: mid = width*base_width/64*groups. Not with `layers`")
     stride_on: Literal["1x1", "3x3"] = Field("3x3", description="bottleneck: which conv strides (paper v1: 1x1; torchvision v1.5: 3x3). Not with `layers`")
+    dilation: PositiveInt = Field(1, description="dilation of the blocks' 3x3 convs (padding follows: 'same'); "
+                                                 "with `stride: 1` it is torchvision's replace_stride_with_dilation. "
+                                                 "Not with `layers`")
+    first_dilation: Optional[PositiveInt] = Field(None, description="dilation of the first block's 3x3 conv (the "
+                                                                    "previous stage's); default `dilation`. Not with `layers`")
     norm: Optional[NormLiteral] = Field(None, description="override defaults.norm in this stage")  # type: ignore[valid-type]
     act: Optional[ActLiteral] = Field(None, description="override defaults.act in this stage")  # type: ignore[valid-type]
 
