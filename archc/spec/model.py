@@ -446,7 +446,7 @@ def check_module_names(spec: Spec, doc: Document) -> None:
             continue
         where = ("stages", i, "inception")
         if st.prefix and not (st.prefix.isascii() and st.prefix.replace("_", "a").isalnum() and st.prefix[0].isalpha()):
-            raise doc.error(where + ("prefix",), f"prefix {st.prefix[:40]!r} cannot start a name",
+            raise doc.error(where + ("prefix",), f"prefix {st.prefix[:40]!r} cannot start a Python identifier",
                             expected="ASCII letters, digits and _, starting with a letter, or ''")
         for key in st.modules:
             problem = name_problem(f"{st.prefix}{key}")

@@ -137,14 +137,14 @@ _AMBIGUOUS_INT = re.compile(r"^[-+]?0[0-9]+$")
 def scalar_value(node: yaml.ScalarNode, loader: yaml.SafeLoader) -> Any:
     """A scalar node's value under the YAML 1.2 core schema; ValueError for forms archc refuses."""
     text = node.value
-    if node.tag == _INT_TAG and node.style is None:
+    if node.tag == _INT_TAG and not node.style:  # plain: None (pure Python) or "" (libyaml)
         if _AMBIGUOUS_INT.match(text):
             raise ValueError(f"ambiguous number {text!r}: a leading 0 means octal in YAML 1.1 and decimal in "
                              f"YAML 1.2; write {int(text, 10)} (or 0o{text.lstrip('+-0')} for octal)")
         if text.startswith(("0o", "0x")):
             return int(text[2:], 8 if text[1] == "o" else 16)
         return int(text, 10)
-    if node.tag == _FLOAT_TAG and node.style is None:
+    if node.tag == _FLOAT_TAG and not node.style:
         lowered = text.lower()
         value = float(lowered.replace(".inf", "inf").replace(".nan", "nan"))
     else:
@@ -291,10 +291,20 @@ def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS, *, allow_e
     return Document(data=data, file=file, locs=builder.locs, key_locs=builder.key_locs)
 
 
+def _refuse_special(mode: int, shown: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise SpecError("is a directory, not a spec file", loc=SourceLoc(shown))
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        raise SpecError(f"not a regular file ({kind})", loc=SourceLoc(shown), expected="a .yaml spec file")
+
+
 def _read_regular_file(path: Path, shown: str, limits: Limits) -> bytes:
     """The bytes of a regular file, at most the size limit; devices, FIFOs and sockets are refused before
     any read (a FIFO is opened non-blocking, so no writer is waited for)."""
     try:
+        _refuse_special(os.stat(path).st_mode, shown)  # before open: opening a socket fails, a device may block
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise SpecError("no such spec file", loc=SourceLoc(shown)) from None
@@ -304,12 +314,7 @@ def _read_regular_file(path: Path, shown: str, limits: Limits) -> bytes:
         raise SpecError(f"cannot read spec: {exc.strerror or exc}", loc=SourceLoc(shown)) from None
     try:
         info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise SpecError("is a directory, not a spec file", loc=SourceLoc(shown))
-        if not stat.S_ISREG(info.st_mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
-                    or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a file")
-            raise SpecError(f"not a regular file ({kind})", loc=SourceLoc(shown), expected="a .yaml spec file")
+        _refuse_special(info.st_mode, shown)  # again on what was opened (it may have been swapped)
         if info.st_size > limits.max_file_bytes:
             raise SpecError(f"spec file too large ({info.st_size:,} bytes)", loc=SourceLoc(shown),
                             expected=f"at most {limits.max_file_bytes:,} bytes")
