@@ -40,7 +40,13 @@ def exercise(text: str) -> None:
     source = archc.generate_source(ir)
     compile(source, "generated.py", "exec")
     if ir.cost_with_aux().params < 200_000:
-        archc.compile(ir)
+        net = archc.compile(ir)
+        namespace: dict = {"__name__": "generated_fuzz"}
+        exec(compile(source, "generated.py", "exec"), namespace)  # noqa: S102 - archc's own output, checked above
+        from archc.backends.codegen import _model_class
+
+        cls = namespace[_model_class(ir)]
+        assert list(cls().state_dict()) == list(net.state_dict())  # names mean the same in both
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
