@@ -26,14 +26,25 @@ def bundled_specs() -> list[Path]:
     return sorted((p for p in root.rglob("*.yaml") if not p.name.startswith("_")), key=lambda p: _natural_key(p, root))
 
 
+_BUNDLED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9][A-Za-z0-9_-]*)*")
+
+
 def resolve_spec_arg(text: str) -> Path:
-    """A spec path, or the name of a bundled spec (`resnet50`, `cifar/resnet56`)."""
+    """A spec path, or the name of a bundled spec (`resnet50`, `cifar/resnet56`). Names are literal: no
+    glob patterns (`*` is a file named `*` or nothing), no `..`."""
     path = Path(text)
-    if path.exists():
+    try:
+        if path.exists() or path.is_symlink():
+            return path  # the reader reports what it is (a loop, a FIFO, a folder)
+    except (OSError, ValueError):
         return path
-    if not text.endswith((".yaml", ".yml")):
-        for candidate in [bundled_specs_dir() / f"{text}.yaml", *bundled_specs_dir().rglob(f"{text}.yaml")]:
-            if candidate.is_file():
+    if _BUNDLED_NAME.fullmatch(text):
+        root = bundled_specs_dir()
+        direct = root / f"{text}.yaml"
+        if direct.is_file():
+            return direct
+        for candidate in bundled_specs():  # `resnet56` also names cifar/resnet56 when unique at the top
+            if candidate.relative_to(root).with_suffix("").as_posix().endswith("/" + text):
                 return candidate
     raise SpecError("no such spec file or bundled spec", loc=SourceLoc(text),
                     expected="a path to a .yaml spec or a name from `archc list`")

@@ -129,7 +129,9 @@ def validate(specs: tuple, overrides: tuple) -> None:
             click.echo(f"archc: error: {exc.format()}", err=True)
             continue
         cost = model.cost
-        click.echo(f"ok  {spec_arg}  {model.name}  {cost.params:,} params  {cost.macs / 1e9:.3f} GMACs")
+        from archc.summary import format_macs
+
+        click.echo(f"ok  {spec_arg}  {model.name}  {cost.params:,} params  {format_macs(cost.macs)}")
     if failed:
         click.echo(f"{failed} of {len(specs)} spec(s) invalid", err=True)
         sys.exit(EXIT_BAD_INPUT)

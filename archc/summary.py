@@ -6,6 +6,14 @@ from typing import Any
 from archc.ir.graph import Model, Node
 
 
+def format_macs(macs: int) -> str:
+    """MACs with a unit that shows the number: '4.089 GMACs', '17.3 MMACs', '2.05 KMACs', '322 MACs'."""
+    for unit, size, digits in (("G", 10**9, 3), ("M", 10**6, 2), ("K", 10**3, 2)):
+        if macs >= size:
+            return f"{macs / size:,.{digits}f} {unit}MACs"
+    return f"{macs:,} MACs"
+
+
 def fmt_shape(shape: tuple) -> str:
     return " x ".join(str(s) for s in shape)
 
@@ -58,11 +66,11 @@ def summary_dict(model: Model) -> dict[str, Any]:
 
 def format_table(model: Model) -> str:
     rows = summary_rows(model)
-    header = ("stage", "kind", "output (C x H x W)", "params", "GMACs")
-    body = [(r["name"], r["kind"], fmt_shape(r["output"]), f"{r['params']:,}", f"{r['macs'] / 1e9:.3f}")
+    header = ("stage", "kind", "output (C x H x W)", "params", "MACs")
+    body = [(r["name"], r["kind"], fmt_shape(r["output"]), f"{r['params']:,}", format_macs(r["macs"]))
             for r in rows]
     cost = model.cost
-    total = ("total", "", fmt_shape(model.body.out_shape), f"{cost.params:,}", f"{cost.macs / 1e9:.3f}")
+    total = ("total", "", fmt_shape(model.body.out_shape), f"{cost.params:,}", format_macs(cost.macs))
     widths = [max(len(str(row[i])) for row in [header, *body, total]) for i in range(len(header))]
 
     def line(row: tuple) -> str:
@@ -76,5 +84,5 @@ def format_table(model: Model) -> str:
     if model.aux_heads:
         full = model.cost_with_aux()
         out.append(f"with aux heads (training only): {full.params:,} params")
-    out.append(f"GFLOPs = 2 x GMACs = {2 * cost.macs / 1e9:.3f}")
+    out.append(f"FLOPs = 2 x MACs = {format_macs(2 * cost.macs).replace('MACs', 'FLOPs')}")
     return "\n".join(out)

@@ -8,9 +8,14 @@ from hypothesis import strategies as st
 
 JUNK = st.one_of(
     st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(40_000, 200_000),  # paddings and sizes that blow feature maps up
     st.text(max_size=12), st.lists(st.integers(-3, 300), max_size=7), st.dictionaries(st.text(max_size=6), st.integers(), max_size=3),
     st.sampled_from(["${n}", "${2*n}", "${n/0}", "${9**99}", "${x}", "${", "abc", "3x3", "-1", "1e9", "none",
-                     "${__import__('os')}", "relu", "bottleneck", "projection", "pad", "\"\"\"", "\x00", "a" * 300]),
+                     "${__import__('os')}", "relu", "bottleneck", "projection", "pad", "\"\"\"", "\x00", "a" * 300,
+                     # issue 10's kinds: names Python or torch cannot take, YAML 1.1 forms, hostile expressions
+                     "none", "class", "append", "named_buffers", "forward", "training", "\ufb01", "caf\u00e9",
+                     "010", "1:30", "1e-3", ".nan", "-.inf", "1e400", "${(-1)**0.5 // 1}", "${1e15 ** 64}",
+                     "${round(2, -10**15)}", "*", "**"]),
 )
 
 

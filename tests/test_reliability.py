@@ -40,7 +40,13 @@ def exercise(text: str) -> None:
     source = archc.generate_source(ir)
     compile(source, "generated.py", "exec")
     if ir.cost_with_aux().params < 200_000:
-        archc.compile(ir)
+        net = archc.compile(ir)
+        namespace: dict = {"__name__": "generated_fuzz"}
+        exec(compile(source, "generated.py", "exec"), namespace)  # noqa: S102 - archc's own output, checked above
+        from archc.backends.codegen import _model_class
+
+        cls = namespace[_model_class(ir)]
+        assert list(cls().state_dict()) == list(net.state_dict())  # names mean the same in both
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -98,7 +104,9 @@ def test_limits_are_configurable(tmp_path):
 
 @pytest.mark.parametrize("text,words", [
     ("name: x\nstages:\n  - residual: {block: basic, width: 16, blocks: 1000000000}\n", "too many"),
-    ("name: x\nstages:\n  - conv: {out: 900000}\n  - conv: {out: 900000}\n", "parameters"),
+    ("name: x\ninput: {size: 1}\nstages:\n  - conv: {out: 900000}\n  - conv: {out: 900000}\n", "parameters"),
+    ("name: x\nstages:\n  - conv: {out: 900000}\n", "activations of one image"),
+    ("name: x\nstages:\n  - conv: {out: 4, padding: 50000}\n", "65,536 px a side"),
     ("name: x\ninput: {size: 1000000}\nstages:\n  - conv: {out: 3}\n", "input size too large"),
 ])
 def test_resource_bombs_refused_before_any_tensor(tmp_path, text, words):

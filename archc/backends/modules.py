@@ -1,5 +1,6 @@
 """The few torch modules archc needs beyond torch.nn. Self-contained: codegen copies this source
 verbatim into generated files, so it may import only torch."""
+import math
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
@@ -98,12 +99,32 @@ class Network(nn.Module):
 
 def init_weights(model: nn.Module, conv: str = "kaiming_normal", fc: str = "default", mode: str = "fan_out",
                  nonlinearity: str = "relu", std: float = 0.01) -> None:
-    """Initialise conv/fc weights by scheme, BN to (1, 0); zero the last BN of flagged residual blocks."""
+    """Initialise conv/fc weights by scheme, BN to (1, 0); zero the last BN of flagged residual blocks.
 
-    def apply(weight: torch.Tensor, bias: Optional[torch.Tensor], scheme: str) -> None:
+    A grouped conv's fan-out is divided by its groups (as timm does): each input feeds only the
+    out/groups outputs of its group, so a depthwise 3x3 has fan-out 9, not 9 x channels. torch's own
+    initialisers ignore groups there; fan-in (weight.shape[1] x kh x kw) is per group already."""
+
+    def grouped(weight: torch.Tensor, scheme: str, groups: int) -> None:
+        receptive = weight[0][0].numel()
+        fan_in, fan_out = weight.shape[1] * receptive, weight.shape[0] * receptive // groups
+        if scheme.startswith("kaiming"):
+            std = nn.init.calculate_gain(nonlinearity, 0) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+        else:
+            std = math.sqrt(2.0 / float(fan_in + fan_out))
+        with torch.no_grad():
+            if scheme.endswith("normal"):
+                weight.normal_(0.0, std)
+            else:
+                bound = math.sqrt(3.0) * std
+                weight.uniform_(-bound, bound)
+
+    def apply(weight: torch.Tensor, bias: Optional[torch.Tensor], scheme: str, groups: int = 1) -> None:
         if scheme == "default":
             return
-        if scheme == "kaiming_normal":
+        if groups > 1 and scheme in ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform"):
+            grouped(weight, scheme, groups)
+        elif scheme == "kaiming_normal":
             nn.init.kaiming_normal_(weight, mode=mode, nonlinearity=nonlinearity)
         elif scheme == "kaiming_uniform":
             nn.init.kaiming_uniform_(weight, mode=mode, nonlinearity=nonlinearity)
@@ -122,7 +143,7 @@ def init_weights(model: nn.Module, conv: str = "kaiming_normal", fc: str = "defa
 
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
-            apply(m.weight, m.bias, conv)
+            apply(m.weight, m.bias, conv, m.groups)
         elif isinstance(m, nn.Linear):
             apply(m.weight, m.bias, fc)
         elif isinstance(m, nn.BatchNorm2d):

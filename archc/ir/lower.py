@@ -2,28 +2,19 @@
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Optional
 
 from archc.errors import SpecError
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.names import class_name, name_problem
 from archc.ir.ops import REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape, ShapeError, pair
 from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, Layer,
                               ResidualStage, Spec)
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
-# names a module attribute may not take (they would shadow nn.Module's own attributes)
-RESERVED = frozenset({
-    "forward", "training", "train", "eval", "parameters", "modules", "children", "buffers", "state_dict",
-    "load_state_dict", "apply", "to", "cuda", "cpu", "type", "float", "double", "half", "bfloat16",
-    "register_buffer", "register_module", "add_module", "zero_grad", "requires_grad_", "extra_repr",
-    "named_modules", "named_parameters", "named_children", "get_submodule", "dump_patches", "call_super_init",
-    "aux_loss_weights", "plan", "ipu", "xpu", "mtia", "share_memory", "compile", "shortcut", "act", "body_names",
-    "branch_names", "zero_init_last_bn",
-})
-
-
 # BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
-BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on")
+BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation")
 
 # ops that may hand on their input tensor itself (or a view of it): an in-place op after them still
 # writes into the input (dropout is the identity in eval mode; flatten returns a view)
@@ -48,8 +39,9 @@ class Namer:
             while explicit in self.taken:
                 self.counts[kind] += 1
                 explicit = f"{kind}{self.counts[kind]}"
-        if explicit in RESERVED:
-            raise self.lowerer.error(spec_path, f"name {explicit!r} is reserved", expected="another name")
+        problem = name_problem(explicit)
+        if problem:
+            raise self.lowerer.error(spec_path, problem)
         if explicit in self.taken:
             where = f" in {self.container}" if self.container else ""
             raise self.lowerer.error(spec_path, f"duplicate name {explicit!r}{where}", expected="unique names")
@@ -65,6 +57,13 @@ def _fmt(shape: Shape) -> str:
     return " x ".join(map(str, shape))
 
 
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} bytes"
+
+
 class Lowerer:
     def __init__(self, spec: Spec, doc: Optional[Document], limits: Limits) -> None:
         self.spec = spec
@@ -74,6 +73,8 @@ class Lowerer:
         self.ctx = LayerContext(norm=d.norm, act=d.act, bn_eps=d.bn_eps, bn_momentum=d.bn_momentum,
                                 classes=spec.classes)
         self.op_count = 0
+        self.activation_bytes = 0  # float32 outputs of every op so far, one image
+        self.params = 0
 
     # ------------------------------------------------------------ errors
 
@@ -97,6 +98,22 @@ class Lowerer:
         if y[0] > self.limits.max_channels:
             raise self.error(spec_path, f"{kind} output {_fmt(y)} is too large",
                              expected=f"at most {self.limits.max_channels:,} channels")
+        if len(x) == 3 and len(y) == 3 and max(y[1:]) > max(x[1:]) and getattr(params, "padding", None):
+            spec_path = spec_path + ("padding",)  # only padding makes a map grow: name it
+        if len(y) == 3 and max(y[1], y[2]) > self.limits.max_feature_size:
+            raise self.error(spec_path, f"{kind} output {_fmt(y)} is too large",
+                             expected=f"feature maps at most {self.limits.max_feature_size:,} px a side "
+                                      "(see archc.Limits)")
+        self.activation_bytes += 4 * math.prod(y)
+        if self.activation_bytes > self.limits.max_activation_bytes:
+            raise self.error(spec_path, f"the activations of one image reach {_bytes(self.activation_bytes)} "
+                             f"at this {kind} ({_fmt(y)})",
+                             expected=f"at most {_bytes(self.limits.max_activation_bytes)} in all (float32, "
+                                      "every op's output; see archc.Limits)")
+        self.params += opdef.cost(params, x, y).params
+        if self.params > self.limits.max_total_params:
+            raise self.error(spec_path, f"the network reaches {self.params:,} parameters at this {kind}",
+                             expected=f"at most {self.limits.max_total_params:,} (see archc.Limits)")
         self.op_count += 1
         if self.op_count > self.limits.max_blocks_per_stage * 20:
             raise self.error(spec_path, f"network has more than {self.op_count - 1:,} ops",
@@ -159,31 +176,41 @@ class Lowerer:
         return replace(self.ctx, norm=st.norm or self.ctx.norm, act=st.act or self.ctx.act)
 
     def _block_convs(self, st: BlockStage, stride: int, residual: bool,
-                     spec_path: tuple) -> list[tuple[str, ConvParams]]:
-        """basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand (last act deferred past the add)."""
+                     spec_path: tuple, first: bool = True) -> list[tuple[str, ConvParams]]:
+        """basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand (last act deferred past the add).
+
+        Dilation as torchvision/timm: the first block's first 3x3 uses `first_dilation` (the previous
+        stage's), every other 3x3 `dilation`; padding defaults to dilation * (kernel - 1) // 2."""
         width = st.width or 0
         last_act = "none" if residual else None
+        d = st.dilation
+        d0 = (st.first_dilation or d) if first else d
         if st.block == "basic":
             expansion = st.expansion or 1
             if st.groups != 1 or st.base_width != 64:
                 raise self.error(spec_path + ("groups",), "basic blocks support only groups=1 and base_width=64",
                                  expected="block: bottleneck for ResNeXt / wide ResNets")
-            return [("conv1", ConvParams(out=width, kernel=3, stride=stride)),
-                    ("conv2", ConvParams(out=width * expansion, kernel=3, act=last_act))]
+            return [("conv1", ConvParams(out=width, kernel=3, stride=stride, dilation=d0)),
+                    ("conv2", ConvParams(out=width * expansion, kernel=3, act=last_act, dilation=d))]
         expansion = st.expansion or 4
         mid = int(width * (st.base_width / 64.0)) * st.groups
+        if mid < 1:
+            raise self.error(spec_path + ("base_width",), "the bottleneck's middle width "
+                             "int(width * base_width / 64) * groups rounds to 0",
+                             expected="width * base_width >= 64", got=f"width {width}, base_width {st.base_width}")
         s1, s3 = (stride, 1) if st.stride_on == "1x1" else (1, stride)
         return [("conv1", ConvParams(out=mid, kernel=1, stride=s1)),
-                ("conv2", ConvParams(out=mid, kernel=3, stride=s3, groups=st.groups)),
+                ("conv2", ConvParams(out=mid, kernel=3, stride=s3, groups=st.groups, dilation=d0)),
                 ("conv3", ConvParams(out=width * expansion, kernel=1, act=last_act))]
 
     def _block_body(self, st: BlockStage, prefix: str, x: Shape, stride: int, spec_path: tuple,
-                    ctx: LayerContext, residual: bool) -> list[Node]:
+                    ctx: LayerContext, residual: bool, first: bool = True) -> list[Node]:
         if st.layers is not None:
-            return self.layers(st.layers, prefix, x, spec_path + ("layers",), ctx)
+            return self.layers(_last_conv_without_act(st.layers) if residual else st.layers, prefix, x,
+                               spec_path + ("layers",), ctx)
         body: list[Node] = []
         field = ("width",)
-        for name, params in self._block_convs(st, stride, residual, spec_path):
+        for name, params in self._block_convs(st, stride, residual, spec_path, first):
             try:
                 node = self.layer("conv", params, name, prefix, x, spec_path, ctx)
             except SpecError as exc:
@@ -193,9 +220,9 @@ class Lowerer:
         return body
 
     def residual_block(self, st: ResidualStage, name: str, prefix: str, x: Shape, stride: int,
-                       spec_path: tuple, ctx: LayerContext) -> ResidualNode:
+                       spec_path: tuple, ctx: LayerContext, first: bool = True) -> ResidualNode:
         path = _join(prefix, name)
-        body = self._block_body(st, path, x, stride, spec_path, ctx, residual=True)
+        body = self._block_body(st, path, x, stride, spec_path, ctx, residual=True, first=first)
         self.refuse_inplace_on_shared_input(body, "the shortcut")
         y = body[-1].out_shape
         shortcut: Optional[Node] = None
@@ -249,9 +276,10 @@ class Lowerer:
             stride = st.stride if b == 0 else 1
             block_name = f"block{b + 1}"
             if isinstance(st, ResidualStage):
-                node: Node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx)
+                node: Node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx, first=b == 0)
             else:
-                items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False)
+                items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False,
+                                         first=b == 0)
                 node = self.seq(block_name, name, y, items, spec_path, "block", {"block": st.block or "custom"})
             blocks.append(node)
             y = node.out_shape
@@ -323,6 +351,10 @@ class Lowerer:
             raise self.error(("input", "size"), "input size too large",
                              expected=f"at most {self.limits.max_input_size}", got=f"{h}x{w}")
         x: Shape = (spec.input.channels, h, w)
+        if spec.classes > self.limits.max_channels:
+            raise self.error(("classes",), f"{spec.classes:,} classes is too many",
+                             expected=f"at most {self.limits.max_channels:,} (see archc.Limits)")
+        self.activation_bytes = 4 * math.prod(x)
         top = Namer(self, "")
         items: list[Node] = []
         if spec.stem:
@@ -407,6 +439,17 @@ class Lowerer:
         return AuxHeadNode(name=name, attach=target.path, loss_weight=aux.loss_weight, head=head)
 
 
+def _last_conv_without_act(layers: list) -> list:
+    """A residual body's last conv has no activation (the block's activation follows the add), unless the
+    spec gives that conv an `act` itself."""
+    last = max((i for i, item in enumerate(layers) if item.kind == "conv"), default=None)
+    if last is None or layers[last].params.act is not None:
+        return layers
+    out = list(layers)
+    out[last] = layers[last].model_copy(update={"conv": layers[last].params.model_copy(update={"act": "none"})})
+    return out
+
+
 def _tappable(seq: SeqNode):
     """Nodes whose output flows along the main path (the only places an aux head can attach)."""
     for item in seq.items:
@@ -415,11 +458,6 @@ def _tappable(seq: SeqNode):
         yield item
         if isinstance(item, SeqNode) and item.role in ("stem", "stage"):
             yield from _tappable(item)
-
-
-def class_name(name: str) -> str:
-    parts = [p for p in name.split("_") if p]
-    return "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
 
 
 def lower(spec: Spec, doc: Optional[Document] = None, limits: Limits = DEFAULT_LIMITS) -> Model:

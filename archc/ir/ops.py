@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Union
 
-import keyword
-
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator
 
 Shape = tuple  # (C, H, W) for feature maps, (F,) for flat vectors
@@ -43,21 +41,16 @@ class ModuleCall:
 
 
 def check_identifier(value: Optional[str]) -> Optional[str]:
-    """Names become Python attributes and class names: ASCII identifiers only, no keywords, no leading _."""
-    if value is None:
-        return value
-    if keyword.iskeyword(value):
-        raise ValueError(f"{value!r} is a Python keyword, not a usable identifier (it names an attribute or class); choose another name")
-    if not value.isascii() or not value.isidentifier() or value.startswith("_"):
-        raise ValueError(f"must be a Python identifier (ASCII letters, digits, _; not starting with _ or a digit), "
-                         f"got {value[:40]!r}")
-    return value
+    """Names become Python attributes and class names: see archc.ir.names (one rule for every name)."""
+    from archc.ir.names import check_name
+
+    return check_name(value)  # type: ignore[return-value]
 
 
 class LayerParams(BaseModel):
     """Fields every layer accepts."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: Optional[str] = Field(None, description="node name; default <kind><n> within its container")
 
     @field_validator("name")

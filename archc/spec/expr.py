@@ -48,17 +48,21 @@ def evaluate(text: str, variables: Mapping[str, object]) -> Number:
         raise ExprError(f"expression longer than {MAX_EXPR_CHARS} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL byte
         raise ExprError(f"not an arithmetic expression: {text.strip()!r}") from None
     try:
         return _eval(tree.body, variables)
+    except RecursionError:
+        raise ExprError("expression nested too deeply") from None
     except _Unsupported as exc:  # name the offending part as written, not as a parse tree
         part = ast.get_source_segment(text.strip(), exc.node) or type(exc.node).__name__
         raise ExprError(f"{part!r} is not allowed in an expression: only numbers, variables, "
                         "+ - * / // % ** and min/max/round/int/floor/ceil") from None
 
 
-def _check(value: Number) -> Number:
+def _check(value: object) -> Number:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # `(-1) ** 0.5` is complex
+        raise ExprError("result is not a real number")
     if isinstance(value, float) and not math.isfinite(value):
         raise ExprError("result is not a finite number")
     if abs(value) > MAX_MAGNITUDE:
@@ -83,8 +87,14 @@ def _eval(node: ast.AST, variables: Mapping[str, object]) -> Number:
             raise ExprError("exponent too large")
         try:
             return _check(_BINARY[type(node.op)](left, right))
+        except ExprError:
+            raise
         except ZeroDivisionError:
             raise ExprError("division by zero") from None
+        except OverflowError:
+            raise ExprError(f"result is too large (limit {MAX_MAGNITUDE:.0e})") from None
+        except (TypeError, ValueError) as exc:
+            raise ExprError(f"cannot compute: {exc}") from None
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _check(_UNARY[type(node.op)](_eval(node.operand, variables)))
     if (
@@ -95,9 +105,13 @@ def _eval(node: ast.AST, variables: Mapping[str, object]) -> Number:
         and node.args
     ):
         args = [_eval(a, variables) for a in node.args]
+        if node.func.id == "round" and len(args) == 2 and not (isinstance(args[1], int) and abs(args[1]) <= 20):
+            raise ExprError("round(x, digits): digits must be an integer from -20 to 20")
         try:
             return _check(_FUNCTIONS[node.func.id](*args))
-        except (TypeError, ValueError) as exc:
+        except ExprError:
+            raise
+        except (ArithmeticError, TypeError, ValueError) as exc:
             raise ExprError(f"{node.func.id}(): {exc}") from None
     raise _Unsupported(node)
 
@@ -123,3 +137,15 @@ def substitute(value: str, variables: Mapping[str, object]) -> object:
     if "${" in out:
         raise ExprError("unbalanced '${' in string")
     return out
+
+
+def names_in(value: str) -> set[str]:
+    """The variable names the `${...}` parts of a string use (empty when one does not parse)."""
+    names: set[str] = set()
+    for match in PLACEHOLDER.finditer(value):
+        try:
+            tree = ast.parse(match.group(1).strip(), mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return names

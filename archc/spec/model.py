@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import keyword
 import types
 import typing
 from typing import Any, Literal, Optional, Union
@@ -10,7 +11,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model,
                       field_validator, model_validator)
 
-from archc.errors import SpecError, short_repr
+from archc.errors import SpecError, format_path, short_repr
 from archc.ir.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
 from archc.spec.yamlload import Document
 
@@ -19,11 +20,12 @@ ActLiteral = Literal[ACTIVATIONS + ("none",)]  # type: ignore[valid-type]
 NormLiteral = Literal[NORMS]  # type: ignore[valid-type]
 
 
+from archc.ir.names import class_name, name_problem  # noqa: E402
 from archc.ir.ops import check_identifier  # noqa: E402  (one rule for every name)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- layers: one key naming the op
@@ -120,6 +122,11 @@ class BlockStage(Strict):
     groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality). Not with `layers`")
     base_width: PositiveInt = Field(64, description="ResNeXt/wide-ResNet width per group: mid = width*base_width/64*groups. Not with `layers`")
     stride_on: Literal["1x1", "3x3"] = Field("3x3", description="bottleneck: which conv strides (paper v1: 1x1; torchvision v1.5: 3x3). Not with `layers`")
+    dilation: PositiveInt = Field(1, description="dilation of the blocks' 3x3 convs (padding follows: 'same'); "
+                                                 "with `stride: 1` it is torchvision's replace_stride_with_dilation. "
+                                                 "Not with `layers`")
+    first_dilation: Optional[PositiveInt] = Field(None, description="dilation of the first block's 3x3 conv (the "
+                                                                    "previous stage's); default `dilation`. Not with `layers`")
     norm: Optional[NormLiteral] = Field(None, description="override defaults.norm in this stage")  # type: ignore[valid-type]
     act: Optional[ActLiteral] = Field(None, description="override defaults.act in this stage")  # type: ignore[valid-type]
 
@@ -275,7 +282,12 @@ class Spec(Strict):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: Optional[str]) -> Optional[str]:
-        return check_identifier(value)
+        check_identifier(value)
+        derived = class_name(value) if value else ""
+        if derived and keyword.iskeyword(derived):  # `none` -> class None
+            raise ValueError(f"{value!r} would make the generated class {derived!r}, a Python keyword; "
+                             "choose another name")
+        return value
 
 
 for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,
@@ -333,6 +345,7 @@ _MESSAGES = {
     "dict_type": "expected a mapping",
     "model_type": "expected a mapping",
     "greater_than": "must be positive",
+    "finite_number": "expected a finite number",
 }
 
 
@@ -354,15 +367,52 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
     return tuple(out)
 
 
+def _data_order(path: tuple, data: Any) -> tuple:
+    """Where path comes in the data, in document order (a missing key sorts after its siblings)."""
+    order = []
+    node = data
+    for part in path:
+        if isinstance(node, dict):
+            keys = list(node)
+            order.append(keys.index(part) if part in node else len(keys))
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int):
+            order.append(part)
+            node = node[part] if 0 <= part < len(node) else None
+        else:
+            order.append(0)
+            node = None
+    return tuple(order)
+
+
+def _more(others: list, doc: Document, shown: int = 3) -> str:
+    """' [and 2 more problems: 7:12 stages[1].conv.out, 9:3 head]' (locations in the same file as line:col)."""
+    if not others:
+        return ""
+    places = []
+    for path in others[:shown]:
+        loc = doc.loc_of(path)
+        where = f"{loc.line}:{loc.col}" if loc.file == doc.file and loc.line else str(loc)
+        places.append(f"{where} {format_path(path) or '(top level)'}")
+    rest = ", ..." if len(others) > shown else ""
+    return f" [and {len(others)} more problem{'s' if len(others) > 1 else ''}: {', '.join(places)}{rest}]"
+
+
 def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError:
     errors = exc.errors(include_url=False)
-    # prefer the most specific error (deepest path); union errors come in pairs
-    err = max(errors, key=lambda e: (e["type"] == "extra_forbidden", len(_clean_loc(e["loc"], doc.data))))
-    loc = _clean_loc(err["loc"], doc.data)
+    cleaned = [_clean_loc(e["loc"], doc.data) for e in errors]
+    # a union's alternatives fail together: keep the most specific (deepest) error of each problem
+    specific = [i for i, c in enumerate(cleaned)
+                if not any(len(o) > len(c) and o[: len(c)] == c for o in cleaned)]
+    # report the first problem in file (data) order; at one place prefer an unknown key, then depth
+    first = min(specific, key=lambda i: (_data_order(cleaned[i], doc.data), errors[i]["type"] != "extra_forbidden"))
+    err = errors[first]
+    loc = cleaned[first]
     kind = err["type"]
     given = err.get("input")
     got = short_repr(list(given) if isinstance(given, tuple) else given) if kind != "missing" else ""  # a YAML list
-    more = f" [and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}]" if len(errors) > 1 else ""
+    others = list(dict.fromkeys(cleaned[i] for i in specific if cleaned[i] != loc))
+    more = _more(others, doc)
     if kind == "extra_forbidden" and loc:
         key = str(loc[-1])
         model = _model_at(loc[:-1])
@@ -382,12 +432,27 @@ def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError
     here = [e for e in errors if _clean_loc(e["loc"], doc.data) == loc]
     if len(here) > 1 and any(isinstance(p, str) and p.startswith("tuple[") for e in here for p in e["loc"]):
         # `kernel: [3, 5, 7]` fails both union members (an int, a pair): name both
-        left = len(errors) - len(here)
-        more = f" [and {left} more problem{'s' if left > 1 else ''}]" if left else ""
         return doc.error(loc, f"expected an integer or a pair [h, w]{more}", got=got)
     if kind.startswith(("greater_than", "less_than", "too_short", "too_long")):
         message = err["msg"][0].lower() + err["msg"][1:]
     return doc.error(loc, f"{message}{more}", got=got)
+
+
+def check_module_names(spec: Spec, doc: Document) -> None:
+    """Inception module names are `prefix` + key: the name rule applies to the result, located at the key."""
+    for i, item in enumerate(spec.stages):
+        st = item.inception
+        if st is None:
+            continue
+        where = ("stages", i, "inception")
+        if st.prefix and not (st.prefix.isascii() and st.prefix.replace("_", "a").isalnum() and st.prefix[0].isalpha()):
+            raise doc.error(where + ("prefix",), f"prefix {st.prefix[:40]!r} cannot start a Python identifier",
+                            expected="ASCII letters, digits and _, starting with a letter, or ''")
+        for key in st.modules:
+            problem = name_problem(f"{st.prefix}{key}")
+            if problem:
+                raise doc.error(where + ("modules", key), f"module key {str(key)[:40]!r} with prefix "
+                                f"{st.prefix!r}: {problem}", key=True)
 
 
 def validate_document(doc: Document) -> Spec:
@@ -398,15 +463,12 @@ def validate_document(doc: Document) -> Spec:
     try:
         # strict, in JSON mode: no "16" -> 16 or true -> 1 coercions, while YAML lists still fill tuples
         payload = json.dumps(doc.data, default=str, ensure_ascii=False)
-        return Spec.model_validate_json(payload, strict=True)
+        spec = Spec.model_validate_json(payload, strict=True)
     except ValidationError as exc:
-        error = spec_error_from_validation(exc, doc)
-        overrides = tuple(getattr(doc, "overrides", ()))
-        if overrides and not (error.loc and str(error.loc.file).startswith("--set")):
-            # the spec's own line is named, but the value there may come from an override (`${n}`, extends)
-            error = SpecError(f"{error.message} (after --set {' '.join(overrides)})", loc=error.loc,
-                              spec_path=error.spec_path, expected=error.expected, got=error.got)
+        error = spec_error_from_validation(exc, doc)  # doc.error adds the related --set overrides
         raise error from None
+    check_module_names(spec, doc)
+    return spec
 
 
 def json_schema() -> dict:

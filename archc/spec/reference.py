@@ -20,7 +20,14 @@ A spec is a YAML file describing one network. It is loaded with a safe YAML load
 no `<<` merges, no duplicate keys), merged with the file it `extends`, overridden by `--set`,
 its `${...}` expressions substituted, validated (unknown keys are errors, with a "did you mean"),
 then lowered to the IR with every shape inferred. Every error reads
-`file:line:col: spec.path: what is wrong (expected ..., got ...)`.
+`file:line:col: spec.path: what is wrong (expected ..., got ...)`; with several problems the first
+in the file is named and the others are listed by place (`[and 2 more problems: 7:12 head, ...]`).
+
+**Scalars are read as YAML 1.2** (core schema), in spec files and in `--set` values alike: `1e-3`
+is a float, `0x1f` and `0o17` are integers, `1:30`, `2001-12-14`, `yes`, `no`, `on`, `off` are
+strings, only `true`/`false` are booleans and only `null`/`~`/nothing is null. A decimal integer
+with a leading zero (`010`: 8 in YAML 1.1, 10 in 1.2) is refused as ambiguous. Every number must be
+finite: `.nan`, `.inf` and `1e400` are refused wherever they appear (also through `vars`).
 
 ```yaml
 archc: 1                       # format version
@@ -56,8 +63,9 @@ head:
   The head must end in exactly `classes` scores, shape `(classes,)`.
 * `kernel`, `stride`, `padding`, `dilation` (conv), pool `kernel`/`stride`/`padding` and
   `adaptive_avgpool.size` take an integer or a pair `[h, w]`.
-* A stage with custom `layers` takes no `width`, `stride`, `expansion`, `groups`, `base_width` or
-  `stride_on` (they shape the built-in blocks only): put a stride on one of its layers instead.
+* A stage with custom `layers` takes no `width`, `stride`, `expansion`, `groups`, `base_width`,
+  `stride_on`, `dilation` or `first_dilation` (they shape the built-in blocks only): put a stride
+  or a dilation on one of its layers instead.
 * An activation may not be `inplace: true` where its input is also read elsewhere: as the first op
   (after any `dropout` or `flatten`) of a residual body, of an inception branch, or of an aux head.
 
@@ -67,8 +75,16 @@ Every node has a stable dotted name that is also its module path in torch and in
 source: `stage2.block3.conv2.conv`, `stage2.inception4a.branch3.conv2`. Stages are `stage1`,
 `stage2`, ... in order (bare layers between them are `<kind><n>`, e.g. `maxpool1`); blocks are
 `block1..N`; inception modules are `<prefix><key>` (`inception4a`); layers are `<kind><n>` within
-their container (`conv1`, `conv2`, `fc1`). Any layer or stage may set `name:` (a Python
-identifier, unique in its container). Aux heads `attach:` to a node **by name** (its full path or
+their container (`conv1`, `conv2`, `fc1`). Any layer or stage may set `name:`, unique in its
+container.
+
+One rule holds for every name a spec gives: the model `name`, stage and layer names, aux head
+names and inception module names (`prefix` + key): an **ASCII** Python identifier (so Python's NFKC
+normalisation of identifiers cannot change it: `ﬁ` is refused, Python would read `fi`), not
+starting with `_`, not a Python keyword, and not an attribute of the torch module it becomes a
+child of (`forward`, `append`, `named_buffers`, `training`, `shortcut`, ...; the list is
+`archc.ir.names.RESERVED_ATTRS`). The model name's class (`none` -> `None`) must not be a keyword
+either. All of it is checked by `archc validate`, located at the name (for a module key, the key). Aux heads `attach:` to a node **by name** (its full path or
 its last component when unique), never by index. The node must be on the main path: a stem layer,
 a stage, a block or inception module of a stage, or a bare layer between stages, not a layer
 inside a residual block or an inception branch (whose output is not the network's running value).
@@ -82,8 +98,13 @@ inside a residual block or an inception branch (whose output is not the network'
 
 In a bottleneck the middle width is `int(width * base_width / 64) * groups` (ResNeXt: `groups: 32,
 base_width: 4`; wide ResNet-50-2: `base_width: 128`). `stride_on: 3x3` is torchvision's "v1.5";
-`stride_on: 1x1` is the paper's. A `residual` block computes `act(body(x) + shortcut(x))`; the
-body's last conv has no activation. Shortcuts: `projection` (1x1 conv + BN where the shape changes:
+`stride_on: 1x1` is the paper's. `dilation: d` dilates the blocks' 3x3 convs (padding `d`, so the
+size is kept); the first block's first 3x3 takes `first_dilation` (default `d`). torchvision's
+`resnet50(replace_stride_with_dilation=[False, True, True])` is stages 3 and 4 with `stride: 1` and
+`{dilation: 2, first_dilation: 1}`, `{dilation: 4, first_dilation: 2}` (as timm's `first_dilation`).
+A `residual` block computes `act(body(x) + shortcut(x))`; the body's last conv has no activation,
+for the built-in blocks and for custom `layers` alike (a custom body's last `conv` gets
+`act: none` unless it sets `act` itself). Shortcuts: `projection` (1x1 conv + BN where the shape changes:
 He et al. option B, the default), `pad` (subsample + zero channels: option A, no parameters),
 `projection_all` (option C), `identity` (shapes must match: an error otherwise).
 `plain` stages are the same blocks without shortcuts, or any `layers` list repeated `blocks` times
@@ -116,11 +137,18 @@ Python; results above 1e15 and exponents above 64 are refused. A var may use ear
 
 Chains may be up to 16 deep; cycles are errors. Errors in inherited parts point into the base file.
 
+What `extends` may reach: a **relative** path ending in `.yaml`/`.yml` that, with symlinks
+followed, lies in the folder of the spec named on the command line (or below it) or among the
+bundled specs (`specs/`). Absolute paths, `~`, paths leaving those folders, symlink loops, and
+anything that is not a regular file (a FIFO, a device) are refused at the `extends` line. The same
+holds for the spec itself: `archc validate /dev/zero` or a FIFO is refused before any read.
+Spec names on the command line are literal: `*` is a file named `*` or a bundled spec, never a glob.
+
 ## `--set` overrides
 
 `archc build spec.yaml --set classes=10 --set vars.n=18 --set stages[1].residual.blocks=4`:
 the path uses dots and `[i]` (or `.i`, no negative indexes) for list items; the value is parsed as
-YAML, and `null` deletes the key or list item, as in `extends`. `vars.<name>` must name a variable
+YAML by the same reader as spec files (YAML 1.2 numbers, the same alias, size and depth limits), and `null` deletes the key or list item, as in `extends`. `vars.<name>` must name a variable
 the spec defines. Overrides apply after `extends`, before `vars` substitution, and are recorded in
 `summary.json` and in analysis reports.
 
@@ -128,7 +156,18 @@ the spec defines. Overrides apply after `extends`, before `vars` substitution, a
 
 Untrusted specs are bounded (`archc.Limits`, all configurable in the Python API): 1 MB file,
 200,000 YAML nodes after alias expansion, nesting depth 64, 10,000 blocks per stage,
-1,000,000 channels, 50 billion parameters, input side 16,384.
+1,000,000 channels (and classes), 50 billion parameters, input side 16,384, any feature map's side
+65,536, and 4 GiB of activations for one image (float32, every op's output summed: what a
+`build --check` forward or an fvcore count holds). Bottleneck middle widths that round to 0 are
+located at `base_width`.
+
+## Initialisation
+
+`init.conv`/`init.fc` choose the scheme, `mode` the kaiming fan. **A grouped conv's fan-out is
+divided by its groups** (as timm does; torch's initialisers ignore groups): each input of a
+depthwise 3x3 feeds 9 outputs, so `mode: fan_out` gives std sqrt(2/9), not sqrt(2/(9 x channels));
+a ResNeXt 3x3 with 128 channels in 32 groups gets sqrt(2/36). Xavier uses the same grouped fan-out.
+Ungrouped convs get exactly torch's `kaiming_normal_` etc. Fan-in is per group in torch already.
 
 ## Reference
 """
