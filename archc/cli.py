@@ -170,15 +170,13 @@ def schema() -> None:
               help="Also run a forward pass on a zero batch and compare its shape with the IR's.")
 def build(spec: str, overrides: tuple, out_dir: Optional[str], seed: int, no_diagram: bool, check: bool) -> None:
     """Validate, compile to torch, print the summary, write source + summary.json (+ diagram)."""
-    from archc.build import build_outputs
+    from archc.build import build_outputs, output_folder, output_names
 
     started = time.perf_counter()
     model = load_model(spec, overrides)
-    out = Path(out_dir) if out_dir else Path("build") / model.name
-    from archc.io import check_writable_dir
-
-    check_writable_dir(out, "-o/--out")
-    written = build_outputs(model, out, seed=seed, diagram=not no_diagram, check=check, echo=click.echo)
+    folder = output_folder(model, Path(out_dir) if out_dir else Path("build") / model.name)
+    folder.check(output_names(model, not no_diagram))  # before any work: writable, no one else's file in the way
+    written = build_outputs(model, folder, seed=seed, diagram=not no_diagram, check=check, echo=click.echo)
     click.echo("wrote " + ", ".join(str(p) for p in written) + f"  ({time.perf_counter() - started:.1f}s)")
 
 

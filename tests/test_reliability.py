@@ -167,7 +167,7 @@ def test_concurrent_builds_to_one_folder_do_not_corrupt(tmp_path):
         assert proc.wait(timeout=300) == 0, proc.stderr.read()
     json.loads((out / "summary.json").read_text())
     compile((out / "resnet20.py").read_text(), "resnet20.py", "exec")
-    assert sorted(p.name for p in out.iterdir()) == ["resnet20.py", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".archc-manifest.json", "resnet20.py", "summary.json"]
 
 
 def test_build_is_byte_identical_across_runs(tmp_path):
