@@ -146,6 +146,7 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
 def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
     """report.json, report.md and the plots in out_dir (staged, then moved in together; stale plots removed)."""
     from archc.analysis.markdown import render_report
+    from archc.mdtext import md_text, md_url
 
     out_dir = Path(out_dir)
     svgs = report_plots(report)
@@ -162,7 +163,7 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
         if probe is not None:
             probe_files = [Path(p) for p in probe.plots(stage.path, ("svg",))]
             probe_md = probe.markdown_section(settings=True).rstrip() + "\n\n" + "\n\n".join(
-                f"![{p.stem}]({p.name})" for p in probe_files if p.suffix == ".svg")
+                f"![{md_text(p.stem)}]({md_url(p.name)})" for p in probe_files if p.suffix == ".svg")
         atomic_write(stage.path / "report.md", render_report(report, sorted(svgs), links, probe_md))
         atomic_write_json(stage.path / "report.json", report)
     return stage.written
