@@ -55,9 +55,12 @@ def md_text(text: object) -> str:
 def md_code(text: object) -> str:
     """An inline code span holding exactly `text` (on one line), whatever backticks it contains."""
     s = one_line(text)
+    if not s:
+        return ""  # an empty span would show its backticks
     longest = max((len(run) for run in re.findall(r"`+", s)), default=0)
     fence = "`" * (longest + 1)
-    pad = " " if s[:1] in ("`", " ") or s[-1:] in ("`", " ") else ""
+    # CommonMark strips one space each side when both are there, unless the content is only spaces
+    pad = " " if s.strip(" ") and (s[:1] in ("`", " ") or s[-1:] in ("`", " ")) else ""
     return f"{fence}{pad}{s}{pad}{fence}"
 
 

@@ -55,6 +55,9 @@ def test_md_text_property(text):
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_md_code_holds_exactly_the_text(text):
     out = md_code(text)
+    if not one_line(text):
+        assert out == ""
+        return
     run = re.match(r"`+", out).group(0)
     inner = out[len(run):-len(run)]
     assert out.endswith(run) and run not in inner.replace("`" * (len(run) + 1), "")
