@@ -2,14 +2,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
-from archc.io import atomic_write, atomic_write_json, staged_dir
+from archc.io import atomic_write, atomic_write_json
 from archc.ir.graph import Model
+from archc.outdir import OutputFolder
 from archc.summary import format_table, summary_dict
 
 
-def build_outputs(model: Model, out: Path, *, seed: int = 0, diagram: bool = True, check: bool = True,
+def output_names(model: Model, diagram: bool = True) -> list[str]:
+    """The files `archc build` writes (the diagram is `.dot` instead when Graphviz is missing)."""
+    return [f"{model.name}.py", "summary.json"] + ([f"{model.name}.svg"] if diagram else [])
+
+
+def output_folder(model: Model, out: Union[Path, OutputFolder]) -> OutputFolder:
+    """Where `archc build` writes: the spec itself is never replaced."""
+    if isinstance(out, OutputFolder):
+        return out
+    return OutputFolder(out, "build", protect=[model.source] if model.source else [])
+
+
+def build_outputs(model: Model, out: Union[Path, OutputFolder], *, seed: int = 0, diagram: bool = True, check: bool = True,
                   echo: Callable[[str], None] = print) -> list[Path]:
     """Compile to torch (proving it builds and runs), print the summary, write <name>.py + summary.json."""
     import torch
@@ -17,6 +30,8 @@ def build_outputs(model: Model, out: Path, *, seed: int = 0, diagram: bool = Tru
     from archc.backends.codegen import generate
     from archc.backends.torch_backend import to_torch
 
+    folder = output_folder(model, out)
+    folder.check(output_names(model, diagram))  # before any work
     net = to_torch(model, seed=seed)
     built_params = sum(p.numel() for p in net.parameters())
     expected = model.cost_with_aux().params
@@ -33,14 +48,12 @@ def build_outputs(model: Model, out: Path, *, seed: int = 0, diagram: bool = Tru
     echo(format_table(model))
     summary = summary_dict(model)
     summary["seed"] = seed
-    with staged_dir(out) as stage:  # all outputs appear together, or none do
-        staged = [
-            atomic_write(stage / f"{model.name}.py", generate(model)),
-            atomic_write_json(stage / "summary.json", summary),
-        ]
+    with folder.stage() as stage:  # all outputs appear together, or none do; never over a file archc did not write
+        atomic_write(stage.path / f"{model.name}.py", generate(model))
+        atomic_write_json(stage.path / "summary.json", summary)
         if diagram:
             from archc.render import write_diagram
 
-            staged.extend(write_diagram(model, stage, level="stage", fmt="svg",
-                                        echo=lambda line: echo(line.replace(str(stage), str(out)))))
-    return [out / p.name for p in staged]
+            write_diagram(model, stage.path, level="stage", fmt="svg",
+                          echo=lambda line: echo(line.replace(str(stage.path), str(folder.path))))
+    return stage.written

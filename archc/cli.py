@@ -19,12 +19,11 @@ EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class ArchcGroup(click.Group):
-    """Turns ArchcError into one located line and the documented exit code; loads area commands lazily."""
+    """Turns ArchcError into one located line and the documented exit code; loads area commands lazily;
+    a usage error is one line (exit 2); Ctrl-C at any moment exits 130."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        import importlib.util
-
-        lazy = [name for name, (module, _) in LAZY_COMMANDS.items() if importlib.util.find_spec(module) is not None]
+        lazy = [name for name, (module, _, _) in LAZY_COMMANDS.items() if _module_file_exists(module)]
         return sorted(set(super().list_commands(ctx)) | set(lazy))
 
     def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
@@ -32,7 +31,7 @@ class ArchcGroup(click.Group):
         if command is None and name in LAZY_COMMANDS:
             import importlib
 
-            module_name, attr = LAZY_COMMANDS[name]
+            module_name, attr, _ = LAZY_COMMANDS[name]
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:
@@ -41,6 +40,53 @@ class ArchcGroup(click.Group):
                 raise
             command = getattr(module, attr, None)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list without importing the area commands (torch, matplotlib): their one-line help
+        is kept in LAZY_COMMANDS (a test checks it matches the commands' own)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            eager = super().get_command(ctx, name)
+            if eager is not None:
+                if not eager.hidden:
+                    rows.append((name, eager.get_short_help_str(limit)))
+            else:
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][2]).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def main(self, args: Optional[Any] = None, prog_name: Optional[str] = None, complete_var: Optional[str] = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        from archc.interrupts import EXIT_INTERRUPTED, Interrupts
+
+        say = _say_once_per_job()
+        with Interrupts() as interrupts:
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.UsageError as exc:
+                interrupts.leaving()
+                say(f"archc: error: {_usage_line(exc)}")
+                code = EXIT_BAD_INPUT
+            except click.ClickException as exc:
+                interrupts.leaving()
+                say("archc: error: " + " ".join(exc.format_message().split()))
+                code = exc.exit_code
+            except (click.Abort, KeyboardInterrupt):  # Ctrl-C outside a command (parsing, help, imports)
+                interrupts.leaving()
+                say("archc: interrupted")
+                code = EXIT_INTERRUPTED
+            except SystemExit as exc:
+                interrupts.leaving()
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_RUNTIME)
+            interrupts.leaving()
+            code = EXIT_INTERRUPTED if interrupts.hit else (code if isinstance(code, int) else EXIT_OK)
+        sys.exit(code)
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
@@ -81,6 +127,21 @@ class ArchcGroup(click.Group):
                 raise
             say(f"archc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
             ctx.exit(EXIT_RUNTIME)
+
+
+def _module_file_exists(module: str) -> bool:
+    """Whether archc's module `module` is installed, without importing it (or its package)."""
+    parts = module.split(".")
+    base = Path(__file__).resolve().parent.joinpath(*parts[1:])
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """click's four-line usage error as one line: what is wrong, and where to read the usage."""
+    message = " ".join(exc.format_message().split())
+    if exc.ctx is None:
+        return message
+    return f"{exc.ctx.command_path}: {message} (see '{exc.ctx.command_path} --help')"
 
 
 def _say_once_per_job() -> Any:
@@ -172,23 +233,26 @@ def schema() -> None:
               help="Also run a forward pass on a zero batch and compare its shape with the IR's.")
 def build(spec: str, overrides: tuple, out_dir: Optional[str], seed: int, no_diagram: bool, check: bool) -> None:
     """Validate, compile to torch, print the summary, write source + summary.json (+ diagram)."""
-    from archc.build import build_outputs
+    from archc.build import build_outputs, output_folder, output_names
 
     started = time.perf_counter()
     model = load_model(spec, overrides)
-    out = Path(out_dir) if out_dir else Path("build") / model.name
-    from archc.io import check_writable_dir
-
-    check_writable_dir(out, "-o/--out")
-    written = build_outputs(model, out, seed=seed, diagram=not no_diagram, check=check, echo=click.echo)
+    folder = output_folder(model, Path(out_dir) if out_dir else Path("build") / model.name)
+    folder.check(output_names(model, not no_diagram))  # before any work: writable, no one else's file in the way
+    written = build_outputs(model, folder, seed=seed, diagram=not no_diagram, check=check, echo=click.echo)
     click.echo("wrote " + ", ".join(str(p) for p in written) + f"  ({time.perf_counter() - started:.1f}s)")
 
 
-# Commands of the other areas, imported only when used (so `archc validate` stays light).
-LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "diagram": ("archc.render.cli", "diagram"),
-    "figures": ("archc.render.cli", "figures"),
-    "analyze": ("archc.analysis.cli", "analyze"),
-    "compare": ("archc.analysis.cli", "compare"),
-    "probe": ("archc.probe.cli", "probe"),
+# Commands of the other areas, imported only when used (so `archc --help` and `archc validate` stay
+# light): name -> (module, attribute, one-line help for `archc --help`).
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "diagram": ("archc.render.cli", "diagram", "Draw SPEC with Graphviz, straight from the spec (no model is run)."),
+    "figures": ("archc.render.cli", "figures", "Regenerate the lecture figures (inception 1x1 savings, residual "
+                "blocks, unraveled paths, VGG-19 / plain-34 / ResNet-34, GoogLeNet and ResNet-50) into "
+                "reports/figures/."),
+    "analyze": ("archc.analysis.cli", "analyze", "Analyse specs: complexity, fvcore cross-check, bottleneck "
+                "savings, paths, init propagation."),
+    "compare": ("archc.analysis.cli", "compare", "Two specs side by side, per stage: output shape, params, MACs; "
+                "totals and paths."),
+    "probe": ("archc.probe.cli", "probe", "Train each SPEC briefly and record how its gradients flow."),
 }

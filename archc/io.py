@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,21 +42,21 @@ def atomic_write_json(path: Union[str, Path], obj: Any) -> Path:
 
 @contextmanager
 def staged_dir(out_dir: Union[str, Path]) -> Iterator[Path]:
-    """Write a set of outputs into a hidden sibling folder; only when all are done, move each into out_dir.
+    """Write a set of outputs into a hidden, locked folder inside out_dir; only when all are done, move each
+    into out_dir. An interrupted or failed run leaves out_dir as it was (staging inside the target works on
+    a read-only parent, a mount point or a symlink to another filesystem).
 
-    An interrupted or failed run leaves out_dir exactly as it was."""
+    This moves without asking: commands use `archc.outdir.OutputFolder`, which also keeps the record
+    of what archc wrote and never replaces anyone else's file."""
+    from archc.outdir import staging_folder
+
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging.", dir=out_dir.parent))
-    try:
+    with staging_folder(out_dir) as stage:
         yield stage
-        out_dir.mkdir(exist_ok=True)
         for item in sorted(p for p in stage.rglob("*") if p.is_file()):
             target = out_dir / item.relative_to(stage)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(item, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def check_writable_dir(path: Union[str, Path], option: str = "output folder") -> None:

@@ -20,7 +20,8 @@ def test_analyze_one_spec_writes_report_files(tmp_path):
     assert result.exit_code == 0, result.output
     folder = tmp_path / "cifar" / "resnet20"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["cost_per_stage.svg", "paths.svg", "report.json", "report.md", "savings_blocks.svg"]
+    assert names == [".archc-manifest.json", "cost_per_stage.svg", "paths.svg", "report.json", "report.md",
+                     "savings_blocks.svg"]
     report = json.loads((folder / "report.json").read_text())
     assert report["complexity"]["total"]["params"] == 269_722  # He et al. Table 6: 0.27M
     assert report["paths"]["outputs"]["output"]["paths"] == 2 ** 9

@@ -26,7 +26,7 @@ def test_build_writes_source_and_summary(tmp_path):
     assert summary["flops"] == 2 * summary["macs"]
     assert [s["name"] for s in summary["stages"]] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
     assert (out / "resnet18.py").read_text().startswith('"""ResNet-18')
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".archc-manifest.json"]  # no temp files
 
 
 def test_build_by_bundled_name(tmp_path, monkeypatch):

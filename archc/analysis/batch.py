@@ -32,7 +32,11 @@ def run_job(job: Job, options: ReportOptions, root: Path) -> tuple[dict[str, Any
 
 
 def _worker_init() -> None:
+    import signal
+
     import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool, exits 130
 
     torch.set_num_threads(1)
 

@@ -120,11 +120,18 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     if len(set(dirs)) != len(dirs):
         raise SpecError("two specs would write the same report folder", loc=SourceLoc(", ".join(specs)),
                         expected="specs with different names")
+    from archc.analysis.report import REPORT_NAMES
+    from archc.outdir import OutputFolder
+
+    for job in job_list:  # before any work: no file archc did not write is in the way
+        OutputFolder(job.out_dir, "analyze").check(REPORT_NAMES)
+    if all_bundled:
+        OutputFolder(root, "analyze").check(("index.md", "index.json"))
     rows = run_jobs(job_list, options, repo_root(), jobs,
                     echo=lambda report, where, seconds: click.echo(_line(report, where, seconds)))
     if all_bundled:
         written = write_index(rows, root)
-        click.echo(f"wrote {written[0]} ({len(rows)} specs)")
+        click.echo(f"wrote {next(p for p in written if p.suffix == '.md')} ({len(rows)} specs)")
 
 
 def _load_side(spec: str, overrides: tuple):  # -> Model

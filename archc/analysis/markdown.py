@@ -1,17 +1,26 @@
 """Markdown rendering of reports, the index and comparisons (pure functions of the JSON dicts)."""
 from __future__ import annotations
 
+import re
 from typing import Any, Optional, Sequence
 
 from archc.analysis.initprop import summary_rows
+from archc.mdtext import md_code, md_text, md_url, one_line
+
+_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def _cell(value: Any) -> str:
+    """A table cell on one line; a pipe that is not already escaped would split the cell."""
+    return _PIPE.sub(r"\\|", one_line(value))
 
 
 def table(header: Sequence[str], rows: list[Sequence[Any]], align: str = "") -> str:
     """A GitHub Markdown table; `align` is one char per column: l or r (default r except the first)."""
     align = align or "l" + "r" * (len(header) - 1)
     marks = ["---:" if a == "r" else ":---" for a in align]
-    lines = ["| " + " | ".join(str(h) for h in header) + " |", "| " + " | ".join(marks) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "| " + " | ".join(marks) + " |"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -66,16 +75,16 @@ def _complexity(r: dict[str, Any]) -> list[str]:
     depth = r["paths"]["outputs"]["output"]["layers"]["max"]
     out += [f"Depth: {depth} weighted layers (conv/fc) on the longest input-output path; {c['weighted_ops']} conv/fc "
             "ops in all.", "", "### Per stage", ""]
-    rows = [[s["name"], s["kind"], shape(s["output"]), n(s["params"]), g(s["macs"]), g(s["flops"]),
+    rows = [[md_text(s["name"]), md_text(s["kind"]), shape(s["output"]), n(s["params"]), g(s["macs"]), g(s["flops"]),
              pct(s["share_macs"]), n(s["activations"])] for s in c["stages"]]
-    rows += [[a["name"], a["kind"], shape(a["output"]), n(a["params"]), g(a["macs"]), g(a["flops"]), "",
+    rows += [[md_text(a["name"]), md_text(a["kind"]), shape(a["output"]), n(a["params"]), g(a["macs"]), g(a["flops"]), "",
               n(a["activations"])] for a in c["aux_heads"]]
     out += [table(["stage", "kind", "output", "params", "GMACs", "GFLOPs", "share of MACs", "activations"], rows,
                   "lllrrrrr"), "", "![cost per stage](cost_per_stage.svg)", "", "### Per op category", ""]
     rows = [[k, v["ops"], n(v["params"]), n(v["macs"])] for k, v in c["by_category"].items()]
     out += [table(["category", "ops", "params", "MACs"], rows), ""]
     if c["blocks"]:
-        rows = [[b["path"], b["kind"], shape(b["input"]), shape(b["output"]), n(b["params"]), n(b["macs"])]
+        rows = [[md_text(b["path"]), md_text(b["kind"]), shape(b["input"]), shape(b["output"]), n(b["params"]), n(b["macs"])]
                 for b in c["blocks"]]
         out += ["<details><summary>Per block / module</summary>", "",
                 table(["block", "kind", "input", "output", "params", "MACs"], rows, "llllrr"), "", "</details>", ""]
@@ -88,7 +97,7 @@ def _fvcore(r: dict[str, Any]) -> list[str]:
         return []
     cl = fv["conv_linear_macs"]
     verdict = "equal" if fv["all_equal"] else (f"DIFFERENT at {len(fv['mismatches'])} op(s): "
-                                                + ", ".join(fv["mismatches"][:5]))
+                                                + ", ".join(md_text(m) for m in fv["mismatches"][:5]))
     out = ["### Cross-check with fvcore", "",
            f"{fv['tool']}, traced on the compiled module; fvcore's per-module counts are keyed by the spec's "
            "names.", "",
@@ -100,7 +109,7 @@ def _fvcore(r: dict[str, Any]) -> list[str]:
                    + ", ".join(f"{k} {n(v)}" for k, v in fv["fvcore_only"].items()) + ".")
     if fv["unsupported"]:
         out.append("- not counted by fvcore (unsupported ops, calls): "
-                   + ", ".join(f"`{k}` x{v}" for k, v in fv["unsupported"].items()) + ".")
+                   + ", ".join(f"{md_code(k)} x{v}" for k, v in fv["unsupported"].items()) + ".")
     return out + [""]
 
 
@@ -108,7 +117,7 @@ def _inception(inc: dict[str, Any]) -> list[str]:
     if not inc["modules"]:
         return []
     out = ["### Inception modules: 1x1 reductions", "", inc["note"] + ".", ""]
-    rows = [[m["module"], shape(m["input"]), n(m["specified"]["macs"]), n(m["naive"]["macs"]),
+    rows = [[md_text(m["module"]), shape(m["input"]), n(m["specified"]["macs"]), n(m["naive"]["macs"]),
              f"{m['macs_factor']:.2f}x", n(m["specified"]["params"]), n(m["naive"]["params"]),
              f"{m['output_channels']} / {m['naive_output_channels']}"] for m in inc["modules"]]
     t = inc["total"]
@@ -118,7 +127,7 @@ def _inception(inc: dict[str, Any]) -> list[str]:
                    "params without 1x1", "out channels (spec / naive)"], rows, "llrrrrrr"), "",
             "![savings](savings_inception.svg)", "", "<details><summary>Formulas (k*k*C_in*C_out*H*W)</summary>", ""]
     for m in inc["modules"]:
-        out.append(f"**{m['module']}** (input {shape(m['input'])})")
+        out.append(f"**{md_text(m['module'])}** (input {shape(m['input'])})")
         out.append("")
         for b in m["branches"]:
             if b["removed"] == "nothing":
@@ -127,7 +136,7 @@ def _inception(inc: dict[str, Any]) -> list[str]:
             naive = " + ".join(c["formula"] for c in b["naive"]["convs"]) or "0 (pool only)"
             if len(b["naive"]["convs"]) > 1:
                 naive += f" = {n(b['naive']['macs'])}"
-            out.append(f"- {b['branch'].rsplit('.', 1)[-1]} without its {b['removed']}: {naive}; "
+            out.append(f"- {md_text(b['branch'].rsplit('.', 1)[-1])} without its {b['removed']}: {naive}; "
                        f"as specified: {spec} = {n(b['specified']['macs'])}")
         out.append("")
     return out + ["</details>", ""]
@@ -140,7 +149,7 @@ def _blocks(res: dict[str, Any]) -> list[str]:
     rows = []
     for s in res["stages"]:
         last = s["blocks"][-1]
-        rows.append([s["stage"], f"{s['from']} -> {s['to']}", f"{shape(last['input'])} -> {shape(last['output'])}",
+        rows.append([md_text(s["stage"]), f"{s['from']} -> {s['to']}", f"{shape(last['input'])} -> {shape(last['output'])}",
                      n(last["specified"]["macs"]), n(last["counterpart"]["macs"]), n(s["specified"]["macs"]),
                      n(s["counterpart"]["macs"]), f"{s['macs_factor']:.2f}x"])
     net = res["network"]
@@ -155,7 +164,7 @@ def _blocks(res: dict[str, Any]) -> list[str]:
         last = s["blocks"][-1]
         for key in ("specified", "counterpart"):
             convs = last[key]["convs"]
-            out.append(f"- {last['block']} {key} ({last[key]['block']}): "
+            out.append(f"- {md_text(last['block'])} {key} ({last[key]['block']}): "
                        + " + ".join(c["formula"].split(" = ")[0] for c in convs)
                        + f" = {n(sum(c['macs'] for c in convs))}")
     return out + ["", "</details>", ""]
@@ -170,7 +179,7 @@ def _paths(r: dict[str, Any]) -> list[str]:
     rows = []
     for name, o in p["outputs"].items():
         L, B = o["layers"], o["blocks"]
-        rows.append([name, big(o["paths"], o["paths_log2"]), f"{L['min']}..{L['max']} (mean {L['mean']:.2f})",
+        rows.append([md_text(name), big(o["paths"], o["paths_log2"]), f"{L['min']}..{L['max']} (mean {L['mean']:.2f})",
                      f"{B['min']}..{B['max']} (mean {B['mean']:.2f})", pct(o["effective_share"])])
     out += [table(["output", "paths", "length in layers", "length in blocks", f"share with {lo}..{hi} blocks"], rows,
                   "lrrrr"), "",
@@ -198,16 +207,17 @@ def _init(r: dict[str, Any]) -> list[str]:
 
 def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[str] = (),
                   probe_md: Optional[str] = None) -> str:
-    head = [f"# {r['title']}: analysis", ""]
-    facts = [f"spec `{r['spec']}`" if r["spec"] else "", f"input {shape(r['input'])}", f"{r['classes']} classes"]
+    head = [f"# {md_text(r['title'])}: analysis", ""]
+    facts = [f"spec {md_code(r['spec'])}" if r["spec"] else "", f"input {shape(r['input'])}",
+             f"{r['classes']} classes"]
     if r.get("overrides"):
-        facts.append("with " + " ".join(f"`--set {o}`" for o in r["overrides"]))
+        facts.append("with " + " ".join(md_code(f"--set {o}") for o in r["overrides"]))
     head += [" · ".join(f for f in facts if f), ""]
     if r["references"]:
-        head += ["References: " + "; ".join(r["references"]), ""]
+        head += ["References: " + "; ".join(md_text(ref) for ref in r["references"]), ""]
     if diagrams:
         label = "Diagram" if len(diagrams) == 1 else "Diagrams"
-        head += [f"{label}: " + ", ".join(f"[{d.rsplit('/', 1)[-1]}]({d})" for d in diagrams), ""]
+        head += [f"{label}: " + ", ".join(f"[{md_text(d.rsplit('/', 1)[-1])}]({md_url(d)})" for d in diagrams), ""]
     head += ["Regenerate with `archc analyze` (all bundled specs) or `archc analyze <spec>`.", ""]
     body = _complexity(r) + _fvcore(r) + ["## Bottleneck savings", ""]
     savings = _inception(r["savings"]["inception"]) + _blocks(r["savings"]["residual"])
@@ -230,7 +240,7 @@ def render_index(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         check = {None: "-", True: "equal", False: "DIFFERENT"}[r["fvcore_equal"]]
         params = n(r["params"]) + (f" ({n(r['params_with_aux'])} with aux)" if r["aux_heads"] else "")
-        body.append([f"[{r['name']}]({r['dir']}/report.md)", r["title"], shape(r["input"]), params, g(r["macs"]),
+        body.append([f"[{md_text(r['name'])}]({md_url(r['dir'] + '/report.md')})", md_text(r["title"]), shape(r["input"]), params, g(r["macs"]),
                      g(2 * r["macs"]), r["depth"], r["blocks"], big(r["paths"], r["paths_log2"]), check])
     out.append(table(["spec", "title", "input", "params", "GMACs", "GFLOPs", "depth", "blocks", "paths",
                       "fvcore conv+fc"], body, "lllrrrrrrl"))
@@ -239,7 +249,7 @@ def render_index(rows: list[dict[str, Any]]) -> str:
 
 def render_compare(c: dict[str, Any]) -> str:
     a, b = c["a"], c["b"]
-    out = [f"# {a['title']} vs {b['title']}", "",
+    out = [f"# {md_text(a['title'])} vs {md_text(b['title'])}", "",
            f"Input {shape(a['input'])} vs {shape(b['input'])}; stages aligned by position; MACs = multiply-adds, "
            "GFLOPs = 2 x GMACs; aux heads (training only) not included.", ""]
     rows = []
@@ -250,10 +260,10 @@ def render_compare(c: dict[str, Any]) -> str:
                 cells += ["", "", "", ""]
                 continue
             label = s["name"] if s["kind"] == s["name"] else f"{s['name']}: {s['kind']}"
-            cells += [label, shape(s["output"]), n(s["params"]), g(s["macs"])]
+            cells += [md_text(label), shape(s["output"]), n(s["params"]), g(s["macs"])]
         rows.append(cells)
-    hdr = [f"{a['name']} stage", "output", "params", "GMACs", f"{b['name']} stage", "output", "params", "GMACs"]
+    hdr = [f"{md_text(a['name'])} stage", "output", "params", "GMACs", f"{md_text(b['name'])} stage", "output", "params", "GMACs"]
     out += [table(hdr, rows, "llrrllrr"), ""]
     rows = [[k, v[0], v[1]] for k, v in c["totals"].items()]
-    out += [table(["", a["name"], b["name"]], rows, "lrr")]
+    out += [table(["", md_text(a["name"]), md_text(b["name"])], rows, "lrr")]
     return "\n".join(out) + "\n"

@@ -12,8 +12,9 @@ from archc.analysis.complexity import complexity
 from archc.analysis.initprop import InitConfig, init_propagation
 from archc.analysis.paths import VEIT_WINDOW, path_counts
 from archc.analysis.savings import bottleneck_savings
-from archc.io import atomic_write, atomic_write_json, staged_dir
+from archc.io import atomic_write, atomic_write_json
 from archc.ir.graph import Model
+from archc.outdir import OutputFolder
 
 REPORT_FORMAT = 1
 
@@ -145,28 +146,30 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
 def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
     """report.json, report.md and the plots in out_dir (staged, then moved in together; stale plots removed)."""
     from archc.analysis.markdown import render_report
+    from archc.mdtext import md_text, md_url
 
     out_dir = Path(out_dir)
     svgs = report_plots(report)
     links = [Path(os.path.relpath(d.resolve(), out_dir.resolve())).as_posix()
              for d in find_diagrams(report["name"], diagram_dirs)]
     probe = report.pop("_probe", None)
-    with staged_dir(out_dir) as stage:  # the report's files appear together, or none do
-        staged = [atomic_write(stage / name, text) for name, text in sorted(svgs.items())]
+    folder = OutputFolder(out_dir, "analyze")
+    # the report's files appear together, or none do; plots an earlier analyze wrote here and this one
+    # did not are removed, nothing else (a build's diagram in the same folder stays)
+    with folder.stage(prune=True) as stage:
+        for name, text in sorted(svgs.items()):
+            atomic_write(stage.path / name, text)
         probe_md = None
         if probe is not None:
-            probe_files = [Path(p) for p in probe.plots(stage, ("svg",))]
-            staged.extend(probe_files)
+            probe_files = [Path(p) for p in probe.plots(stage.path, ("svg",))]
             probe_md = probe.markdown_section(settings=True).rstrip() + "\n\n" + "\n\n".join(
-                f"![{p.stem}]({p.name})" for p in probe_files if p.suffix == ".svg")
-        staged.append(atomic_write(stage / "report.md", render_report(report, sorted(svgs), links, probe_md)))
-        staged.append(atomic_write_json(stage / "report.json", report))
-    written = [out_dir / p.name for p in staged]
-    keep = set(svgs) | {p.name for p in written}
-    for stale in sorted(out_dir.glob("*.svg")):
-        if stale.name not in keep:
-            stale.unlink()
-    return written
+                f"![{md_text(p.stem)}]({md_url(p.name)})" for p in probe_files if p.suffix == ".svg")
+        atomic_write(stage.path / "report.md", render_report(report, sorted(svgs), links, probe_md))
+        atomic_write_json(stage.path / "report.json", report)
+    return stage.written
+
+
+REPORT_NAMES = ("report.md", "report.json", "cost_per_stage.svg", "paths.svg")  # written for every model
 
 
 def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:
@@ -184,5 +187,7 @@ def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:
 def write_index(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     from archc.analysis.markdown import render_index
 
-    return [atomic_write(Path(out_dir) / "index.md", render_index(rows)),
-            atomic_write_json(Path(out_dir) / "index.json", {"archc_report": REPORT_FORMAT, "models": rows})]
+    with OutputFolder(out_dir, "analyze").stage() as stage:
+        atomic_write(stage.path / "index.md", render_index(rows))
+        atomic_write_json(stage.path / "index.json", {"archc_report": REPORT_FORMAT, "models": rows})
+    return stage.written

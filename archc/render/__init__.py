@@ -29,7 +29,7 @@ def diagram_stem(model: Model, level: str = "stage", focus: Optional[str] = None
     return model.name if level == "stage" else f"{model.name}_{level}"
 
 
-def _formats(fmt: Union[str, Iterable[str]]) -> list[str]:
+def parse_formats(fmt: Union[str, Iterable[str]]) -> list[str]:
     from archc.render.tool import check_format
 
     items = fmt.split(",") if isinstance(fmt, str) else list(fmt)
@@ -49,7 +49,7 @@ def write_rendered(source: str, out_dir: Path, stem: str, fmt: Union[str, Iterab
     instead and a note printed (strict=True raises GraphvizMissing after writing it)."""
     out_dir = Path(out_dir)
     written: list[Path] = []
-    for f in _formats(fmt):
+    for f in parse_formats(fmt):
         target = out_dir / f"{stem}.{f}"
         try:
             data = render_source(source, f, warn=echo)

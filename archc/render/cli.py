@@ -99,8 +99,11 @@ def figures(out_dir: str, fmts: str, only: tuple, list_only: bool) -> None:
     unknown = [n for n in only if n not in FIGURES]
     if unknown:
         raise ArchcError(f"unknown figure {unknown[0]!r}", expected="one of " + ", ".join(FIGURES))
-    check_writable_dir(Path(out_dir), "-o/--out")
+    from archc.outdir import OutputFolder
+    from archc.render.figures import figure_files
+
     try:
+        OutputFolder(Path(out_dir), "figures").check(figure_files(fmts, only or None))  # before any work
         written = write_figures(Path(out_dir), fmts, names=only or None, echo=click.echo)
     except ValueError as exc:
         raise _bad(exc) from None

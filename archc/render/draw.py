@@ -20,6 +20,9 @@ import graphviz
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.render import style
 from archc.render.style import esc, fmt_shape, html_label, si
+from archc.text import clean_text
+
+ID_MAX_CHARS = 1_000
 
 LEVELS = ("stage", "block", "layer")
 ANNOTATIONS = ("params", "macs", "share")
@@ -83,7 +86,14 @@ class Drawer:
     # ------------------------------------------------------------ primitives
 
     def nid(self, path: str) -> str:
-        return self.opts.prefix + path
+        """The node's DOT id (its path); a path too long for Graphviz (16,384 characters) is shortened
+        to its head and a digest of the whole, so ids stay unique."""
+        full = self.opts.prefix + path
+        if len(full) <= ID_MAX_CHARS:
+            return full
+        import hashlib
+
+        return f"{full[:ID_MAX_CHARS - 17]}~{hashlib.sha256(full.encode()).hexdigest()[:16]}"
 
     def annotation(self, node: Node) -> list[str]:
         ann = self.opts.annotate
@@ -130,6 +140,7 @@ class Drawer:
                 extra.setdefault("tooltip", f"{path}: {self.opts.value_label} = {value:.4g}")
         attrs.update(extra)
         attrs.setdefault("tooltip", path)
+        attrs["tooltip"] = clean_text(attrs["tooltip"])  # a quoted string: Graphviz's limit, no controls
         g.node(node_id, label, id=node_id, **attrs)
         return node_id
 
@@ -139,6 +150,8 @@ class Drawer:
         attrs.update(extra)
         text = label if label is not None else attrs.pop("label", kind)
         attrs.pop("label", None)
+        if "tooltip" in attrs:
+            attrs["tooltip"] = clean_text(attrs["tooltip"])
         g.node(node_id, text, id=node_id, **attrs)
         return node_id
 
@@ -148,7 +161,7 @@ class Drawer:
         merged.update(attrs)
         text = label if label is not None else (fmt_shape(shape) if shape is not None and self.opts.shapes else "")
         if text:
-            merged["label"] = " " + text  # keeps the label clear of its edge
+            merged["label"] = " " + clean_text(text)  # keeps the label clear of its edge
         self.edges.append((src, dst, merged))
 
     def cluster(self, g: graphviz.Digraph, path: str, label: str, kind: str) -> graphviz.Digraph:
@@ -156,7 +169,8 @@ class Drawer:
         if not self.opts.clusters:
             return _NullContext(g)  # type: ignore[return-value]
         sub = g.subgraph(name=f"cluster_{self.nid(path)}")
-        return _ClusterContext(sub, label, style.CLUSTER[kind])  # type: ignore[return-value]
+        text = label if label.startswith("<") else clean_text(label)  # HTML labels are escaped by their maker
+        return _ClusterContext(sub, text, style.CLUSTER[kind])  # type: ignore[return-value]
 
     def register(self, node: Node, drawn_id: str) -> None:
         """Every IR path under `node` maps to `drawn_id` (aux heads attach to collapsed nodes this way)."""

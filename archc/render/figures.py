@@ -329,16 +329,27 @@ def write_figures(out_dir: Path, fmts: str = "svg,png", names: Optional[Iterable
     from archc.render import write_rendered
     from archc.render.tool import GraphvizMissing, INSTALL_HINT, find_dot
 
+    from archc.outdir import OutputFolder
+
     chosen = list(names) if names else list(FIGURES)
     wants_render = any(f.strip() != "dot" for f in fmts.split(","))
-    written: list[Path] = []
+    folder = OutputFolder(out_dir, "figures")
+    show = lambda line: echo(line.replace(str(stage.path), str(folder.path)))  # noqa: E731
     if wants_render and find_dot() is None:
-        for name in chosen:
-            written += write_rendered(FIGURES[name][0]().source, out_dir, name, "dot", echo=echo)
+        with folder.stage() as stage:
+            for name in chosen:
+                write_rendered(FIGURES[name][0]().source, stage.path, name, "dot", echo=show)
         raise GraphvizMissing(f"Graphviz `dot` was not found on PATH; wrote the DOT sources of {len(chosen)} "
                               f"figures to {out_dir} instead; {INSTALL_HINT}")
-    for name in chosen:
-        paths = write_rendered(FIGURES[name][0]().source, out_dir, name, fmts, echo=echo, strict=True)
-        echo("  " + ", ".join(str(p) for p in paths))
-        written += paths
-    return written
+    with folder.stage() as stage:  # all figures appear together; never over a file archc did not write
+        for name in chosen:
+            paths = write_rendered(FIGURES[name][0]().source, stage.path, name, fmts, echo=show, strict=True)
+            show("  " + ", ".join(str(p) for p in paths))
+    return stage.written
+
+
+def figure_files(fmts: str, names: Optional[Iterable[str]] = None) -> list[str]:
+    """The file names `write_figures` writes (for the check before any work)."""
+    from archc.render import parse_formats
+
+    return [f"{name}.{f}" for name in (list(names) if names else list(FIGURES)) for f in parse_formats(fmts)]

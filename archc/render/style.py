@@ -9,6 +9,8 @@ import html
 import math
 from typing import Mapping, Optional, Sequence
 
+from archc.text import clean_text
+
 FONT = "Helvetica"
 FONT_SIZE = "10"
 EDGE_FONT_SIZE = "8"
@@ -84,8 +86,9 @@ def category_style(category: str) -> dict[str, str]:
 
 
 def esc(text: object) -> str:
-    """Text for an HTML-like Graphviz label."""
-    return html.escape(str(text), quote=True)
+    """Text for an HTML-like Graphviz label: printable, bounded (Graphviz refuses a label over 16,384
+    characters), escaped."""
+    return html.escape(clean_text(text), quote=True)
 
 
 def fmt_shape(shape: Sequence[int]) -> str:

@@ -6,10 +6,10 @@ import json
 import keyword
 import types
 import typing
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model,
-                      field_validator, model_validator)
+from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr,
+                      ValidationError, create_model, field_validator, model_validator)
 
 from archc.errors import SpecError, format_path, short_repr
 from archc.ir.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
@@ -22,6 +22,7 @@ NormLiteral = Literal[NORMS]  # type: ignore[valid-type]
 
 from archc.ir.names import class_name, name_problem  # noqa: E402
 from archc.ir.ops import check_identifier  # noqa: E402  (one rule for every name)
+from archc.text import DESCRIPTION_MAX_CHARS, TITLE_MAX_CHARS, check_text  # noqa: E402
 
 
 class Strict(BaseModel):
@@ -266,7 +267,8 @@ class Spec(Strict):
     name: str = Field(description="Python identifier; the class name in generated code is derived from it")
     title: Optional[str] = Field(None, description="human-readable title (diagrams, reports)")
     description: Optional[str] = Field(None, description="what the network is and where it differs from others")
-    references: list[str] = Field(default_factory=list, description="papers or code it follows")
+    references: list[Annotated[str, AfterValidator(check_text)]] = Field(
+        default_factory=list, description="papers or code it follows")
     vars: dict[str, Union[int, float]] = Field(default_factory=dict, description="numbers usable as ${expr} anywhere")
     input: InputSpec = Field(default_factory=InputSpec, description="input image: channels and size")
     classes: PositiveInt = Field(1000, description="number of classes; default `out` of every fc without one")
@@ -288,6 +290,16 @@ class Spec(Strict):
             raise ValueError(f"{value!r} would make the generated class {derived!r}, a Python keyword; "
                              "choose another name")
         return value
+
+    @field_validator("title")
+    @classmethod
+    def _valid_title(cls, value: Optional[str]) -> Optional[str]:
+        return check_text(value, limit=TITLE_MAX_CHARS)
+
+    @field_validator("description")
+    @classmethod
+    def _valid_description(cls, value: Optional[str]) -> Optional[str]:
+        return check_text(value, limit=DESCRIPTION_MAX_CHARS)
 
 
 for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,

@@ -190,6 +190,8 @@ def _type_name(tp: Any) -> str:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return tp.__name__
     name = getattr(tp, "__name__", str(tp))
+    if origin is typing.Annotated and args:  # a validated type (free text): named by what it holds
+        name = _type_name(args[0])
     meta = getattr(tp, "__metadata__", None)
     if meta:
         return "positive int" if "gt=0" in str(meta) else "int >= 0" if "ge=0" in str(meta) else name
