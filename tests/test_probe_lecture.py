@@ -254,22 +254,30 @@ def test_replot_of_a_subset_draws_only_that_subset_in_its_order(tmp_path):
 
 
 def test_a_probe_removes_only_figures_whose_bytes_it_wrote(tmp_path):
+    from archc.outdir import MANIFEST
+
     spec = tmp_path / "tinyres.yaml"
     spec.write_text(TINY_RES)
     out = tmp_path / "out"
     assert run(str(spec), *FAST, "-o", str(out)).exit_code == 0
-    doc = json.loads((out / "probe.json").read_text())
     mine = out / "tinyres_gradnorm.svg"
     mine.write_text("the user's edit")  # no longer the bytes the probe wrote
     precious = out / "precious.txt"
     precious.write_text("not archc's")
-    doc["files"].append("precious.txt")  # a forged listing names the user's file
-    doc["sha256"]["precious.txt"] = "0" * 64
-    (out / "probe.json").write_text(json.dumps(doc))
-    assert run(str(spec), *FAST, "--test-fraction", "0.25", "--title", "again", "-o", str(out),
-               "--format", "png").exit_code == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    forged = json.dumps(manifest).replace('"tinyres_training.svg"', '"precious.txt"')  # a record naming it
+    (out / MANIFEST).write_text(forged)
+    assert run(str(spec), *FAST, "--title", "again", "-o", str(out), "--format", "png").exit_code == 0
     assert precious.read_text() == "not archc's" and mine.read_text() == "the user's edit"
     assert not (out / "training_curves.svg").exists()  # its own unchanged figure of the earlier run: removed
+    assert (out / "training_curves.png").exists()
+    (out / "probe.md").unlink()
+    (out / "probe.md").write_text("a file of the user's now")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "probe.md").write_text("the user's")
+    r = run(str(spec), *FAST, "-o", str(tmp_path / "elsewhere"))
+    assert r.exit_code == 2 and "archc did not write it" in r.output  # refused before training
+    assert (tmp_path / "elsewhere" / "probe.md").read_text() == "the user's"
 
 
 @pytest.mark.parametrize("option", [["--lr", "1e39"], ["--wd", "1e308"], ["--seed", "99999999999999999999999"],
@@ -333,3 +341,13 @@ def test_extreme_images_are_read_small_or_refused(tmp_path):
     assert (tmp_path / "f" / "a" / "bomb.png").stat().st_size < 100_000
     with pytest.raises(DataError, match="at most 64,000,000 pixels"):
         image_folder(tmp_path / "f", (3, 16, 16))
+
+
+def test_titles_and_labels_reach_probe_md_as_text(tmp_path):
+    spec = tmp_path / "tinyres.yaml"
+    spec.write_text(TINY_RES)
+    hostile = "T <script>alert(1)</script> [x](javascript:alert(1))"
+    r = run(str(spec), *FAST, "--title", hostile, "-o", str(tmp_path / "o"))
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "o" / "probe.md").read_text()
+    assert "<script>" not in md and "[x](javascript" not in md and md.startswith("# T &lt;script&gt;")

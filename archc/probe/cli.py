@@ -4,14 +4,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import click
 from click.core import ParameterSource
 
 from archc.cli import load_model, set_option
 from archc.errors import ArchcError
-from archc.io import check_writable_dir
 from archc.probe.config import (AMP_MODES, COMPILE_MODES, DEVICES, DTYPES, LR_SCHEDULES, MAX_LR, MAX_SEED, OPTIMIZERS,
                                 ProbeConfig)
 from archc.probe.experiments import EXPERIMENTS
@@ -38,18 +37,21 @@ def _summary_line(result) -> str:  # result: ProbeResult
 
 
 def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, notes: str = "",
-                  shown: Optional[list] = None) -> list[Path]:
-    """probe.json (every result), probe.md and the figures of the `shown` results (default: all, in order):
-    staged, then moved into out_dir together. Figures an earlier probe wrote there and this one does not
-    draw again are removed -- only those whose bytes are still the ones it recorded."""
-    from archc.io import atomic_write, atomic_write_json, staged_dir
+                  shown: Optional[list] = None, protect: Sequence[Path] = ()) -> list[Path]:
+    """probe.json (every result), probe.md and the figures of the `shown` results (default: all, in order),
+    staged and moved into out_dir together through `archc.outdir.OutputFolder`: a file archc did not write is
+    never replaced, and only the earlier probe outputs there that this run does not write again (and nobody
+    changed since) are removed."""
+    from archc.io import atomic_write, atomic_write_json
+    from archc.outdir import OutputFolder
     from archc.probe.naming import unique_slugs
     from archc.probe.plots import comparison_plots
     from archc.probe.report import report_markdown
 
     runs = results if shown is None else shown
-    previous = _previous_outputs(out_dir)
-    with staged_dir(out_dir) as stage:
+    folder = OutputFolder(out_dir, "probe", protect=list(protect))
+    with folder.stage(prune=True) as staging:
+        stage = staging.path
         written = comparison_plots(runs, stage, formats)
         per_run = []
         for r, stem in zip(runs, unique_slugs([r.label for r in runs])):
@@ -60,43 +62,12 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
         if links:
             md += "\nPer-run figures: " + ", ".join(links) + "\n"
         written += per_run
-        figure_names = sorted(p.relative_to(stage).as_posix() for p in written)
-        files = sorted(figure_names + ["probe.json", "probe.md"])
+        files = sorted([p.relative_to(stage).as_posix() for p in written] + ["probe.json", "probe.md"])
         doc = {"archc_probe": 1, "title": title, "notes": notes, "files": files,
-               "sha256": {name: _sha256(stage / name) for name in figure_names},
                "shown": [r.label for r in runs], "results": [r.to_dict() for r in results]}
-        written.append(atomic_write_json(stage / "probe.json", doc))
-        written.append(atomic_write(stage / "probe.md", md))
-    for name, digest in sorted(previous.items()):  # an earlier probe's figures that this one did not redraw
-        if name not in files and _sha256(out_dir / name) == digest:
-            (out_dir / name).unlink(missing_ok=True)
-    return [out_dir / p.relative_to(stage) for p in written]
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
-
-
-def _previous_outputs(out_dir: Path) -> dict[str, str]:
-    """{file: sha256} of the figures an earlier `archc probe` wrote into out_dir (from its probe.json). A
-    probe.json without hashes (or not of archc's making) names nothing to remove."""
-    import json
-
-    try:
-        doc = json.loads((out_dir / "probe.json").read_text(encoding="utf-8"))
-        hashes = doc.get("sha256", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    if not isinstance(hashes, dict):
-        return {}
-    return {name: digest for name, digest in hashes.items()
-            if isinstance(name, str) and isinstance(digest, str) and len(digest) == 64 and "/" not in name
-            and "\\" not in name and not name.startswith(".") and name not in ("probe.json", "probe.md")}
+        atomic_write_json(stage / "probe.json", doc)
+        atomic_write(stage / "probe.md", md)
+    return staging.written
 
 
 @click.command()
@@ -239,7 +210,9 @@ def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
     # everything that can be refused is refused before the first spec trains
     note_text = "\n\n".join(t for t in (about, _read_notes(options["notes"])) if t)
     out_dir = Path(options["out_dir"])
-    check_writable_dir(out_dir, "-o/--out")
+    from archc.outdir import OutputFolder
+
+    OutputFolder(out_dir, "probe").check(["probe.json", "probe.md"])
     datasets = _checked_data(models, configs)
     if info.is_main:
         click.echo(f"archc: probe: {threads} torch thread(s) per process ({why}); "
@@ -304,8 +277,9 @@ def replot(folder: Path, formats: tuple, out_dir: Optional[Path] = None, runs: O
     if runs is None and isinstance(shown_before, list):
         runs = [name for name in shown_before if isinstance(name, str)]
     shown = select_runs(results, runs, source) if runs is not None else results
-    if out_dir is not None and out_dir.resolve() != folder.resolve():
-        check_writable_dir(out_dir, "-o/--out")
+    from archc.outdir import OutputFolder
+
+    OutputFolder(out_dir or folder, "probe").check(["probe.json", "probe.md"])
     return write_outputs(results, out_dir or folder, formats, title or doc.get("title", "Training probe"),
                          doc.get("notes", ""), shown)
 

@@ -36,7 +36,8 @@ def error_curves(results: Sequence, base: Path, formats: Sequence[str], title: s
             color = colors[int(r.model.get("depth") or 0)]
             if r.acc:
                 w = smoothing_window(len(r.acc))
-                windows.add(w)
+                if len(r.acc) >= 6:  # a run stopped at once is drawn, but does not name the window
+                    windows.add(w)
                 error = [100.0 * (1.0 - a) for a in r.acc]
                 train = smooth(error, w) if w > 1 else error
                 ax.plot(range(1, len(train) + 1), train, color=color, lw=0.8, alpha=0.85)
@@ -54,7 +55,8 @@ def error_curves(results: Sequence, base: Path, formats: Sequence[str], title: s
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
         _integer_ticks(ax)
-    window = f"running mean of {min(windows)} steps" if len(windows) == 1 else "running mean"
+    window = f"running mean of {min(windows)} steps" if len(windows) == 1 and windows != {1} else \
+        "per batch" if windows == {1} else "running mean"
     axes[0].set_ylabel(f"error (%)\nthin: training ({window}); bold: test")
     for ax in axes:  # the early plateau at chance would squeeze the curves that matter into the bottom
         ax.set_ylim(0, min(100.0, max(5.0, 1.15 * top)))

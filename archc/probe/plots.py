@@ -139,13 +139,19 @@ def gradnorm_comparison(results: Sequence, base: Path, formats: Sequence[str]) -
                 any_shortcut = True
                 ax.plot(sx, sy, "x", ms=5, color=color)
     _depth_axes(a0, "at initialisation (step 1)", shared)
-    ends = sorted({r.norm_steps[-1] for r in results if r.norm_steps})
-    end_text = f"step{'s' if len(ends) > 1 else ''} {', '.join(map(str, ends))}"
+    end_text = _end_steps([r for r in results if r.norm_steps])
     _depth_axes(a1, f"at the end ({end_text})", shared)
     a0.legend(fontsize=8)
-    fig.suptitle(f"Gradient norm against depth at step 1 and {end_text}"
+    fig.suptitle(f"Gradient norm against depth at step 1 and at the end ({end_text})"
                  + (" (x: shortcut projections)" if any_shortcut else ""))
     return save(fig, base, formats)
+
+
+def _end_steps(results: Sequence) -> str:
+    """'step 1000', or 'step 1000; ResNet-56 stopped at step 2' when a run ended early."""
+    last = max(r.norm_steps[-1] for r in results) if results else 0
+    early = [f"{r.label} at step {r.norm_steps[-1]}" for r in results if r.norm_steps[-1] != last]
+    return f"step {last}" + (f"; ended early: {', '.join(early)}" if early else "")
 
 
 def smoothing_window(steps: int) -> int:

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 from typing import Optional, Sequence
 
+from archc.mdtext import md_code, md_text
 from archc.probe.layers import LayerInfo
 
 STATUS_TEXT = {"completed": "completed", "interrupted": "interrupted (Ctrl-C): partial",
@@ -35,9 +36,9 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
     h = "#" * level
     cfg = result.config
     m, d = result.model, result.data
-    lines = [f"{h} {result.label}", ""]
-    source = f"`{m['source']}`" if m.get("source") else result.name
-    overrides = f" with `--set {' '.join(m['overrides'])}`" if m.get("overrides") else ""
+    lines = [f"{h} {md_text(result.label)}", ""]
+    source = md_code(m["source"]) if m.get("source") else md_text(result.name)
+    overrides = f" with {md_code('--set ' + ' '.join(m['overrides']))}" if m.get("overrides") else ""
     lines.append(f"{source}{overrides} · {m.get('params', 0):,} params · {fmt(m.get('macs', 0) / 1e6, 4)} MMACs · "
                  f"data {d.get('name')} ({d.get('images', 0):,} training images "
                  f"{'x'.join(map(str, d.get('shape', [])))}, {d.get('classes')} classes)"
@@ -111,7 +112,7 @@ def settings_text(results: Sequence) -> str:
     data = results[0].data
     split = data.get("split") or "no test part (runs recorded before the probe held data out)"
     fit = "".join(f"; {note}" for note in dict.fromkeys(data.get("notes", [])) if "spec's input" in note)
-    sets = f"`--set {' '.join(results[0].model['overrides'])}`, " if results[0].model.get("overrides") else ""
+    sets = f"{md_code('--set ' + ' '.join(results[0].model['overrides']))}, " if results[0].model.get("overrides") else ""
     return (f"Hardware: {hw}, {run.get('device', '?')}, torch {machine.get('torch', '?')}, "
             f"{run.get('world_size', 1)} process(es). Data: {cfg.data}, {data.get('images', 0):,} training images; "
             f"test: {split}{fit}. Settings: {sets}{cfg.optimizer.upper()} lr {cfg.lr} "
@@ -126,7 +127,7 @@ def settings_text(results: Sequence) -> str:
 
 def report_markdown(results: Sequence, title: str = "Training probe", figures: Sequence[Path] = (),
                     base: Optional[Path] = None, notes: str = "") -> str:
-    lines = [f"# {title}", "", settings_text(results) if results else "No runs.", ""]
+    lines = [f"# {md_text(title)}", "", settings_text(results) if results else "No runs.", ""]
     if notes:
         lines += [notes.strip(), ""]
     if results:
@@ -135,7 +136,7 @@ def report_markdown(results: Sequence, title: str = "Training probe", figures: S
                   "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
         for r in results:
             test = f"{pct(r.final_test_error)} ({pct(r.best_test_error)})" if r.test_error else "n/a"
-            lines.append(f"| {r.label} | {r.model.get('params', 0):,} | {r.status} | {r.steps_done} | "
+            lines.append(f"| {md_text(r.label)} | {r.model.get('params', 0):,} | {r.status} | {r.steps_done} | "
                          f"{fmt(r.final_loss)} | {pct(r.final_train_error)} | {test} | {fmt(r.ratio('init'))} | "
                          f"{fmt(r.ratio('end'))} |")
         lines.append("")
