@@ -1,7 +1,12 @@
 """Input -> output paths of the network DAG, counted exactly by dynamic programming (never enumerated).
 
-For every node, in topological order, the distribution of path lengths from "input" is a list of
-exact Python ints (a polynomial): `dist[v] = sum over predecessors u of shift(dist[u], w(u, v))`.
+The distribution of path lengths from "input" to a node is a polynomial with exact Python int
+coefficients: `dist[v] = sum over predecessors u of shift(dist[u], w(u, v))` (`length_dists`, for
+every node). For the outputs, `dist_to` does the same work in time linear in depth: the cut vertices
+(nodes every input-output path passes, e.g. each residual block's add) split the DAG into short
+segments, each segment's small polynomial comes from the same DP run locally, and the output's
+polynomial is their product, multiplied as big integers (Kronecker substitution), never grown node
+by node.
 Two length measures:
   * weighted layers: the number of conv/fc ops on the path (a projection shortcut's conv counts);
   * blocks: the number of residual blocks / inception modules / plain blocks whose *body* the path
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import networkx as nx
 
@@ -43,6 +48,8 @@ class Dist:
 
 
 def _merge(parts: list[Dist]) -> Dist:
+    if not parts:  # every predecessor unreachable from the input
+        return Dist(0, [])
     if len(parts) == 1:
         return parts[0]
     lo = min(p.offset for p in parts)
@@ -86,6 +93,91 @@ def length_dists(g: nx.DiGraph, node_weight: dict[str, int], edge_weight: Any,
             base = _merge([dist[u].shifted(edge_weight(u, v)) for u in preds if dist[u].counts])
         dist[v] = base.shifted(node_weight.get(v, 0))
     return dist
+
+
+def dist_to(g: nx.DiGraph, target: str, node_weight: dict[str, int], edge_weight: Callable[[str, str], int],
+            order: Optional[list[str]] = None) -> Dist:
+    """Path lengths from "input" to `target` (the same distribution as `length_dists(...)[target]`), by
+    segments between cut vertices: O(nodes) small-list work plus one product of the segments' polynomials."""
+    order = order or list(nx.topological_sort(g))
+    reach = nx.ancestors(g, target) | {target}
+    fwd: dict[str, int] = {}  # paths input -> v
+    for v in order:
+        if v in reach:
+            fwd[v] = 1 if v == INPUT else sum(fwd[u] for u in g.predecessors(v))
+    on = [v for v in order if fwd.get(v)]  # on some input -> target path, in topological order
+    if not on or on[-1] != target:
+        return Dist(0, [])
+    keep = set(on)
+    bwd: dict[str, int] = {}  # paths v -> target
+    for v in reversed(on):
+        bwd[v] = 1 if v == target else sum(bwd[w] for w in g.successors(v) if w in keep)
+    total = fwd[target]
+    factors: list[Dist] = []
+    local: dict[str, Dist] = {}
+    for v in on:
+        preds = [u for u in g.predecessors(v) if u in local]
+        base = _merge([local[u].shifted(edge_weight(u, v)) for u in preds]) if preds else Dist(0, [1])
+        here = base.shifted(node_weight.get(v, 0))
+        if fwd[v] * bwd[v] == total:  # a cut vertex: its segment ends here, a new one starts
+            factors.append(here)
+            local = {v: Dist(0, [1])}
+        else:
+            local[v] = here
+    return _product(factors, total)
+
+
+def _trimmed(d: Dist) -> Dist:
+    """The same distribution without leading or trailing zero counts."""
+    counts = list(d.counts)
+    while counts and counts[-1] == 0:
+        counts.pop()
+    start = next((i for i, c in enumerate(counts) if c), len(counts))
+    return Dist(d.offset + start, counts[start:])
+
+
+def _power(p: list[int], k: int) -> list[int]:
+    """Coefficients of p(x)^k, p[0] != 0, by J. C. P. Miller's recurrence: len(p) exact-integer terms per
+    coefficient (for p = 1 + x: the binomial row, each entry from the one before)."""
+    d = len(p) - 1
+    out = [p[0] ** k]
+    for m in range(1, k * d + 1):
+        acc = sum(((k + 1) * j - m) * p[j] * out[m - j] for j in range(1, min(d, m) + 1) if p[j])
+        out.append(acc // (m * p[0]))  # exact
+    return out
+
+
+def _times(a: list[int], b: list[int], width: int) -> list[int]:
+    """Product of two polynomials with non-negative coefficients below 2^(8 * width)."""
+    if min(len(a), len(b)) <= 16:  # short: plain convolution
+        out = [0] * (len(a) + len(b) - 1)
+        for j, y in enumerate(b):
+            if y:
+                for i, x in enumerate(a):
+                    out[i + j] += x * y
+        return out
+    pack = lambda cs: int.from_bytes(b"".join(c.to_bytes(width, "little") for c in cs), "little")  # noqa: E731
+    raw = (pack(a) * pack(b)).to_bytes((len(a) + len(b) - 1) * width, "little")
+    return [int.from_bytes(raw[i:i + width], "little") for i in range(0, len(raw), width)]
+
+
+def _product(factors: list[Dist], bound: int) -> Dist:
+    """The product of the polynomials, every coefficient of every partial product at most `bound`: equal
+    factors are raised to their power by recurrence, distinct ones multiplied (long ones packed into one
+    integer each, `width` bytes per coefficient, and multiplied by CPython's big-integer arithmetic)."""
+    offset = 0
+    groups: dict[tuple[int, ...], int] = {}
+    for f in map(_trimmed, factors):
+        if not f.counts:
+            return Dist(0, [])
+        offset += f.offset
+        if len(f.counts) > 1 or f.counts[0] != 1:
+            groups[tuple(f.counts)] = groups.get(tuple(f.counts), 0) + 1
+    width = (bound.bit_length() + 8) // 8
+    result = [1]
+    for counts, k in sorted(groups.items(), key=lambda item: len(item[0]) * item[1]):
+        result = _times(result, _power(list(counts), k), width)
+    return Dist(offset, result)
 
 
 def _stats(d: Dist) -> dict[str, Any]:
@@ -145,14 +237,14 @@ def path_counts(model: Model, g: Optional[nx.DiGraph] = None) -> PathResult:
     g = g if g is not None else to_dag(model)
     order = list(nx.topological_sort(g))
     weighted = {v: 1 for v, w in g.nodes(data="weighted") if w}
-    layers = length_dists(g, weighted, lambda u, v: 0, order)
+    outputs = list(g.graph["outputs"])
+    layers = {o: dist_to(g, o, weighted, lambda u, v: 0, order) for o in outputs}
     owner = block_bodies(model)
 
     def enters_block(u: str, v: str) -> int:
         b = owner.get(v)
         return 1 if b is not None and owner.get(u) != b else 0
 
-    blocks = length_dists(g, {}, enters_block, order)
-    outputs = list(g.graph["outputs"])
+    blocks = {o: dist_to(g, o, {}, enters_block, order) for o in outputs}
     n_blocks = max(blocks[outputs[0]].as_dict(), default=0)
     return PathResult(outputs, {o: layers[o] for o in outputs}, {o: blocks[o] for o in outputs}, n_blocks)
