@@ -209,6 +209,10 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[s
         label = "Diagram" if len(diagrams) == 1 else "Diagrams"
         head += [f"{label}: " + ", ".join(f"[{d.rsplit('/', 1)[-1]}]({d})" for d in diagrams), ""]
     head += ["Regenerate with `archc analyze` (all bundled specs) or `archc analyze <spec>`.", ""]
+    if r.get("skipped"):
+        head += ["Not run (opt-in, slower: they build the torch module): "
+                 + "; ".join(f"{s['analysis']} (`{s['option']}`)" for s in r["skipped"])
+                 + ". `--full` runs every analysis.", ""]
     body = _complexity(r) + _fvcore(r) + ["## Bottleneck savings", ""]
     savings = _inception(r["savings"]["inception"]) + _blocks(r["savings"]["residual"])
     body += savings or ["No inception modules and no basic/bottleneck block stages: nothing to rewrite.", ""]

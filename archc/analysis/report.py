@@ -64,6 +64,11 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
     report["paths"] = path_counts(model).to_dict(options.window)
     if options.init:
         report["init"] = init_propagation(model, options.init_config)
+    skipped = [{"analysis": name, "option": flag} for name, flag, ran in
+               (("fvcore cross-check", "--fvcore", options.fvcore),
+                ("signal propagation at initialisation", "--init", options.init)) if not ran]
+    if skipped:
+        report["skipped"] = skipped
     if options.probe is not None:
         result = options.probe(model)
         report["probe"] = result.to_dict()
