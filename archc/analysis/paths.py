@@ -95,36 +95,62 @@ def length_dists(g: nx.DiGraph, node_weight: dict[str, int], edge_weight: Any,
     return dist
 
 
-def dist_to(g: nx.DiGraph, target: str, node_weight: dict[str, int], edge_weight: Callable[[str, str], int],
-            order: Optional[list[str]] = None) -> Dist:
-    """Path lengths from "input" to `target` (the same distribution as `length_dists(...)[target]`), by
-    segments between cut vertices: O(nodes) small-list work plus one product of the segments' polynomials."""
+def segments(g: nx.DiGraph, target: str, order: Optional[list[str]] = None) -> list[tuple[str, bool]]:
+    """The nodes on input -> target paths in topological order, each with True when it is a cut vertex
+    (every path passes it); [] when no path exists. A node is a cut vertex exactly when no edge jumps over
+    it, from a node before it to a node after it (such an edge starts a path that avoids it; without one,
+    every path must step onto it)."""
     order = order or list(nx.topological_sort(g))
-    reach = nx.ancestors(g, target) | {target}
-    fwd: dict[str, int] = {}  # paths input -> v
+    pred, succ = g.pred, g.succ
+    if INPUT not in g or target not in g:
+        return []
+    from_input = {INPUT}
     for v in order:
-        if v in reach:
-            fwd[v] = 1 if v == INPUT else sum(fwd[u] for u in g.predecessors(v))
-    on = [v for v in order if fwd.get(v)]  # on some input -> target path, in topological order
-    if not on or on[-1] != target:
+        if v not in from_input and any(u in from_input for u in pred[v]):
+            from_input.add(v)
+    to_target = {target}
+    for v in reversed(order):
+        if v not in to_target and v in from_input and any(w in to_target for w in succ[v]):
+            to_target.add(v)
+    on = [v for v in order if v in to_target]
+    if not on or on[0] != INPUT:
+        return []
+    pos = {v: i for i, v in enumerate(on)}
+    out: list[tuple[str, bool]] = []
+    reach = 0  # the furthest position an edge from an earlier node lands on
+    for i, v in enumerate(on):
+        out.append((v, reach <= i))
+        for w in succ[v]:
+            j = pos.get(w, 0)
+            if j > reach:
+                reach = j
+    return out
+
+
+def dist_to(g: nx.DiGraph, target: str, node_weight: dict[str, int], edge_weight: Callable[[str, str], int],
+            order: Optional[list[str]] = None, plan: Optional[list[tuple[str, bool]]] = None) -> Dist:
+    """Path lengths from "input" to `target` (the same distribution as `length_dists(...)[target]`): the
+    per-node DP run locally within each segment between cut vertices (`segments`, or `plan` when given),
+    then the product of the segments' polynomials. O(nodes + edges) small-list work plus that product."""
+    plan = segments(g, target, order) if plan is None else plan
+    if not plan:
         return Dist(0, [])
-    keep = set(on)
-    bwd: dict[str, int] = {}  # paths v -> target
-    for v in reversed(on):
-        bwd[v] = 1 if v == target else sum(bwd[w] for w in g.successors(v) if w in keep)
-    total = fwd[target]
+    pred = g.pred
     factors: list[Dist] = []
     local: dict[str, Dist] = {}
-    for v in on:
-        preds = [u for u in g.predecessors(v) if u in local]
+    for v, cut in plan:
+        preds = [u for u in pred[v] if u in local]
         base = _merge([local[u].shifted(edge_weight(u, v)) for u in preds]) if preds else Dist(0, [1])
         here = base.shifted(node_weight.get(v, 0))
-        if fwd[v] * bwd[v] == total:  # a cut vertex: its segment ends here, a new one starts
+        if cut:  # its segment ends here, a new one starts
             factors.append(here)
             local = {v: Dist(0, [1])}
         else:
             local[v] = here
-    return _product(factors, total)
+    bound = 1  # the number of paths: every coefficient of every partial product is at most this
+    for f in factors:
+        bound *= f.total
+    return _product(factors, bound)
 
 
 def _trimmed(d: Dist) -> Dist:
@@ -238,13 +264,14 @@ def path_counts(model: Model, g: Optional[nx.DiGraph] = None) -> PathResult:
     order = list(nx.topological_sort(g))
     weighted = {v: 1 for v, w in g.nodes(data="weighted") if w}
     outputs = list(g.graph["outputs"])
-    layers = {o: dist_to(g, o, weighted, lambda u, v: 0, order) for o in outputs}
+    plans = {o: segments(g, o, order) for o in outputs}  # the same cut vertices for both length measures
+    layers = {o: dist_to(g, o, weighted, lambda u, v: 0, plan=plans[o]) for o in outputs}
     owner = block_bodies(model)
 
     def enters_block(u: str, v: str) -> int:
         b = owner.get(v)
         return 1 if b is not None and owner.get(u) != b else 0
 
-    blocks = {o: dist_to(g, o, {}, enters_block, order) for o in outputs}
+    blocks = {o: dist_to(g, o, {}, enters_block, plan=plans[o]) for o in outputs}
     n_blocks = max(blocks[outputs[0]].as_dict(), default=0)
     return PathResult(outputs, {o: layers[o] for o in outputs}, {o: blocks[o] for o in outputs}, n_blocks)
