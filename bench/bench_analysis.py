@@ -111,11 +111,14 @@ def _fresh_build_study(model, cfg):  # eight fresh builds, as init_propagation r
                             parent, _, name = op.path.rpartition(".")
                             setattr(net.get_submodule(parent), name, nn.Identity())
                 net.train()
-                stds = []
+                stds: list[float] = []
+
+                def hook(module: object, inputs: object, out: torch.Tensor) -> None:
+                    stds.append(float(out.detach().std()))
+                    out.register_hook(lambda grad: stds.append(float(grad.std())))
+
                 for op in _weighted_ops(variant):
-                    net.get_submodule(op.path).register_forward_hook(
-                        lambda m, i, out: (stds.append(float(out.detach().std())),
-                                           out.register_hook(lambda g: stds.append(float(g.std())))))
+                    net.get_submodule(op.path).register_forward_hook(hook)
                 gen = torch.Generator().manual_seed(cfg.seed)
                 batch = batch_size(cfg, base.input_shape)
                 x = torch.randn(batch, *base.input_shape, generator=gen)
