@@ -71,11 +71,13 @@ def _bundled_rel(path: Path) -> Optional[Path]:
               help="Training steps of --probe.")
 @click.option("--probe-batch", type=click.IntRange(min=1), default=128, show_default=True,
               help="Batch size of --probe.")
+@click.option("--replot", "replot", is_flag=True,
+              help="SPECS are report folders: rewrite report.md and the plots from their report.json.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for several specs (default: the CPU count, at most 8).")
 def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: bool, out_dir: Optional[str],
             fvcore: Optional[bool], init: Optional[bool], full: bool, window: str, probe: bool, probe_steps: int,
-            probe_batch: int, jobs: Optional[int]) -> None:
+            probe_batch: int, replot: bool, jobs: Optional[int]) -> None:
     """Analyse specs: complexity, bottleneck savings, paths; opt-in: fvcore cross-check, init propagation.
 
     Without SPECS: every bundled spec -> reports/<name>/ and reports/index.md, with every analysis.
@@ -84,6 +86,9 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     from archc.analysis.report import ReportOptions, build_report, write_index
     from archc.io import to_json
 
+    if replot:
+        _replot(specs)
+        return
     all_bundled = not specs
     extra = tuple(overrides) + tuple(size_override(input_size))
     win = parse_window(window)
@@ -128,6 +133,26 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     if all_bundled:
         written = write_index(rows, root)
         click.echo(f"wrote {written[0]} ({len(rows)} specs)")
+
+
+def _replot(folders: tuple) -> None:
+    """--replot: each folder's report.md and plots again from its report.json; a folder under the repository's
+    reports/ links the committed figures, any other the diagrams under build/."""
+    from archc.analysis.report import replot
+
+    if not folders:
+        raise SpecError("--replot needs report folders", loc=SourceLoc("--replot"), expected="e.g. reports/resnet50")
+    committed = (repo_root() / "reports").resolve()
+    for folder in map(Path, folders):
+        if not (folder / "report.json").is_file():
+            raise SpecError("no report.json in the folder", loc=SourceLoc(str(folder)),
+                            expected="a folder written by archc analyze")
+        inside = committed in folder.resolve().parents
+        try:
+            written = replot(folder, (committed / "figures",) if inside else (Path("build"),))
+        except ValueError as exc:
+            raise SpecError(str(exc), loc=SourceLoc(str(folder))) from None
+        click.echo(f"redrew {folder} ({len(written)} files)")
 
 
 def _choose(flag: Optional[bool], full: bool, committed: bool) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from archc.analysis.initprop import summary_rows
+from archc.analysis.initprop import SCHEMES, summary_rows
 
 
 def table(header: Sequence[str], rows: list[Sequence[Any]], align: str = "") -> str:
@@ -168,7 +168,7 @@ def _paths(r: dict[str, Any]) -> list[str]:
            "blocks (residual blocks, inception modules, plain blocks whose body the path passes through; an identity "
            f"shortcut skips its block). {p['blocks_on_main_path']} blocks on the main path.", ""]
     rows = []
-    for name, o in p["outputs"].items():
+    for name, o in sorted(p["outputs"].items(), key=lambda kv: (kv[0] != "output", kv[0])):  # main, then aux
         L, B = o["layers"], o["blocks"]
         rows.append([name, big(o["paths"], o["paths_log2"]), f"{L['min']}..{L['max']} (mean {L['mean']:.2f})",
                      f"{B['min']}..{B['max']} (mean {B['mean']:.2f})", pct(o["effective_share"])])
@@ -179,6 +179,12 @@ def _paths(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def _in_scheme_order(schemes: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The schemes in SCHEMES order whatever the dict's order (report.json stores its keys sorted)."""
+    rank = {name: i for i, name in enumerate(SCHEMES)}
+    return sorted(schemes.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+
+
 def _init(r: dict[str, Any]) -> list[str]:
     ini = r.get("init")
     if ini is None:
@@ -186,7 +192,7 @@ def _init(r: dict[str, Any]) -> list[str]:
     out = ["## Signal propagation at initialisation", "",
            f"{ini['method']}; input {shape(ini['input'])}, batch {ini['batch']}, seed {ini['seed']}, "
            f"{len(ini['layers'])} weighted layers. Schemes set conv and fc init alike: "
-           + "; ".join(f"{k} = {', '.join(f'{a}={b}' for a, b in v.items())}" for k, v in ini["schemes"].items())
+           + "; ".join(f"{k} = {', '.join(f'{a}={b}' for a, b in v.items())}" for k, v in _in_scheme_order(ini["schemes"]))
            + ". 'overflow' marks a signal that left float32's range.", ""]
     rows = [[s["scheme"], s["variant"], opt(s["act_first"]), opt(s["act_last"]), opt(s["act_ratio"]),
              opt(s["grad_first"]), opt(s["grad_last"]), opt(s["grad_ratio"])] for s in summary_rows(ini)]

@@ -174,6 +174,19 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
     return written
 
 
+def replot(folder: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
+    """Rewrite a finished report's report.md and plots from its report.json (no analysis runs again):
+    the Markdown and the plots are pure functions of the JSON."""
+    import json
+
+    report = json.loads((Path(folder) / "report.json").read_text(encoding="utf-8"))
+    if report.get("archc_report") != REPORT_FORMAT:
+        raise ValueError(f"{folder}/report.json is not an archc report (format {REPORT_FORMAT})")
+    if "probe" in report:  # its section and plots come from the probe's result object, not from the JSON
+        raise ValueError(f"{folder} holds a training-probe section; run `archc analyze --probe` again instead")
+    return write_report(report, Path(folder), diagram_dirs)
+
+
 def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:
     c = report["complexity"]
     main = report["paths"]["outputs"]["output"]
