@@ -108,7 +108,7 @@ def _fresh_build_study(model, cfg):
             variant_model = relower(model, init=model.spec.init.model_copy(update=SCHEMES[scheme]))
             results[scheme] = {}
             for label, strip in (("as specified", False), ("norm layers removed", True)):
-                net = to_torch(variant_model, seed=cfg.seed)
+                net = to_torch(variant_model, seed=cfg.seed).double()  # the study runs in float64
                 if strip:
                     for op in variant_model.body.ops():
                         if op.op.category == "norm":
@@ -118,12 +118,12 @@ def _fresh_build_study(model, cfg):
                 acts, grads = {}, {}
                 for op in _weighted_ops(variant_model):
                     def hook(m, i, out, path=op.path):
-                        acts[path] = float(out.detach().float().std())
-                        out.register_hook(lambda g: grads.__setitem__(path, float(g.float().std())))
+                        acts[path] = float(out.detach().std())
+                        out.register_hook(lambda g: grads.__setitem__(path, float(g.std())))
                     net.get_submodule(op.path).register_forward_hook(hook)
                 gen = torch.Generator().manual_seed(cfg.seed)
                 batch = batch_size(cfg, model.input_shape)
-                x = torch.randn(batch, *model.input_shape, generator=gen)
+                x = torch.randn(batch, *model.input_shape, generator=gen).double()
                 labels = torch.randint(0, model.classes, (batch,), generator=gen)
                 torch.manual_seed(cfg.seed)
                 loss = nn.functional.cross_entropy(net(x), labels)

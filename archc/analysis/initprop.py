@@ -104,16 +104,18 @@ def _run(net: Any, model: Model, cfg: InitConfig) -> dict[str, list[float]]:
 
     def hook(path: str):
         def fn(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-            acts[path] = float(output.detach().float().std())
+            acts[path] = float(output.detach().std())
             if output.requires_grad:
-                output.register_hook(lambda g: grads.__setitem__(path, float(g.float().std())))
+                output.register_hook(lambda g: grads.__setitem__(path, float(g.std())))
         return fn
 
     for op in ops:
         handles.append(net.get_submodule(op.path).register_forward_hook(hook(op.path)))
     gen = torch.Generator().manual_seed(cfg.seed)
     batch = batch_size(cfg, model.input_shape)
-    x = torch.randn(batch, *model.input_shape, generator=gen).requires_grad_()  # so every output has a gradient
+    # drawn in float32 (the same numbers as ever), computed in the net's dtype; requires_grad: every output
+    # then has a gradient
+    x = torch.randn(batch, *model.input_shape, generator=gen).to(next(net.parameters()).dtype).requires_grad_()
     labels = torch.randint(0, model.classes, (batch,), generator=gen)
     torch.manual_seed(cfg.seed)  # dropout in train mode draws from the global generator (forked by the caller)
     try:
@@ -154,9 +156,13 @@ def init_propagation(model: Model, cfg: InitConfig = InitConfig()) -> dict[str, 
         # build of the spec re-lowered with that init); the variant without norm layers swaps them for
         # identities and back (a forward pass changes no weight, only norm statistics, which the next
         # initialisation resets)
+        # float64 passes: float32 kernels differ between CPUs (oneDNN picks by instruction set) in the 4th
+        # digit of a deep net's gradient stds; in float64 the reported 4 digits are the same on every machine
         net = build_module(base)
         for scheme in cfg.schemes:
+            net.float()  # initialised in float32: the same weights as a float32 build, then widened exactly
             initialise(net, base, cfg.seed, init=model.spec.init.model_copy(update=SCHEMES[scheme]))
+            net.double()
             for label, strip in variants:
                 if strip:
                     norms = _swap_norms(net, base)
