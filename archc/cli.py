@@ -255,4 +255,6 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": ("archc.analysis.cli", "compare", "Two specs side by side, per stage: output shape, params, MACs; "
                 "totals and paths."),
     "probe": ("archc.probe.cli", "probe", "Train each SPEC briefly and record how its gradients flow."),
+    "serve": ("archc.serve.cli", "serve", "Start the local web playground: edit a spec, see its diagram, costs and "
+              "paths live."),
 }
