@@ -102,7 +102,7 @@ def _session_members(sid: int) -> list[int]:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[3]) == sid:  # field 6 of stat: the session id
+            if int(fields[3]) == sid and fields[0] != "Z":  # session id (field 6); zombies have ended
                 members.append(int(entry.name))
     return members
 
@@ -119,6 +119,9 @@ def test_time_limit_kills_the_worker_and_its_dot_and_the_server_goes_on():
         assert slow.status_code == 503 and "took longer than 1 s" in slow.json()["error"]["message"]
         assert time.monotonic() - started < 15
         assert pool.replaced == 1 and pool._all[0].process.pid != old
+        deadline = time.monotonic() + 10
+        while _session_members(old) and time.monotonic() < deadline:  # SIGKILL is delivered, not awaited
+            time.sleep(0.1)
         assert _session_members(old) == []  # the worker and the `dot` it ran are gone
         assert c.post("/api/analyze", json={"text": jobs.gallery_text("resnet18")}).json()["ok"]
 

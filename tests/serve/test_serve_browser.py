@@ -131,6 +131,7 @@ def test_compare_pane_and_a_download(page):
     assert info.value.suggested_filename == "resnet50.svg"
     page.click("#tab-compare")
     page.wait_for_function("document.querySelectorAll('#cmp-totals tr').length > 3", timeout=20_000)
+    assert page.is_visible("#cmp-totals") and page.is_hidden("#diagram")
     totals = page.evaluate("[...document.querySelectorAll('#cmp-totals tr')].map(r => [...r.cells].map(c => c.textContent))")
     params = next(r for r in totals if r[0] == "params")
     assert params[1:] == [f"{archc.lower(archc.load(n)).cost.params:,}" for n in ("plain34", "resnet34")]
