@@ -265,4 +265,6 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                 "totals and paths."),
     "probe": ("archc.probe.cli", "probe", "Train each SPEC briefly and record how its gradients flow, and its\n"
               "training and test error."),
+    "serve": ("archc.serve.cli", "serve", "Start the local web playground: edit a spec, see its diagram, costs and "
+              "paths live."),
 }
