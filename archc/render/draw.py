@@ -27,6 +27,7 @@ ID_MAX_CHARS = 1_000
 LEVELS = ("stage", "block", "layer")
 ANNOTATIONS = ("params", "macs", "share")
 RANKDIRS = ("TB", "LR", "BT", "RL")
+GENERIC_WEIGHT = "weight layer"
 BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "custom": "Block"}
 
 
@@ -52,6 +53,10 @@ class DrawOptions:
     output_label: str = "output"
     graph_attrs: dict = field(default_factory=dict)
     large: Optional[bool] = None  # a straight, cluster-free layout for very deep nets; None: above LARGE_OPS ops
+    caption: Optional[str] = None  # a line of the user's under the drawing
+    generic_labels: bool = False  # every weighted layer (conv, fc) labelled "weight layer" (He et al. Fig. 2)
+    font_scale: float = 1.0  # every font times this (slides: 1.5 to 2)
+    fit: Optional[str] = None  # slide | a4 | a4-landscape: the drawing scaled to fit (archc.render.present.FITS)
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -65,6 +70,10 @@ class DrawOptions:
         if bad:
             raise ValueError(f"unknown annotation {bad[0]!r}; expected a comma list of {', '.join(ANNOTATIONS)}")
         self.annotate = tuple(a for a in ANNOTATIONS if a in self.annotate)  # canonical order
+        from archc.render.present import check_fit, check_font_scale
+
+        self.font_scale = check_font_scale(self.font_scale)
+        self.fit = check_fit(self.fit)
 
 
 class Drawer:
@@ -114,6 +123,16 @@ class Drawer:
             pct = f" ({100 * cost.macs / self.total.macs:.1f}%)" if share and self.total.macs else ""
             lines.append(f"{num(cost.macs)} MACs{pct}")
         return lines
+
+    def name(self, node: Node) -> str:
+        """What a node is called: its registry label ("3x3 conv, 64"), or "weight layer" for a weighted
+        layer (or a unit that starts with one) under generic labels."""
+        ops = [node] if isinstance(node, OpNode) else list(node.ops())
+        if self.opts.generic_labels and ops and ops[0].op.weighted:
+            return GENERIC_WEIGHT
+        if isinstance(node, OpNode):
+            return node.label
+        return node.meta.get("label") or (ops[0].label if ops else node.name)
 
     def label(self, title: str, lines: list[str], notes: list[str]) -> str:
         """A node label; annotation notes are grey, or in the text colour over value colours."""
@@ -221,7 +240,7 @@ class Drawer:
 
     def draw_aux_compact(self, g: graphviz.Digraph, aux, attach: str) -> None:
         """Stage level: an aux head is one dashed node listing its layers (keeps GoogLeNet to one page)."""
-        layers = [op.label for op in aux.head.ops() if op.op.category != "act"]
+        layers = [self.name(op) for op in aux.head.ops() if op.op.category != "act"]
         notes = [f"on {aux.attach.rsplit('.', 1)[-1]} · loss × {aux.loss_weight:g} · training only"]
         label = html_label(f"{aux.name}: auxiliary classifier", layers, notes + self.annotation(aux.head),
                            bold=True, note_colour=None if self.scale is not None else "#555555")
@@ -284,7 +303,7 @@ def emit(node: Node, d: Drawer, g: graphviz.Digraph, src: str) -> str:
 @emit.register
 def _(node: OpNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     category = node.op.category
-    out = d.node(g, d.nid(node.path), d.label(node.label, (), d.annotation(node)), category, node.path)
+    out = d.node(g, d.nid(node.path), d.label(d.name(node), (), d.annotation(node)), category, node.path)
     d.edge(src, out, node.in_shape)
     d.register(node, out)
     return out
@@ -298,8 +317,8 @@ def _sequence(items: list[Node], d: Drawer, g: graphviz.Digraph, src: str) -> st
 
 def unit_label(node: SeqNode, d: Drawer) -> str:
     ops = list(node.ops())
-    title = node.meta.get("label") or (ops[0].label if ops else node.name)
-    details = [", ".join(op.label for op in ops[1:])] if d.opts.unit_details and len(ops) > 1 else []
+    title = d.name(node)
+    details = [", ".join(d.name(op) for op in ops[1:])] if d.opts.unit_details and len(ops) > 1 else []
     return d.label(title, details, d.annotation(node))
 
 
@@ -328,7 +347,7 @@ def stage_label(stage: SeqNode, d: Drawer) -> str:
     title = f"{BLOCK_TITLES.get(meta.get('block', 'custom'), 'Block')} ×{len(blocks)}"
     last = blocks[-1]
     body = last.body if isinstance(last, ResidualNode) else last.children()
-    recipe = [b.meta.get("label") or getattr(b, "label", b.name) for b in body
+    recipe = [d.name(b) for b in body
               if not (isinstance(b, OpNode) and b.op.category in ("act", "norm"))]
     if meta.get("block", "custom") == "custom" and len(recipe) == 1:  # VGG-style: "3x3 conv, 64 ×2"
         title, recipe = f"{recipe[0]} ×{len(blocks)}", []
@@ -445,7 +464,7 @@ def module_label(node: ConcatNode, d: Drawer) -> str:
     """An inception module as one node: its branches in columns, each the chain of its units."""
     cells = []
     for branch in node.branches:
-        chain = [c.meta.get("label") or getattr(c, "label", c.name) for c in branch.items
+        chain = [d.name(c) for c in branch.items
                  if not (isinstance(c, OpNode) and c.op.category in ("act", "norm"))]
         rows = "<BR/>".join(esc(c) for c in chain)
         cells.append(f'<TD BORDER="1" COLOR="#9a9a9a" BGCOLOR="white"><FONT POINT-SIZE="8">{rows}</FONT></TD>')
