@@ -94,3 +94,14 @@ def test_cli_controls(tmp_path):
     assert "weight layer" in src and "<B>T</B>" in src and "<I>C</I>" in src and 'size="13.33,7.5!"' in src
     bad = CliRunner().invoke(main, ["diagram", str(spec), "--font-scale", "9", "-o", str(out)])
     assert bad.exit_code == 2 and "font scale" in bad.output
+
+
+def test_focus_on_an_aux_head_keeps_its_marks():
+    from render_helpers import INCEPTION_AUX
+
+    src = dot_source(lower_text(INCEPTION_AUX), focus="aux1")
+    assert "training only" in nodes(src)["output"] and "aux loss × 0.3" in nodes(src)["output"]
+    assert re.search(r'subgraph cluster_aux1 \{[^}]*label="aux1: auxiliary classifier on inception3a · training only"',
+                     src)
+    assert "loss × 0.3 · training only" in src.split("label=<<B>")[1].split("\n")[0]
+    assert "auxiliary classifier (training only)" in nodes(src)["legend"]

@@ -84,6 +84,9 @@ def default_title(model: Model, opts: DrawOptions, target: Node | None) -> tuple
         share = f" ({100 * part.macs / cost.macs:.1f}% of the model)" if cost.macs else ""
         facts = (f"{opts.level} level · input {style.fmt_shape(target.in_shape)} · {part.params:,} params · "
                  f"{part.macs:,} MACs{share}")
+        aux = next((a for a in model.aux_heads if target.path == a.head.path), None)
+        if aux is not None:
+            facts += f" · loss × {aux.loss_weight:g} · training only (not in the model's totals)"
         return f"{model.title}: {target.path}", facts
     inp = style.fmt_shape(model.input_shape)
     facts = f"{opts.level} level · input {inp} · {cost.params:,} params · {cost.macs / 1e9:.3f} GMACs"

@@ -11,69 +11,21 @@ model always gives the same DOT text. Rules dispatch on the IR node type and on 
 come from the registry's `category`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import singledispatch
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 import graphviz
 
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.render import style
+from archc.render.options import ANNOTATIONS, LEVELS, RANKDIRS, DrawOptions  # noqa: F401 (re-exported)
 from archc.render.style import esc, fmt_shape, html_label, si
 from archc.text import clean_text
 
 ID_MAX_CHARS = 1_000
 
-LEVELS = ("stage", "block", "layer")
-ANNOTATIONS = ("params", "macs", "share")
-RANKDIRS = ("TB", "LR", "BT", "RL")
 GENERIC_WEIGHT = "weight layer"
 BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "custom": "Block"}
-
-
-@dataclass
-class DrawOptions:
-    """What to draw and how. `node_values` (IR path -> number, e.g. gradient norms) colours the nodes."""
-
-    level: str = "stage"
-    rankdir: str = "TB"
-    annotate: tuple = ()
-    exact_numbers: bool = False  # annotations as 120,422,400 instead of 120M
-    focus: Optional[str] = None
-    shapes: bool = True  # output shape C×H×W on edges
-    legend: bool = True
-    clusters: bool = True  # a cluster per stem/stage/block/module/head
-    unit_details: bool = True  # the "BN, relu" line under a conv unit
-    title: Optional[str] = None  # None: "<model title> (<level> level)"; "": no title
-    node_values: Optional[Mapping[str, float]] = None
-    value_label: str = "value"
-    value_scale: Optional[str] = None  # linear | log | None (log when the values span > 100x)
-    prefix: str = ""  # node id prefix, for several drawings in one graph
-    input_label: str = "input"
-    output_label: str = "output"
-    graph_attrs: dict = field(default_factory=dict)
-    large: Optional[bool] = None  # a straight, cluster-free layout for very deep nets; None: above LARGE_OPS ops
-    caption: Optional[str] = None  # a line of the user's under the drawing
-    generic_labels: bool = False  # every weighted layer (conv, fc) labelled "weight layer" (He et al. Fig. 2)
-    font_scale: float = 1.0  # every font times this (slides: 1.5 to 2)
-    fit: Optional[str] = None  # slide | a4 | a4-landscape: the drawing scaled to fit (archc.render.present.FITS)
-
-    def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise ValueError(f"unknown level {self.level!r}; expected one of {', '.join(LEVELS)}")
-        self.rankdir = str(self.rankdir).upper()
-        if self.rankdir not in RANKDIRS:
-            raise ValueError(f"unknown rankdir {self.rankdir!r}; expected one of {', '.join(RANKDIRS)}")
-        if isinstance(self.annotate, str):
-            self.annotate = tuple(a.strip() for a in self.annotate.split(",") if a.strip())
-        bad = [a for a in self.annotate if a not in ANNOTATIONS]
-        if bad:
-            raise ValueError(f"unknown annotation {bad[0]!r}; expected a comma list of {', '.join(ANNOTATIONS)}")
-        self.annotate = tuple(a for a in ANNOTATIONS if a in self.annotate)  # canonical order
-        from archc.render.present import check_fit, check_font_scale
-
-        self.font_scale = check_font_scale(self.font_scale)
-        self.fit = check_fit(self.fit)
 
 
 class Drawer:
@@ -249,10 +201,35 @@ class Drawer:
         self.register(aux.head, node_id)
         self.edge(attach, node_id, aux.head.in_shape, **style.AUX_EDGE)
 
+    def aux_of(self, target: Node):
+        """The auxiliary head that `target` is (or lies in), else None."""
+        return next((a for a in self.model.aux_heads
+                     if target.path == a.head.path or target.path.startswith(a.head.path + ".")), None)
+
     def draw_focus(self, g: graphviz.Digraph, target: Node) -> None:
+        aux = self.aux_of(target)
+        if aux is not None:  # an aux head alone keeps its marks: dashed box, training only, loss weight
+            self.draw_aux_focus(g, aux, target)
+            return
         src = self.structural(g, self.nid("input"), "io", self.opts.input_label)
         out_id = emit(target, self, g, src)
         out = self.structural(g, self.nid("output"), "io", self.opts.output_label)
+        self.edge(out_id, out, target.out_shape)
+
+    def draw_aux_focus(self, g: graphviz.Digraph, aux, target: Node) -> None:
+        self.has_aux = True
+        where = aux.attach.rsplit(".", 1)[-1]
+        label = f"{aux.name}: auxiliary classifier on {where} · training only"
+        src = self.structural(g, self.nid("input"), "io", f"{where} output")
+        with g.subgraph(name=f"cluster_{self.nid(aux.name)}") as sub:
+            sub.attr(label=label, fontsize="10", **style.AUX_CLUSTER)
+            first = len(self.edges)
+            out_id = emit(target, self, sub, src)
+            if len(self.edges) > first:
+                self.edges[first][2].update(style.AUX_EDGE)
+        sink = f"aux loss × {aux.loss_weight:g} (training only)" if target.path == aux.head.path \
+            else self.opts.output_label
+        out = self.structural(g, self.nid("output"), "io", sink, style="rounded,dashed")
         self.edge(out_id, out, target.out_shape)
 
     def finish(self, g: graphviz.Digraph) -> None:
