@@ -99,28 +99,31 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
 @click.command()
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="reports/figures",
               show_default=True, help="Folder for the figures.")
-@click.option("-f", "--format", "fmts", default="svg,png", show_default=True, metavar="LIST",
+@click.option("-f", "--format", "fmts", default="svg,pdf,png", show_default=True, metavar="LIST",
               help="Comma list of svg, pdf, png, dot.")
 @click.option("--only", multiple=True, metavar="NAME", help="Only these figures (repeatable); see --list.")
+@click.option("--unravel-blocks", type=click.IntRange(1, 6), default=3, show_default=True,
+              help="Residual blocks in the unraveled view (2^N paths).")
 @click.option("--list", "list_only", is_flag=True, help="List the figures and exit.")
-def figures(out_dir: str, fmts: str, only: tuple, list_only: bool) -> None:
-    """Regenerate the lecture figures (inception 1x1 savings, residual blocks, unraveled paths,
-    VGG-19 / plain-34 / ResNet-34, GoogLeNet and ResNet-50) into reports/figures/."""
-    from archc.render.figures import FIGURES, write_figures
+def figures(out_dir: str, fmts: str, only: tuple, unravel_blocks: int, list_only: bool) -> None:
+    """Regenerate the lecture figures (all 11 of the GoogLeNet/ResNet lecture, plus a few) into
+    reports/figures/, with index.md mapping each lecture figure to its files and command."""
+    from archc.render.figset import FIGURES, figure_files, write_figures
 
     if list_only:
-        for name, (_, doc) in FIGURES.items():
-            click.echo(f"{name:<30} {doc}")
+        for name, fig in FIGURES.items():
+            nums = ",".join(map(str, fig.lecture)) or "-"
+            click.echo(f"{name:<30} {nums:<5} {fig.doc}")
         return
     unknown = [n for n in only if n not in FIGURES]
     if unknown:
         raise ArchcError(f"unknown figure {unknown[0]!r}", expected="one of " + ", ".join(FIGURES))
     from archc.outdir import OutputFolder
-    from archc.render.figures import figure_files
 
     try:
         OutputFolder(Path(out_dir), "figures").check(figure_files(fmts, only or None))  # before any work
-        written = write_figures(Path(out_dir), fmts, names=only or None, echo=click.echo)
+        written = write_figures(Path(out_dir), fmts, names=only or None, echo=click.echo,
+                                unravel_blocks=unravel_blocks)
     except ValueError as exc:
         raise _bad(exc) from None
     click.echo(f"wrote {len(written)} files to {out_dir}")
