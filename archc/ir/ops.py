@@ -8,6 +8,8 @@ from typing import ClassVar, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator
 
+from archc.labels import dilation_text, stride_text
+
 Shape = tuple  # (C, H, W) for feature maps, (F,) for flat vectors
 IntPair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
 NonNegPair = Union[NonNegativeInt, tuple[NonNegativeInt, NonNegativeInt]]
@@ -236,8 +238,7 @@ class Conv(OpDef):
 
     def label(self, p: ConvParams, x: Shape, y: Shape) -> str:
         kh, kw = pair(p.kernel)
-        s = pair(p.stride)[0]
-        extra = f", /{s}" if s != 1 else ""
+        extra = stride_text(p.stride) + dilation_text(p.dilation)
         extra += f", g{p.groups}" if p.groups != 1 else ""
         return f"{kh}x{kw} conv, {p.out}{extra}"
 
@@ -427,8 +428,7 @@ class _Pool(OpDef):
 
     def label(self, p: PoolParams, x: Shape, y: Shape) -> str:
         kh, kw = pair(p.kernel)
-        s = pair(p.stride if p.stride is not None else p.kernel)[0]
-        return f"{kh}x{kw} {self.kind}" + (f", /{s}" if s != 1 else "")
+        return f"{kh}x{kw} {self.kind}" + stride_text(p.stride if p.stride is not None else p.kernel)
 
 
 @register
