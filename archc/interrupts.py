@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import signal
 import threading
+from contextlib import contextmanager
 from contextvars import ContextVar
 from types import FrameType, TracebackType
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 EXIT_INTERRUPTED = 130
 _ACTIVE: ContextVar[Optional["Interrupts"]] = ContextVar("archc_interrupts", default=None)
@@ -27,6 +28,22 @@ def report_interrupt(say: Any, text: str = "archc: interrupted") -> None:
             return
         active.reported = True
     say(text)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Inside the block a Ctrl-C is only noted (the command still exits 130 after it), so that what the block
+    writes is not thrown away half done; outside any `Interrupts` block nothing changes."""
+    active = _ACTIVE.get()
+    if active is None:
+        yield
+        return
+    before = active._leaving
+    active._leaving = True
+    try:
+        yield
+    finally:
+        active._leaving = before
 
 
 def interrupted() -> bool:

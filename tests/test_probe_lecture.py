@@ -160,6 +160,7 @@ def test_labels_say_what_was_run():
     assert run_label("resnet20", "ResNet-20 (CIFAR-10, n = 3)", []) == "ResNet-20"
     assert run_label("tiny", "", ["classes=5"]) == "tiny (classes=5)"
     assert unique_slugs(["a b", "a/b", "A_B", "c"]) == ["a_b", "a_b_2", "A_B_3", "c"]
+    assert unique_slugs(["X Y", "X_Y", "X_Y_2"]) == ["X_Y", "X_Y_2", "X_Y_2_2"]  # a label that reads numbered
 
 
 def test_the_degradation_presets_name_the_lecture_nets():
@@ -351,3 +352,86 @@ def test_titles_and_labels_reach_probe_md_as_text(tmp_path):
     assert r.exit_code == 0, r.output
     md = (tmp_path / "o" / "probe.md").read_text()
     assert "<script>" not in md and "[x](javascript" not in md and md.startswith("# T &lt;script&gt;")
+
+
+# ---------------------------------------------------------------- found by a new user's try (issue 11)
+
+
+def _tiny_specs(tmp_path):
+    paths = {}
+    for name, text in (("tinyres", TINY_RES), ("tinyplain", TINY_PLAIN)):
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(text)
+    return paths
+
+
+def test_a_users_file_named_like_a_figure_is_refused_before_training(tmp_path):
+    specs = _tiny_specs(tmp_path)
+    out = tmp_path / "m2"
+    out.mkdir()
+    (out / "error_curves.svg").write_text("mine")
+    (out / "tinyres_paths.svg").write_text("mine too")
+    r = run(str(specs["tinyres"]), *FAST, "-o", str(out))
+    assert r.exit_code == 2 and "archc did not write it" in r.output and "completed" not in r.output
+    assert (out / "error_curves.svg").read_text() == "mine" and (out / "tinyres_paths.svg").read_text() == "mine too"
+
+
+def test_a_ctrl_c_while_writing_is_noted_not_raised():
+    import signal
+
+    from archc.interrupts import Interrupts, deferred
+
+    with Interrupts() as interrupts:
+        with deferred():
+            signal.raise_signal(signal.SIGINT)  # would raise KeyboardInterrupt outside `deferred`
+        assert interrupts.hit
+
+
+def test_dollar_signs_in_labels_are_text_in_figures(tmp_path, figures):
+    r = run(str(_tiny_specs(tmp_path)["tinyres"]), *FAST, "--set", "title=Net $x^^$", "--set", "name=tinyres",
+            "-o", str(tmp_path / "o"))
+    assert r.exit_code == 0, r.output
+    legend = [t.get_text() for t in figures["error_curves"].axes[0].get_legend().get_texts()]
+    assert legend == [r"Net \$x^^\$"]  # matplotlib shows an escaped $ as a dollar sign, not as math
+
+
+def test_batch_norm_with_one_value_per_channel_is_refused_before_any_run(tmp_path):
+    r = run("cifar/plain20", "resnet50", "--set", "input.size=8", "--set", "classes=10", "--data", "synthetic",
+            "--batch", "1", "--steps", "2", "--no-paths", "--threads", "1", "--no-progress", "-o", str(tmp_path / "b"))
+    assert r.exit_code == 2 and "one value per channel" in r.output and "--batch 2 or more" in r.output
+    assert "completed" not in r.output and not (tmp_path / "b").exists()
+
+
+def test_a_failing_run_keeps_the_runs_before_it(tmp_path, monkeypatch):
+    import archc.probe.train as train
+
+    real, calls = train.run_probe, []
+
+    def second_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the second run broke")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "run_probe", second_fails)
+    specs = _tiny_specs(tmp_path)
+    r = run(str(specs["tinyplain"]), str(specs["tinyres"]), *FAST, "-o", str(tmp_path / "o"))
+    assert r.exit_code == 1 and "the second run broke" in r.output
+    doc = json.loads((tmp_path / "o" / "probe.json").read_text())
+    assert [res["label"] for res in doc["results"]] == ["tinyplain"]
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda doc: doc["results"][0].update(loss=doc["results"][0]["loss"][:1]),
+    lambda doc: doc["results"][0].update(test_error=[0.5]),
+    lambda doc: doc["results"][0].update(path_gradients={"x": 1}),
+    lambda doc: doc.update(results=[]),
+])
+def test_a_corrupted_probe_json_is_a_clean_error(tmp_path, corrupt):
+    out = tmp_path / "o"
+    assert run(str(_tiny_specs(tmp_path)["tinyres"]), *FAST[:-1], "--path-repeats", "1", "-o", str(out)).exit_code == 0
+    doc = json.loads((out / "probe.json").read_text())
+    corrupt(doc)
+    (out / "probe.json").write_text(json.dumps(doc))
+    r = run("--replot", str(out), "-o", str(tmp_path / "again"))
+    assert r.exit_code == 2 and "internal error" not in r.output and not (tmp_path / "again").exists()

@@ -37,7 +37,7 @@ def _summary_line(result) -> str:  # result: ProbeResult
 
 
 def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, notes: str = "",
-                  shown: Optional[list] = None, protect: Sequence[Path] = ()) -> list[Path]:
+                  shown: Optional[list] = None, protect: Sequence[Path] = (), figure_title: str = "") -> list[Path]:
     """probe.json (every result), probe.md and the figures of the `shown` results (default: all, in order),
     staged and moved into out_dir together through `archc.outdir.OutputFolder`: a file archc did not write is
     never replaced, and only the earlier probe outputs there that this run does not write again (and nobody
@@ -52,7 +52,7 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
     folder = OutputFolder(out_dir, "probe", protect=list(protect))
     with folder.stage(prune=True) as staging:
         stage = staging.path
-        written = comparison_plots(runs, stage, formats)
+        written = comparison_plots(runs, stage, formats, figure_title)
         per_run = []
         for r, stem in zip(runs, unique_slugs([r.label for r in runs])):
             per_run += r.plots(stage, formats, stem=stem)
@@ -63,11 +63,37 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
             md += "\nPer-run figures: " + ", ".join(links) + "\n"
         written += per_run
         files = sorted([p.relative_to(stage).as_posix() for p in written] + ["probe.json", "probe.md"])
-        doc = {"archc_probe": 1, "title": title, "notes": notes, "files": files,
+        doc = {"archc_probe": 1, "title": title, "figure_title": figure_title, "notes": notes, "files": files,
                "shown": [r.label for r in runs], "results": [r.to_dict() for r in results]}
         atomic_write_json(stage / "probe.json", doc)
         atomic_write(stage / "probe.md", md)
     return staging.written
+
+
+def output_names(labels: Sequence[str], formats: Sequence[str]) -> list[str]:
+    """Every file a probe of runs with these labels may write (checked before training: a user's file in the
+    way is refused then, not after the runs)."""
+    from archc.probe.naming import unique_slugs
+
+    stems = ["error_curves", "gradnorm_depth", "training_curves", "path_gradients"]
+    stems += [f"{stem}_{kind}" for stem in unique_slugs(list(labels)) for kind in ("gradnorm", "training", "paths")]
+    return ["probe.json", "probe.md"] + [f"{stem}.{fmt}" for stem in stems for fmt in formats]
+
+
+def check_batch_norm(models: Sequence, configs: Sequence) -> None:
+    """Batch norm in training mode needs more than one value per channel: refuse, before any run, a batch so
+    small that some BN layer would see a single value (batch 1 on 1x1 maps)."""
+    from archc.ir.graph import OpNode
+
+    for model, config in zip(models, configs):
+        local = config.batch // max(1, int(os.environ.get("WORLD_SIZE", "1")))
+        for node in model.walk():
+            if isinstance(node, OpNode) and node.op.category == "norm" and len(node.in_shape) == 3:
+                per_channel = local * node.in_shape[1] * node.in_shape[2]
+                if per_channel < 2:
+                    raise ArchcError(f"{model.name}: batch norm {node.path} would see one value per channel "
+                                     f"(batch {local} of {node.in_shape[1]}x{node.in_shape[2]} maps)",
+                                     expected="--batch 2 or more")
 
 
 @click.command()
@@ -148,7 +174,7 @@ def probe(specs: tuple, **options: Any) -> None:
         folder = Path(options["replot_dir"])
         out = Path(options["out_dir"]) if "out_dir" in explicit else folder
         title = options["title"] if "title" in explicit else None
-        written = replot(folder, formats, out, _run_names(options["runs"]), title)
+        written = replot(folder, formats, out, _run_names(options["runs"]), title)  # a title given heads the figure
         click.echo(f"redrew {len(written)} files in {out}/ from {folder / 'probe.json'}")
         return
     if options["runs"] is not None:
@@ -167,6 +193,7 @@ def probe(specs: tuple, **options: Any) -> None:
             options["out_dir"] = f"reports/probe/{experiment.name}"
     if not specs:
         raise click.UsageError("Missing argument 'SPECS...' (or --experiment NAME).")
+    options["title_given"] = "title" in explicit
     _run(specs, options, formats, experiment.about if experiment else "")
 
 
@@ -212,13 +239,15 @@ def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
     out_dir = Path(options["out_dir"])
     from archc.outdir import OutputFolder
 
-    OutputFolder(out_dir, "probe").check(["probe.json", "probe.md"])
+    OutputFolder(out_dir, "probe").check(output_names([c.label or m.name for m, c in zip(models, configs)], formats))
+    check_batch_norm(models, configs)
     datasets = _checked_data(models, configs)
     if info.is_main:
         click.echo(f"archc: probe: {threads} torch thread(s) per process ({why}); "
                    f"{len(models)} run(s) of {options['steps']} steps, batch {options['batch']}", err=True)
     results = []
     interrupted = False
+    failure: Optional[BaseException] = None
     for model, config in zip(models, configs):
         given = datasets.get(_data_key(model, config))
         try:
@@ -228,6 +257,9 @@ def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
                 result = run_probe(model, config, data=given, overrides=overrides)
         except KeyboardInterrupt:
             interrupted = True
+            break
+        except Exception as exc:  # noqa: BLE001 - the runs already finished are written before it is raised
+            failure = exc
             break
         results.append(result)
         if info.is_main:
@@ -240,13 +272,21 @@ def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
             interrupted = True
             break
     if info.is_main and results:
-        written = write_outputs(results, out_dir, formats, title, note_text)
-        click.echo(f"wrote {len(written)} files to {out_dir}/ (probe.md, probe.json, figures)")
+        from archc.interrupts import deferred
+
+        with deferred():  # a Ctrl-C now is noted (exit 130) but does not throw away the runs that finished
+            written = write_outputs(results, out_dir, formats, title, note_text,
+                                    figure_title=title if options.get("title_given") else "")
+        click.echo(f"wrote {len(written)} files to {out_dir}/ (probe.md, probe.json, figures"
+                   + (f"; the {len(results)} run(s) before the failure" if failure is not None else "") + ")")
+    if failure is not None:
+        raise failure
     if interrupted:
         if info.is_main:
             from archc.interrupts import report_interrupt
 
-            report_interrupt(lambda text: click.echo(text, err=True), "archc: interrupted; kept the runs measured so far")
+            kept = "kept the runs measured so far" if results else "nothing was measured yet"
+            report_interrupt(lambda text: click.echo(text, err=True), f"archc: interrupted; {kept}")
         sys.exit(EXIT_INTERRUPTED)
 
 
@@ -276,6 +316,8 @@ def replot(folder: Path, formats: tuple, out_dir: Optional[Path] = None, runs: O
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ArchcError(f"{source}: not a probe result ({type(exc).__name__}: {exc})",
                          expected="the probe.json written by `archc probe`") from None
+    if not results:
+        raise ArchcError(f"{source}: holds no runs", expected="the probe.json written by `archc probe`")
     if runs is None and isinstance(shown_before, list):
         runs = [name for name in shown_before if isinstance(name, str)]
     shown = select_runs(results, runs, source) if runs is not None else results
@@ -283,7 +325,7 @@ def replot(folder: Path, formats: tuple, out_dir: Optional[Path] = None, runs: O
 
     OutputFolder(out_dir or folder, "probe").check(["probe.json", "probe.md"])
     return write_outputs(results, out_dir or folder, formats, title or doc.get("title", "Training probe"),
-                         doc.get("notes", ""), shown)
+                         doc.get("notes", ""), shown, figure_title=title or doc.get("figure_title", ""))
 
 
 def select_runs(results: list, names: list[str], source: Path) -> list:

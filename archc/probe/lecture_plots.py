@@ -20,7 +20,8 @@ def _depth_colors(results: Sequence) -> dict[int, object]:
 def error_curves(results: Sequence, base: Path, formats: Sequence[str], title: str = "") -> list[Path]:
     """Training error (running mean of the batch error, thin) and test error (bold, at each test) against the
     step, in percent; a panel per kind of net (plain, residual) in the order the runs are given."""
-    from archc.probe.plots import _figure, _integer_ticks, save, smooth, smoothing_window, training_title
+    from archc.probe.naming import mpl_text
+    from archc.probe.plots import _figure, _integer_ticks, _lab, save, smooth, smoothing_window, training_title
 
     kinds = [k for k in ("plain", "residual") if any(r.kind == k for r in results)]
     if any(r.kind not in ("plain", "residual") for r in results) or not kinds:
@@ -45,13 +46,14 @@ def error_curves(results: Sequence, base: Path, formats: Sequence[str], title: s
             if r.test_error:
                 test = [100.0 * e for e in r.test_error]
                 marker = {"marker": "o", "ms": 3} if len(test) <= 12 else {}
-                ax.plot(r.test_steps, test, color=color, lw=2.4, label=r.label, **marker)
-                top = max(top, max(test[1:] or test))
+                ax.plot(r.test_steps, test, color=color, lw=2.4, label=_lab(r), **marker)
+                top = max(top, max(test))
             elif r.acc:
-                ax.plot([], [], color=color, lw=2.4, label=f"{r.label} (no test part)")
+                ax.plot([], [], color=color, lw=2.4, label=f"{_lab(r)} (no test part)")
             if r.status == "nonfinite" and r.nonfinite:
                 ax.axvline(r.nonfinite["step"], color=color, ls=":", lw=1)
         ax.set(xlabel="step", title=PANEL_TITLES[kind])
+        ax.set_xlim(0, max([len(r.acc) for r in results] + [s for r in results for s in r.test_steps] + [1]))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
         _integer_ticks(ax)
@@ -64,5 +66,5 @@ def error_curves(results: Sequence, base: Path, formats: Sequence[str], title: s
     tested = data.get("test_images")
     on = f"\ndata: {data.get('name')}" + (f", {tested:,} held-out test images" if tested else "") \
         if data.get("name") else ""
-    fig.suptitle(title or training_title(results, "Training and test error") + on)
+    fig.suptitle(mpl_text(title) if title else mpl_text(training_title(results, "Training and test error")) + on)
     return save(fig, base, formats)

@@ -32,11 +32,19 @@ def slug(label: str) -> str:
 def unique_slugs(labels: Sequence[str]) -> list[str]:
     """slug() of each label, with _2, _3, ... added where two would give the same file name (case-folded,
     for file systems that ignore case)."""
-    seen: dict[str, int] = {}
+    used: set[str] = set()
     out = []
     for label in labels:
         base = slug(label)
-        key = base.casefold()
-        seen[key] = seen.get(key, 0) + 1
-        out.append(base if seen[key] == 1 else f"{base}_{seen[key]}")
+        name, n = base, 1
+        while name.casefold() in used:  # also when a label itself reads like a numbered one ("X_Y_2")
+            n += 1
+            name = f"{base}_{n}"
+        used.add(name.casefold())
+        out.append(name)
     return out
+
+
+def mpl_text(text: str) -> str:
+    """Text for a matplotlib title or legend: a '$' stays a dollar sign (matplotlib reads $...$ as math)."""
+    return text.replace("$", r"\$")

@@ -40,6 +40,18 @@ def save(fig: object, base: Path, formats: Sequence[str]) -> list[Path]:
     return out
 
 
+def _lab(result) -> str:
+    """A run's label as matplotlib should show it ('$' literal), with how the run ended when it stopped early."""
+    from archc.probe.naming import mpl_text
+
+    label = mpl_text(result.label)
+    if result.status == "nonfinite" and result.nonfinite:
+        return f"{label} (diverged at step {result.nonfinite['step']})"
+    if result.status == "interrupted":
+        return f"{label} (interrupted, {result.steps_done} of {result.config.steps} steps)"
+    return label
+
+
 def smooth(values: Sequence[float], window: int) -> list[float]:
     """Trailing running mean (NaNs skipped)."""
     out, acc, q = [], 0.0, []
@@ -134,7 +146,7 @@ def gradnorm_comparison(results: Sequence, base: Path, formats: Sequence[str]) -
             if not norms:
                 continue
             xs, ys, sx, sy = _main_series(r, norms)
-            _plot_depth(ax, xs, ys, color, r.label, shared)
+            _plot_depth(ax, xs, ys, color, _lab(r), shared)
             if sx:
                 any_shortcut = True
                 ax.plot(sx, sy, "x", ms=5, color=color)
@@ -149,8 +161,10 @@ def gradnorm_comparison(results: Sequence, base: Path, formats: Sequence[str]) -
 
 def _end_steps(results: Sequence) -> str:
     """'step 1000', or 'step 1000; ResNet-56 stopped at step 2' when a run ended early."""
+    from archc.probe.naming import mpl_text
+
     last = max(r.norm_steps[-1] for r in results) if results else 0
-    early = [f"{r.label} at step {r.norm_steps[-1]}" for r in results if r.norm_steps[-1] != last]
+    early = [f"{mpl_text(r.label)} at step {r.norm_steps[-1]}" for r in results if r.norm_steps[-1] != last]
     return f"step {last}" + (f"; ended early: {', '.join(early)}" if early else "")
 
 
@@ -194,7 +208,7 @@ def training_comparison(results: Sequence, base: Path, formats: Sequence[str]) -
         w = smoothing_window(len(r.loss))
         steps = list(range(1, len(r.loss) + 1))
         marker = {"marker": "o", "ms": 3} if len(steps) <= 20 else {}
-        label = r.label if len(windows) == 1 else f"{r.label} ({'per batch' if w == 1 else f'mean of {w}'})"
+        label = _lab(r) if len(windows) == 1 else f"{_lab(r)} ({'per batch' if w == 1 else f'mean of {w}'})"
         if w > 1:
             a0.plot(steps, r.loss, color=color, alpha=0.2, lw=0.7)
         error = [1 - a for a in r.acc]
@@ -228,10 +242,10 @@ def _paths_axes(results: Sequence, base: Path, formats: Sequence[str], title: st
         pg = r.path_gradients
         ks = [k for k, m in zip(pg["k"], pg["mean"]) if m]
         means = [m for m in pg["mean"] if m]
-        a0.plot(ks, means, "-o", ms=3, color=color, label=f"{r.label} (n={pg['blocks']})")
-        a1.plot(pg["k"], pg["weighted"], "-o", ms=3, color=color, label=f"{r.label}: gradient-weighted")
+        a0.plot(ks, means, "-o", ms=3, color=color, label=f"{_lab(r)} (n={pg['blocks']})")
+        a1.plot(pg["k"], pg["weighted"], "-o", ms=3, color=color, label=f"{_lab(r)}: gradient-weighted")
         a1.plot(pg["k"], pg["path_fraction"], "--", lw=1, color=color, alpha=0.6,
-                label=f"{r.label}: share of paths, Binomial(n, 1/2)")
+                label=f"{_lab(r)}: share of paths, Binomial(n, 1/2)")
     a0.set_yscale("log")
     a0.set(xlabel="path length k (residual branches on the path)", ylabel="gradient magnitude at the input",
            title="gradient carried by one path of length k")
@@ -244,13 +258,15 @@ def _paths_axes(results: Sequence, base: Path, formats: Sequence[str], title: st
     return save(fig, base, formats)
 
 
-def comparison_plots(results: Sequence, out_dir: Path, formats: Sequence[str] = ("svg",)) -> list[Path]:
-    """Figures comparing several runs on shared axes."""
+def comparison_plots(results: Sequence, out_dir: Path, formats: Sequence[str] = ("svg",),
+                     title: str = "") -> list[Path]:
+    """Figures comparing several runs on shared axes; `title` (default: made from the runs) heads the
+    error-curve figure, the lecture figure."""
     from archc.probe.lecture_plots import error_curves
 
     out = []
     if any(r.test_error for r in results):
-        out += error_curves(results, out_dir / "error_curves", formats)
+        out += error_curves(results, out_dir / "error_curves", formats, title)
     if any(r.norms for r in results):
         out += gradnorm_comparison(results, out_dir / "gradnorm_depth", formats)
     if any(r.loss for r in results):
@@ -277,12 +293,12 @@ def result_plots(result, out_dir: Path, formats: Sequence[str] = ("svg",), stem:
         for i, (step, norms) in enumerate(zip(result.norm_steps, result.norms)):
             xs, ys, _, _ = _main_series(result, norms)
             _plot_depth(ax, xs, ys, cmap(i / max(1, n - 1)), f"step {step}", shared)
-        _depth_axes(ax, f"{result.label}: gradient norm against depth, steps {result.norm_steps[0]}–"
+        _depth_axes(ax, f"{_lab(result)}: gradient norm against depth, steps {result.norm_steps[0]}–"
                         f"{result.norm_steps[-1]}", shared)
         ax.legend(fontsize=7, ncol=2)
         out += save(fig, out_dir / f"{name}_gradnorm", formats)
     if result.loss:
         out += training_comparison([result], out_dir / f"{name}_training", formats)
     if result.path_gradients:
-        out += _paths_axes([result], out_dir / f"{name}_paths", formats, f"{result.label}: path-length gradients")
+        out += _paths_axes([result], out_dir / f"{name}_paths", formats, f"{_lab(result)}: path-length gradients")
     return out

@@ -48,6 +48,18 @@ class ProbeResult:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if len(self.acc) != len(self.loss):
+            raise ValueError(f"{len(self.loss)} losses but {len(self.acc)} accuracies")
+        if not len(self.test_steps) == len(self.test_loss) == len(self.test_error):
+            raise ValueError("test_steps, test_loss and test_error differ in length")
+        if len(self.norm_steps) != len(self.norms) or any(len(row) != len(self.layers) for row in self.norms):
+            raise ValueError("norms do not match norm_steps and layers")
+        pg = self.path_gradients
+        if pg is not None:
+            if not isinstance(pg, dict) or not {"k", "mean", "weighted", "path_fraction", "blocks", "summary"} <= set(pg):
+                raise ValueError("path_gradients lacks k, mean, weighted, path_fraction, blocks or summary")
+            if not len(pg["k"]) == len(pg["mean"]) == len(pg["weighted"]) == len(pg["path_fraction"]):
+                raise ValueError("path_gradients' lists differ in length")
 
     # ------------------------------------------------------------ derived figures
 
