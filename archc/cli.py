@@ -66,6 +66,12 @@ class ArchcGroup(click.Group):
         from archc.interrupts import EXIT_INTERRUPTED, Interrupts, report_interrupt
 
         say = _say_once_per_job()
+        given = list(sys.argv[1:] if args is None else args)
+        for i, arg in enumerate(given, 1):  # bytes that are not UTF-8 reach Python as lone surrogates
+            if isinstance(arg, str) and any("\ud800" <= ch <= "\udfff" for ch in arg):
+                say(f"archc: error: argument {i} is not valid UTF-8: {arg.encode('utf-8', 'backslashreplace')!r}"
+                    " (expected UTF-8 text: rename the file or re-type the value)")
+                sys.exit(EXIT_BAD_INPUT)
         with Interrupts() as interrupts:
             try:
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)

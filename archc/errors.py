@@ -54,7 +54,8 @@ class ArchcError(Exception):
             detail.append(f"got {self.got}")
         if detail:
             parts.append(f" ({', '.join(detail)})")
-        return "".join(parts)
+        # one line whatever the input held: a newline in a file name or value must not forge a second message
+        return "".join(parts).replace("\r", "\\r").replace("\n", "\\n")
 
 
 class SpecError(ArchcError):

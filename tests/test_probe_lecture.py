@@ -302,7 +302,7 @@ def test_config_refuses_values_torch_cannot_take(kw, message):
 
 @pytest.mark.parametrize("batch, message", [
     ({b"data": np.full((2, 3072), np.nan), b"labels": [0, 1]}, "pixel data of type float64"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0.5, 1.0]}, "labels of type float64"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0.5, 1.0]}, "not a flat list of integers"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [-1, 1]}, "out of range"),
     ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, "no images"),
     ([1, 2, 3], "not a CIFAR-10 batch"),
@@ -315,6 +315,24 @@ def test_malformed_cifar_batches_are_located_errors(tmp_path, batch, message):
         pickle.dump(batch, handle, protocol=2)
     with pytest.raises(DataError, match=message):
         cifar10(tmp_path / "c")
+
+
+def test_a_cifar_pickle_of_shared_lists_is_refused_before_it_expands(tmp_path):
+    """28 levels of [l, l] pickle to a few hundred bytes and expand to 2^28 elements in numpy."""
+    from archc.probe.data import DataError, cifar10
+
+    nested: object = 0
+    for _ in range(28):
+        nested = [nested, nested]
+    (tmp_path / "c").mkdir()
+    for key in (b"data", b"labels"):
+        batch = {b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]}
+        batch[key] = nested
+        blob = pickle.dumps(batch, protocol=2)
+        assert len(blob) < 5_000  # with the 3 KB pixel array beside it
+        (tmp_path / "c" / "data_batch_1").write_bytes(blob)
+        with pytest.raises(DataError, match="numpy array|flat list"):
+            cifar10(tmp_path / "c")
 
 
 @pytest.mark.parametrize("meta", [{b"label_names": "airplane"}, [b"a", b"b"], {b"label_names": [b"only"]}])

@@ -48,7 +48,7 @@ def default_workers(n_jobs: int) -> int:
 def run_jobs(jobs: list[Job], options: ReportOptions, root: Path, workers: Optional[int] = None,
              echo: Callable[[dict[str, Any], Path, float], None] = lambda r, p, s: None) -> list[dict[str, Any]]:
     """Every job's report; index rows in job order. A probe runs in-process (it may hold a GPU)."""
-    workers = default_workers(len(jobs)) if workers is None else max(1, workers)
+    workers = default_workers(len(jobs)) if workers is None else max(1, min(workers, len(jobs)))
     rows: list[Optional[dict[str, Any]]] = [None] * len(jobs)
     if workers == 1 or len(jobs) == 1 or options.probe is not None:
         for i, job in enumerate(jobs):

@@ -75,7 +75,7 @@ def _bundled_rel(path: Path) -> Optional[Path]:
               help="Data of --probe: digits | synthetic (fits any spec) | cifar10:PATH | folder:PATH.")
 @click.option("--replot", "replot", is_flag=True,
               help="SPECS are report folders: rewrite report.md and the plots from their report.json.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None,
               help="Worker processes for several specs (default: the CPU count, at most 8).")
 def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: bool, out_dir: Optional[str],
             fvcore: Optional[bool], init: Optional[bool], full: bool, window: str, probe: bool, probe_steps: int,

@@ -117,7 +117,7 @@ def check_batch_norm(models: Sequence, configs: Sequence) -> None:
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True,
               help="Keep per-layer gradient norms and measure the test error every N steps (and at the end).")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="torch threads per process [default: the usable cores, divided among the processes, less "
                    "those other work keeps busy].")
 @click.option("--amp", type=click.Choice(AMP_MODES), default="auto", show_default=True,
@@ -199,7 +199,7 @@ def probe(specs: tuple, **options: Any) -> None:
 
 def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
     from archc.probe.dist import env_info, spawn_local
-    from archc.probe.hardware import choose_threads
+    from archc.probe.hardware import choose_threads, usable_cores
     from archc.probe.naming import run_label
     from archc.probe.train import run_probe
 
@@ -242,6 +242,9 @@ def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
     OutputFolder(out_dir, "probe").check(output_names([c.label or m.name for m, c in zip(models, configs)], formats))
     check_batch_norm(models, configs)
     datasets = _checked_data(models, configs)
+    if info.is_main and threads * local > usable_cores():
+        click.echo(f"archc: note: {threads} torch thread(s) x {local} process(es) on {usable_cores()} usable core(s): "
+                   "threads that wait for each other make a CPU run far slower than fewer threads", err=True)
     if info.is_main:
         click.echo(f"archc: probe: {threads} torch thread(s) per process ({why}); "
                    f"{len(models)} run(s) of {options['steps']} steps, batch {options['batch']}", err=True)

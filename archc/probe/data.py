@@ -285,9 +285,18 @@ def _cifar_batches(files: list[Path], root: Path, folder: str) -> ProbeData:
     for path in files:
         d = _read_pickle(path)
         try:
-            raw = np.asarray(_key(d, "data"))  # type: ignore[arg-type]
-            lab = np.asarray(_key(d, "labels"))  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError, AttributeError):
+            raw, labels_raw = _key(d, "data"), _key(d, "labels")  # type: ignore[arg-type]
+            # checked before any conversion: a list of shared lists pickles small and expands without bound
+            if not isinstance(raw, np.ndarray):
+                raise DataError(f"{path}: pixel data is a {type(raw).__name__}", expected="a uint8 numpy array")
+            if not isinstance(labels_raw, (list, np.ndarray)) or (
+                    isinstance(labels_raw, list) and not all(type(v) is int for v in labels_raw)):
+                raise DataError(f"{path}: labels are not a flat list of integers",
+                                expected="integer class labels 0..classes-1")
+            lab = np.asarray(labels_raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, DataError):
+                raise
             raise DataError(f"{path} is not a CIFAR-10 batch", expected="a dict with 'data' (N x 3072 uint8) "
                             "and 'labels'") from None
         # no silent casts: float pixels (NaN among them) or float/negative/huge labels are refused
@@ -309,7 +318,8 @@ def _cifar_batches(files: list[Path], root: Path, folder: str) -> ProbeData:
             names = _key(_read_pickle(meta), "label_names")  # type: ignore[arg-type]
         except (KeyError, TypeError, AttributeError):
             names = None
-        if not isinstance(names, list) or not 2 <= len(names) <= 100_000:
+        if (not isinstance(names, list) or not 2 <= len(names) <= 100_000
+                or not all(isinstance(n, (bytes, str)) for n in names)):
             raise DataError(f"{meta}: no list of class names", expected="a dict with 'label_names': [name, ...] "
                             "(2 or more)")
         classes = len(names)

@@ -79,21 +79,38 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
     archc diagram specs/resnet34.yaml --rankdir LR --annotate params,macs
     archc diagram resnet34 --focus stage1.block1 --generic-labels --font-scale 1.6 --fit slide
     """
+    from archc.outdir import OutputFolder
     from archc.render import diagram_stem, dot_source, write_rendered
 
     model = load_model(spec, overrides)
     level = level or ("layer" if focus else "stage")
     folder, stem, fmt = _split_out(out, fmt, Path("build") / model.name)
-    check_writable_dir(folder, "-o/--out")
+    # never replace a file archc did not write, nor the spec being drawn (checked before any work)
+    output = OutputFolder(folder, "diagram", protect=[Path(str(model.source))] if model.source else [])
+    try:
+        stem = stem or diagram_stem(model, level, focus)
+    except ValueError as exc:
+        raise _bad(exc) from None
+    formats = [f.strip() for f in str(fmt).split(",") if f.strip()]
+    output.check(sorted({f"{stem}.{f}" for f in formats} | {f"{stem}.dot"}))
     try:
         source = dot_source(model, level, focus=focus, rankdir=rankdir.upper(), annotate=annotate,
                             shapes=not no_shapes, legend=not no_legend, large=large, title=title, caption=caption,
                             generic_labels=generic_labels, font_scale=font_scale, fit=fit)
     except ValueError as exc:
         raise _bad(exc) from None
-    stem = stem or diagram_stem(model, level, focus)
-    written = write_rendered(source, folder, stem, fmt, echo=click.echo, strict=True)
-    click.echo("wrote " + ", ".join(str(p) for p in written))
+    missing_dot: Optional[ArchcError] = None
+    with output.stage() as staging:
+        try:
+            write_rendered(source, staging.path, stem, fmt, echo=click.echo, strict=True)
+        except ArchcError as exc:  # no Graphviz: the DOT source was written; it goes in, then the error
+            if not (staging.path / f"{stem}.dot").exists():
+                raise
+            missing_dot = exc
+    if missing_dot is not None:
+        missing_dot.message = missing_dot.message.replace(str(staging.path), str(folder))
+        raise missing_dot
+    click.echo("wrote " + ", ".join(str(p) for p in staging.written))
 
 
 @click.command()

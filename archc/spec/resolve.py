@@ -152,6 +152,9 @@ def apply_override(doc: Document, assignment: str, limits: Limits = DEFAULT_LIMI
         path = parse_set_path(key_text.strip())
     except ValueError as exc:
         raise SpecError(f"bad override: {exc}", loc=where) from None
+    if len(path) > limits.max_depth:  # a spec cannot be nested deeper than this, so no key path can be longer
+        raise SpecError(f"override key path has {len(path)} components", loc=where,
+                        expected=f"at most {limits.max_depth} (the spec nesting limit)")
     try:
         value = parse_yaml(value_text, "value", limits, allow_empty=True).data if value_text.strip() else ""
     except SpecError as exc:

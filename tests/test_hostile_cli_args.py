@@ -1,0 +1,49 @@
+"""Command-line arguments of the hostile kinds a second attack found: bytes that are not UTF-8, newlines that
+would forge a second message line, key paths deeper than any spec, worker and thread counts without bound."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archc.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("args", [["validate", "specs/resnet18.yaml", "--set", "title=A\udcffB"],
+                                  ["build", "t\udcff.yaml"], ["analyze", "specs/resnet18.yaml", "--set",
+                                                               "name=x\udcff"]])
+def test_arguments_that_are_not_utf8_are_refused_in_one_line(args):
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "not valid UTF-8" in r.output
+
+
+def test_a_real_non_utf8_argument_from_the_shell():
+    done = subprocess.run([sys.executable, "-m", "archc", "validate", "specs/resnet18.yaml", "--set",
+                           b"title=A\xffB"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "not valid UTF-8" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_newline_in_a_name_cannot_forge_a_second_message_line():
+    r = CliRunner().invoke(main, ["validate", "resnet18\nfake: 1:1: injected"])
+    assert r.exit_code == 2
+    errors = [line for line in r.output.splitlines() if line.startswith("archc: error")]
+    assert len(errors) == 1 and "resnet18\\nfake" in errors[0]
+    assert not any(line.startswith("fake:") for line in r.output.splitlines())
+
+
+def test_a_set_key_path_deeper_than_any_spec_is_refused_quickly():
+    r = CliRunner().invoke(main, ["validate", "specs/resnet18.yaml", "--set", "a." * 1000 + "b=1"])
+    assert r.exit_code == 2 and "1001 components" in r.output and "internal error" not in r.output
+
+
+@pytest.mark.parametrize("args", [["analyze", "specs/resnet18.yaml", "-j", "99999999999"],
+                                  ["probe", "cifar/resnet20", "--threads", "99999999999"],
+                                  ["probe", "cifar/resnet20", "--threads", "5000"]])
+def test_worker_and_thread_counts_are_bounded(args, tmp_path):
+    r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "internal error" not in r.output and not (tmp_path / "o").exists()
