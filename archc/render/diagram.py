@@ -7,6 +7,7 @@ from typing import Any
 
 import graphviz
 
+from archc.summary import format_macs
 from archc.errors import ArchcError
 from archc.ir.graph import Model, Node
 from archc.render import style
@@ -89,7 +90,7 @@ def default_title(model: Model, opts: DrawOptions, target: Node | None) -> tuple
             facts += f" · loss × {aux.loss_weight:g} · training only (not in the model's totals)"
         return f"{model.title}: {target.path}", facts
     inp = style.fmt_shape(model.input_shape)
-    facts = f"{opts.level} level · input {inp} · {cost.params:,} params · {cost.macs / 1e9:.3f} GMACs"
+    facts = f"{opts.level} level · input {inp} · {cost.params:,} params · {format_macs(cost.macs)}"
     if model.aux_heads:
         facts += f" · {model.cost_with_aux().params:,} params with aux heads (training only)"
     return model.title, facts
