@@ -47,3 +47,22 @@ def test_a_set_key_path_deeper_than_any_spec_is_refused_quickly():
 def test_worker_and_thread_counts_are_bounded(args, tmp_path):
     r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "o")])
     assert r.exit_code == 2 and "internal error" not in r.output and not (tmp_path / "o").exists()
+
+
+def test_a_long_chain_of_vars_costs_linear_memory():
+    """v1: ${v0}, v2: ${v1}, ... 11,000 deep: the dependency record once grew with the square of the chain
+    (2.9 GB); the transitive closure is now taken only when an error message needs it."""
+    import tracemalloc
+
+    import archc
+
+    lines = ["archc: 1", "name: t", "input: {channels: 3, size: 8}", "classes: 2", "vars:", "  v0: 1"]
+    lines += [f"  v{i}: '${{v{i - 1}}}'" for i in range(1, 11_000)]
+    lines += ["stages:", "  - conv: {out: '${v10999}', kernel: 3}", "head:", "  - gap: {}", "  - fc: {}"]
+    tracemalloc.start()
+    try:
+        spec = archc.loads("\n".join(lines) + "\n")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert spec.stages[0].conv.out == 1 and peak < 300 * 2**20

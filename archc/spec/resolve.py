@@ -211,8 +211,8 @@ def _resolve_vars(doc: Document) -> dict:
         path = ("vars", name)
         if isinstance(value, str):
             direct = names_in(value) if "${" in value else names_in("${" + value + "}")
-            deps[name] = set(direct).union(*(deps.get(d, set()) for d in direct)) | {name}
-            doc.var_uses[path] = deps[name]
+            deps[name] = set(direct)  # direct only: the transitive closure is taken when an error needs it
+            doc.var_uses[path] = set(direct) | {name}
         if not isinstance(name, str) or not name.isidentifier():
             raise doc.error(path, f"variable name {name!r} is not an identifier", key=True)
         if isinstance(value, str):
@@ -233,9 +233,7 @@ def _substitute_all(node: Any, variables: dict, path: tuple, doc: Document) -> A
     if isinstance(node, list):
         return [_substitute_all(v, variables, path + (i,), doc) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
-        deps = doc.var_deps
-        direct = names_in(node)
-        doc.var_uses[path] = set(direct).union(*(deps.get(d, set()) for d in direct))
+        doc.var_uses[path] = set(names_in(node))
         try:
             return substitute(node, variables)
         except ExprError as exc:

@@ -44,8 +44,8 @@ class Document:
     key_locs: dict = field(default_factory=dict)  # path -> SourceLoc of the mapping key
     overrides: tuple = ()  # the `--set` assignments applied
     override_paths: tuple = ()  # (assignment, parsed key path) per override
-    var_uses: dict = field(default_factory=dict)  # path of a substituted value -> vars it used (transitively)
-    var_deps: dict = field(default_factory=dict)  # var name -> the vars its own expression uses (transitively)
+    var_uses: dict = field(default_factory=dict)  # path of a substituted value -> vars it names directly
+    var_deps: dict = field(default_factory=dict)  # var name -> the vars its own expression names directly
 
     def loc_of(self, path: Path_, *, key: bool = False) -> SourceLoc:
         """The location of path, or of its nearest ancestor that has one."""
@@ -71,10 +71,13 @@ class Document:
             n = min(len(other), len(path))
             return other[:n] == path[:n]
 
-        used = set()
-        for where, names in self.var_uses.items():
-            if related(where):
-                used |= names
+        used: set = set()
+        todo = [name for where, names in self.var_uses.items() if related(where) for name in names]
+        while todo:  # the vars used, through the vars they use (linear: each var is expanded once)
+            name = todo.pop()
+            if name not in used:
+                used.add(name)
+                todo.extend(self.var_deps.get(name, ()))
         hits = [text for text, target in self.override_paths
                 if related(target) or (len(target) == 2 and target[0] == "vars" and target[1] in used)]
         return f" (after --set {' '.join(hits)})" if hits else ""
