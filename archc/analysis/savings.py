@@ -188,10 +188,14 @@ def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
                       "rewrite": fields})
     if not swaps:
         return None, []
-    limits = getattr(model.spec, "_limits", None)
+    import dataclasses
+
     from archc.spec.yamlload import DEFAULT_LIMITS
 
-    return lower(spec, None, limits or DEFAULT_LIMITS), swaps
+    limits = getattr(model.spec, "_limits", None) or DEFAULT_LIMITS
+    # the counterpart is only counted, never built: the bounds on memory a build needs do not apply to it
+    counted_only = dataclasses.replace(limits, max_activation_bytes=2**62, max_total_params=2**62)
+    return lower(spec, None, counted_only), swaps
 
 
 def _block_summary(node: Node) -> dict[str, Any]:
@@ -201,7 +205,12 @@ def _block_summary(node: Node) -> dict[str, Any]:
 
 
 def block_savings(model: Model) -> dict[str, Any]:
-    other, swaps = _rewrite(model)
+    from archc.errors import ArchcError
+
+    try:
+        other, swaps = _rewrite(model)
+    except ArchcError as exc:  # the swapped net is not a valid spec (e.g. a width rule): say so, analyse the rest
+        return {"stages": [], "network": None, "note": f"counterpart not computed: {exc.message}"}
     if other is None:
         return {"stages": [], "network": None}
     stages = []
