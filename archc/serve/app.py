@@ -115,6 +115,8 @@ async def _read_json(request: Request, limit: int) -> Any:
         return json.loads(bytes(body).decode("utf-8", "surrogatepass"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise jobs.BadRequest(f"the request is not valid JSON: {exc}") from None
+    except RecursionError:  # [[[[...]]]] a hundred thousand deep
+        raise jobs.BadRequest("the request's JSON is nested too deeply") from None
 
 
 async def _run(request: Request, job: tuple) -> Response:

@@ -67,6 +67,7 @@ def test_analyze_valid_and_invalid(client):
     ({"content-type": "application/json"}, b"{not json", 400),
     ({"content-type": "application/json"}, b'{"text": "' + b"x" * 2_100_000 + b'"}', 400),
     ({"content-type": "application/json", "host": "evil.example"}, b'{"text": ""}', 400),  # DNS rebinding
+    ({"content-type": "application/json"}, b"[" * 100_000 + b"]" * 100_000, 400),  # nesting past the recursion limit
 ])
 def test_refused_requests(client, headers, body, status):
     assert client.post("/api/analyze", content=body, headers=headers).status_code == status
