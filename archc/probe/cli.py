@@ -25,7 +25,8 @@ def _summary_line(result) -> str:  # result: ProbeResult
     text = (f"{result.label}: {result.status}, {result.steps_done}/{result.config.steps} steps, "
             f"loss {fmt(result.final_loss)}, training error {pct(result.final_train_error)}")
     if result.test_error:
-        text += f", test error {pct(result.final_test_error)} (best {pct(result.best_test_error)})"
+        at = "" if result.test_steps[-1] == result.steps_done else f" at step {result.test_steps[-1]}"
+        text += f", test error {pct(result.final_test_error)}{at} (best {pct(result.best_test_error)})"
     text += (f", first/last grad norm {fmt(result.ratio('init'))} at init, {fmt(result.ratio('end'))} at the end")
     if result.timing.get("steps_per_s"):
         text += f"; {result.timing['steps_per_s']:.3g} steps/s, {result.timing.get('samples_per_s', 0):,.0f} images/s"
@@ -162,7 +163,7 @@ def probe(specs: tuple, **options: Any) -> None:
     Records the gradient norm of every conv/fc weight (by block and stage) at step 1 and every
     --log-every steps, the training loss and error, the test loss and error on held-out data, and for
     residual nets the path-length gradients. Writes OUT/probe.json, OUT/probe.md and figures.
-    `archc probe --experiment degradation` runs the lecture's degradation experiment (about 10 minutes on
+    `archc probe --experiment degradation` runs the lecture's degradation experiment (5-9 minutes on
     a 2-core CPU). Multi-GPU: `torchrun --nproc-per-node N -m archc probe ...` (only rank 0 writes).
     """
     ctx = click.get_current_context()

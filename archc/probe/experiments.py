@@ -3,8 +3,9 @@
 `archc probe --experiment degradation` is He et al. 2016's Fig. 1 / Fig. 6 (plain-20/56 against
 ResNet-20/56, training and test error); `degradation-nobn` the same nets without batch norm (vanishing
 gradients in the plain nets, exploding ones in the deep residual net). The settings were found by experiment
-on a 2-core CPU so that each finishes in about 10 minutes there; options given on the command line win
-over the preset's (e.g. `--steps 64000 --batch 128 --set input.size=32` for the paper's size on a GPU)."""
+on a 2-core CPU so that each finishes within 10 minutes there (5.5 and 3.7 minutes measured); options given
+on the command line win over the preset's (e.g. `--steps 64000 --batch 128 --set input.size=32` for the paper's size
+on a GPU)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -108,7 +108,7 @@ def settings_text(results: Sequence) -> str:
     run = results[0].run
     machine = run.get("machine", {})
     hw = machine.get("gpu") or f"{machine.get('cpu', '?')} ({machine.get('cpu_cores', '?')} cores, " \
-                                f"{machine.get('torch_threads', '?')} torch threads)"
+                                f"{machine.get('torch_threads', '?')} torch thread(s))"
     data = results[0].data
     split = data.get("split") or "no test part (runs recorded before the probe held data out)"
     fit = "".join(f"; {note}" for note in dict.fromkeys(data.get("notes", [])) if "spec's input" in note)
