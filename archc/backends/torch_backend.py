@@ -12,18 +12,29 @@ from archc.backends import modules as custom
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.ir.ops import ModuleCall
 
-CUSTOM_MODULES = {cls.__name__: cls for cls in (custom.FlattenLinear, custom.ZeroPadShortcut)}
 
-
-def module_class(name: str) -> type:
-    """Resolve a registry-declared class name ('nn.Conv2d' or an archc module)."""
+def module_class(name: str) -> Any:
+    """Resolve a registry-declared class name: `nn.<Name>` from torch.nn, else a name defined in
+    archc.backends.modules (whose source codegen copies into generated files)."""
     if name.startswith("nn."):
-        return getattr(nn, name[3:])
-    return CUSTOM_MODULES[name]
+        found = getattr(nn, name[3:], None)
+    else:
+        found = custom.__dict__.get(name)
+    if not callable(found) or name.startswith("_"):
+        raise ValueError(f"unknown module class {name!r} in an op's ModuleCall (expected nn.<Name> or a name "
+                         "defined in archc/backends/modules.py)")
+    return found
+
+
+def _argument(value: Any) -> Any:
+    return instantiate(value) if isinstance(value, ModuleCall) else value
 
 
 def instantiate(call: ModuleCall) -> nn.Module:
-    return module_class(call.cls)(*call.args, **dict(call.kwargs))
+    """The module a registry ModuleCall describes; nested calls are built first."""
+    args = [_argument(a) for a in call.args]
+    kwargs = {k: _argument(v) for k, v in call.kwargs}
+    return module_class(call.cls)(*args, **kwargs)
 
 
 @singledispatch
@@ -83,14 +94,25 @@ def init_kwargs(model: Model) -> dict[str, Any]:
     return {"conv": init.conv, "fc": init.fc, "mode": init.mode, "nonlinearity": init.nonlinearity, "std": init.std}
 
 
+def overwritten_by_init(net: nn.Module, model: Model) -> set[int]:
+    """ids of the modules whose parameters the spec's init replaces: every module inside an op whose
+    registry `init` rule names a scheme (conv or fc) the spec sets to something other than `default`."""
+    schemes = {"conv": model.init.conv, "fc": model.init.fc}
+    out: set[int] = set()
+    for op in model.walk():
+        if isinstance(op, OpNode) and schemes.get(op.op.init or "", "default") != "default":
+            out.update(id(m) for m in net.get_submodule(op.path).modules())
+    return out
+
+
 def _materialise(net: nn.Module, model: Model) -> None:
     """Give meta-device parameters storage; run torch's default init only where the spec's init won't overwrite it."""
     net.to_empty(device="cpu")
-    overwritten = {nn.Conv2d: model.init.conv != "default", nn.Linear: model.init.fc != "default"}
+    overwritten = overwritten_by_init(net, model)
     for module in net.modules():
         if not any(True for _ in module.parameters(recurse=False)) and not any(True for _ in module.buffers(recurse=False)):
             continue
-        if any(isinstance(module, cls) and skip for cls, skip in overwritten.items()):
+        if id(module) in overwritten:
             continue
         reset = getattr(module, "reset_parameters", None)
         if reset is None:

@@ -8,17 +8,14 @@ from typing import Optional
 from archc.errors import SpecError
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.ir.names import class_name, name_problem
-from archc.ir.ops import REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape, ShapeError, pair
+from archc.ir.ops import (PASS_THROUGH, REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape,
+                          ShapeError, pair)
 from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, Layer,
                               ResidualStage, Spec)
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
 # BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
 BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation")
-
-# ops that may hand on their input tensor itself (or a view of it): an in-place op after them still
-# writes into the input (dropout is the identity in eval mode; flatten returns a view)
-PASS_THROUGH = frozenset({"identity", "dropout", "flatten"})
 
 DEFAULT_HEAD = [Layer.model_validate({"gap": {}}), Layer.model_validate({"fc": {}})]
 
@@ -124,8 +121,8 @@ class Lowerer:
     def layer(self, kind: str, params: LayerParams, name: str, prefix: str, x: Shape, spec_path: tuple,
               ctx: LayerContext, role: str = "layer") -> Node:
         opdef = REGISTRY[kind]
-        params = opdef.resolve(params, ctx)
-        parts = opdef.expand(params, ctx)
+        params = opdef.resolve(params, ctx, x)
+        parts = opdef.expand(params, ctx, x)
         if parts is None:
             return self.op(kind, params, name, prefix, x, spec_path + (kind,), role)
         path = _join(prefix, name)
@@ -159,7 +156,7 @@ class Lowerer:
                                  f"an in-place {op.kind} here would overwrite the input it shares with "
                                  f"{shared_with}", expected="inplace: false here (in-place is safe after a layer "
                                                             "that makes a new tensor, e.g. a conv)", got="true")
-            if op.kind not in PASS_THROUGH:
+            if op.kind not in PASS_THROUGH:  # the registry's pass_through flag: it may hand on its input
                 return
 
     def seq(self, name: str, prefix: str, x: Shape, items: list[Node], spec_path: tuple, role: str,
@@ -251,7 +248,7 @@ class Lowerer:
                              got=f"{_fmt(x)} -> {_fmt(y)}")
         post = None
         if ctx.act != "none":
-            post = self.op(ctx.act, REGISTRY[ctx.act].Params(inplace=True), "act", path, y, spec_path, role="layer")
+            post = self.op(ctx.act, REGISTRY[ctx.act].unit_params(ctx), "act", path, y, spec_path, role="layer")
         zero_init = st.zero_init if st.zero_init is not None else self.spec.init.zero_init_residual
         return ResidualNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="block",
                             meta={"block": st.block or "custom", "shortcut": kind}, body=body, shortcut=shortcut,
