@@ -437,13 +437,14 @@ class Lowerer:
 
 
 def _last_conv_without_act(layers: list) -> list:
-    """A residual body's last conv has no activation (the block's activation follows the add), unless the
-    spec gives that conv an `act` itself."""
-    last = max((i for i, item in enumerate(layers) if item.kind == "conv"), default=None)
+    """A residual body's last unit (a layer whose schema has an `act`: conv, or any unit op the registry adds)
+    has no activation (the block's activation follows the add), unless the spec gives that unit an `act`."""
+    last = max((i for i, item in enumerate(layers) if "act" in type(item.params).model_fields), default=None)
     if last is None or layers[last].params.act is not None:
         return layers
     out = list(layers)
-    out[last] = layers[last].model_copy(update={"conv": layers[last].params.model_copy(update={"act": "none"})})
+    item = layers[last]
+    out[last] = item.model_copy(update={item.kind: item.params.model_copy(update={"act": "none"})})
     return out
 
 
