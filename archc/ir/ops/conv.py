@@ -186,3 +186,68 @@ class Fc(OpDef):
 
     def formula(self, p: FcParams, x: Shape, y: Shape) -> Optional[str]:
         return f"{math.prod(x)}*{y[0]}"
+
+
+class SepConvParams(LayerParams):
+    out: PositiveInt = Field(description="output channels (of the pointwise 1x1)")
+    kernel: IntPair = Field(3, description="kernel size of the depthwise conv, int or [kh, kw]")
+    stride: IntPair = 1
+    padding: Optional[NonNegPair] = Field(None, description="default: dilation*(kernel-1)//2 ('same' at stride 1)")
+    dilation: IntPair = 1
+    bias: Optional[bool] = Field(None, description="bias of the pointwise conv; default: true only when the unit "
+                                                   "has no norm")
+    norm: Optional[str] = Field(None, description="batchnorm | none; default from `defaults.norm`")
+    act: Optional[str] = Field(None, description="activation after the norm; default from `defaults.act`")
+
+    _known_norm = field_validator("norm")(known_norm)
+    _known_act = field_validator("act")(known_act)
+
+    def resolved_padding(self) -> tuple[int, int]:
+        return same_padding(self.padding, self.kernel, self.dilation)
+
+
+@register
+class SepConv(OpDef):
+    """Depthwise-separable convolution: a depthwise kxk conv (groups = input channels), then a pointwise 1x1
+    (Xception, MobileNet); the `sepconv` layer adds norm and activation after both, as `conv` does."""
+
+    kind = "sepconv"
+    Params = SepConvParams
+    category = "conv"
+    weighted = True
+    init = "conv"
+    example = {"out": 6, "kernel": 3, "stride": 2}
+
+    def shape(self, p: SepConvParams, x: Shape) -> Shape:
+        c, h, w = need_map("sepconv", x)
+        return (p.out, *window_shape(h, w, pair(p.kernel), pair(p.stride), p.resolved_padding(), pair(p.dilation)))
+
+    def cost(self, p: SepConvParams, x: Shape, y: Shape) -> Cost:
+        kh, kw = pair(p.kernel)
+        depthwise, pointwise = kh * kw * x[0], x[0] * p.out
+        return Cost(params=depthwise + pointwise + (p.out if p.bias else 0),
+                    macs=(depthwise + pointwise) * y[1] * y[2])
+
+    def module(self, p: SepConvParams, x: Shape, y: Shape) -> ModuleCall:
+        c = x[0]
+        depthwise = conv_call(c, c, pair(p.kernel), pair(p.stride), p.resolved_padding(), pair(p.dilation), c, False)
+        pointwise = conv_call(c, p.out, (1, 1), (1, 1), (0, 0), (1, 1), 1, bool(p.bias))
+        return ModuleCall("seq", (), (("depthwise", depthwise), ("pointwise", pointwise)))
+
+    def expand(self, p: SepConvParams, ctx: LayerContext, x: Shape) -> Optional[Parts]:
+        return unit_parts("sepconv", p, ctx)
+
+    def label(self, p: SepConvParams, x: Shape, y: Shape) -> str:
+        kh, kw = pair(p.kernel)
+        s = pair(p.stride)[0]
+        return f"{kh}x{kw} sepconv, {p.out}" + (f", /{s}" if s != 1 else "")
+
+    def watched(self, p: SepConvParams) -> tuple[str, ...]:
+        return ("depthwise.weight", "pointwise.weight")
+
+    def window(self, p: SepConvParams) -> Optional[tuple[tuple[int, int], tuple[int, int]]]:
+        return pair(p.kernel), pair(p.stride)
+
+    def formula(self, p: SepConvParams, x: Shape, y: Shape) -> Optional[str]:
+        kh, kw = pair(p.kernel)
+        return f"{kh}*{kw}*{x[0]}*{y[1]}*{y[2]} + {x[0]}*{y[0]}*{y[1]}*{y[2]}"
