@@ -9,7 +9,7 @@ from typing import Any
 import annotated_types
 from hypothesis import strategies as st
 
-from archc.ir.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY
+from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY
 
 JUNK = st.one_of(
     st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),

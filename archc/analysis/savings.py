@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, SeqNode
-from archc.ir.ops import Cost
+from archc.ops import Cost
 
 BLOCK_STAGE_KINDS = ("residual", "plain")
 

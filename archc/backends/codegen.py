@@ -11,7 +11,7 @@ from typing import Any
 
 from archc.backends import modules as custom
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
-from archc.ir.ops import ModuleCall
+from archc.ops import ModuleCall
 from archc.summary import format_macs
 from archc.version import __version__
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from archc.backends import modules as custom
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
-from archc.ir.ops import ModuleCall
+from archc.ops import ModuleCall
 
 
 def module_class(name: str) -> Any:

@@ -24,7 +24,7 @@ from torch import nn
 import archc
 from archc.backends.torch_backend import instantiate
 from archc.ir.graph import Model, OpNode
-from archc.ir.ops import REGISTRY, LayerContext, OpDef, Shape
+from archc.ops import REGISTRY, LayerContext, OpDef, Shape
 from archc.probe.layers import watched_layers
 
 X: Shape = (4, 8, 8)
@@ -154,7 +154,7 @@ def test_every_op_declares_an_example_that_shapes() -> None:
 
 
 def test_registration_refuses_a_missing_rule_and_a_late_op() -> None:
-    from archc.ir.ops import Cost, ModuleCall, NoParams, Registry
+    from archc.ops import Cost, ModuleCall, NoParams, Registry
 
     class NoCost(OpDef):
         kind = "nocost"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field, PositiveInt
 
-from archc.ir.ops.base import Cost, LayerContext, LayerParams, ModuleCall, OpDef, Shape, need_map, register
+from archc.ops.base import Cost, LayerContext, LayerParams, ModuleCall, OpDef, Shape, need_map, register
 
 
 class BatchNormParams(LayerParams):

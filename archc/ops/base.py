@@ -61,8 +61,8 @@ class ModuleCall:
 
 
 def check_identifier(value: Optional[str]) -> Optional[str]:
-    """Names become Python attributes and class names: see archc.ir.names (one rule for every name)."""
-    from archc.ir.names import check_name
+    """Names become Python attributes and class names: see archc.names (one rule for every name)."""
+    from archc.names import check_name
 
     return check_name(value)  # type: ignore[return-value]
 
@@ -218,7 +218,7 @@ class Registry(Mapping[str, OpDef]):
         """Class decorator: check the op's contract and add it."""
         if self._views is not None:
             raise ValueError(f"op {getattr(cls, 'kind', cls.__name__)!r} registered after the registry was "
-                             "finalised (define it in a module archc.ir.ops imports)")
+                             "finalised (define it in a module archc.ops imports)")
         kind = getattr(cls, "kind", None)
         if not isinstance(kind, str) or not kind.isidentifier():
             raise ValueError(f"{cls.__name__}.kind must be an identifier, got {kind!r}")
@@ -260,7 +260,7 @@ class Registry(Mapping[str, OpDef]):
     @property
     def views(self) -> RegistryViews:
         if self._views is None:
-            raise ValueError("the op registry is not finalised yet (import archc.ir.ops, not its modules)")
+            raise ValueError("the op registry is not finalised yet (import archc.ops, not its modules)")
         return self._views
 
     def __getitem__(self, kind: str) -> OpDef:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from archc.ir.ops.base import Cost, LayerContext, LayerParams, ModuleCall, OpDef, Shape, register
+from archc.ops.base import Cost, LayerContext, LayerParams, ModuleCall, OpDef, Shape, register
 
 
 class ActParams(LayerParams):

@@ -1,4 +1,4 @@
-"""The op registry: every primitive op's whole contract (archc.ir.ops.base.OpDef), one module per family.
+"""The op registry: every primitive op's whole contract (archc.ops.base.OpDef), one module per family.
 
 Importing this package registers every family and then finalises the registry once: the derived views
 (ACTIVATIONS, NORMS, LAYER_KINDS, PASS_THROUGH, and the spec's layer schema built from them) see every op,
@@ -7,19 +7,19 @@ wherever in the families it is defined. A new op is one class in a family module
 from __future__ import annotations
 
 # registration order is the schema's and the docs' order of layers
-from archc.ir.ops import conv  # noqa: F401,I001  (each import registers a family)
-from archc.ir.ops import norm  # noqa: F401
-from archc.ir.ops import act  # noqa: F401
-from archc.ir.ops import pool  # noqa: F401
-from archc.ir.ops import structure  # noqa: F401
-from archc.ir.ops.act import ActParams, LeakyReluParams
-from archc.ir.ops.base import (CATEGORIES, INIT_RULES, REGISTRY, Cost, IntPair, LayerContext, LayerParams,
+from archc.ops import conv  # noqa: F401,I001  (each import registers a family)
+from archc.ops import norm  # noqa: F401
+from archc.ops import act  # noqa: F401
+from archc.ops import pool  # noqa: F401
+from archc.ops import structure  # noqa: F401
+from archc.ops.act import ActParams, LeakyReluParams
+from archc.ops.base import (CATEGORIES, INIT_RULES, REGISTRY, Cost, IntPair, LayerContext, LayerParams,
                                ModuleCall, NonNegPair, NoParams, OpDef, Parts, Registry, RegistryViews, Shape,
                                ShapeError, check_identifier, get_op, need_map, pair, register, spatial_out)
-from archc.ir.ops.conv import ConvParams, FcParams, unit_parts
-from archc.ir.ops.norm import BatchNormParams, LrnParams
-from archc.ir.ops.pool import AdaptivePoolParams, AvgPoolParams, PoolParams
-from archc.ir.ops.structure import DropoutParams, PadShortcutParams
+from archc.ops.conv import ConvParams, FcParams, unit_parts
+from archc.ops.norm import BatchNormParams, LrnParams
+from archc.ops.pool import AdaptivePoolParams, AvgPoolParams, PoolParams
+from archc.ops.structure import DropoutParams, PadShortcutParams
 
 VIEWS: RegistryViews = REGISTRY.finalise()
 ACTIVATIONS = VIEWS.activations

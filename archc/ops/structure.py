@@ -5,7 +5,7 @@ import math
 
 from pydantic import Field, PositiveInt
 
-from archc.ir.ops.base import (Cost, LayerParams, ModuleCall, NoParams, OpDef, Shape, ShapeError, need_map,
+from archc.ops.base import (Cost, LayerParams, ModuleCall, NoParams, OpDef, Shape, ShapeError, need_map,
                                register)
 
 

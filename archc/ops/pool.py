@@ -5,7 +5,7 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import Field
 
-from archc.ir.ops.base import (Cost, IntPair, LayerParams, ModuleCall, NonNegPair, NoParams, OpDef, Shape, ShapeError,
+from archc.ops.base import (Cost, IntPair, LayerParams, ModuleCall, NonNegPair, NoParams, OpDef, Shape, ShapeError,
                                need_map, pair, register, spatial_out)
 
 

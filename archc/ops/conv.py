@@ -6,7 +6,7 @@ from typing import Any, Optional, Protocol
 
 from pydantic import Field, PositiveInt, field_validator
 
-from archc.ir.ops.base import (REGISTRY, Cost, IntPair, LayerContext, LayerParams, ModuleCall, NonNegPair, OpDef,
+from archc.ops.base import (REGISTRY, Cost, IntPair, LayerContext, LayerParams, ModuleCall, NonNegPair, OpDef,
                                Parts, Shape, ShapeError, need_map, pair, register, spatial_out)
 
 
