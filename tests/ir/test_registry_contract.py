@@ -10,9 +10,9 @@ For each op of the registry, on its declared `example` (a 4 x 8 x 8 input):
 A new op is tested here without being named here."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ from archc.backends.torch_backend import instantiate
 from archc.ir.graph import Model, OpNode
 from archc.ops import REGISTRY, LayerContext, OpDef, Shape
 from archc.probe.layers import watched_layers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from codegen_helpers import import_generated  # noqa: E402
 
 X: Shape = (4, 8, 8)
 CLASSES = 3
@@ -101,15 +104,6 @@ def spec_using(kind: str) -> str:
                        "classes": CLASSES, "stages": [stage], "head": head})
 
 
-def import_source(source: str, tmp_path: Path, name: str) -> Any:
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def real_shapes(net: nn.Module, model: Model, x: torch.Tensor) -> dict[str, Shape]:
     seen: dict[str, Shape] = {}
     handles = []
@@ -135,7 +129,7 @@ def test_a_spec_using_the_op_builds_generates_and_is_probed(kind: str, tmp_path:
     shapes = real_shapes(net, model, x)
     for op in model.body.ops():
         assert shapes[op.path] == tuple(op.out_shape), f"{op.path}: inferred {op.out_shape}, real {shapes[op.path]}"
-    generated = import_source(archc.generate_source(model), tmp_path, f"gen_{kind}")
+    generated = import_generated(archc.generate_source(model), tmp_path, f"gen_{kind}")
     twin = getattr(generated, model.class_name)()
     twin.load_state_dict(net.state_dict(), strict=True)
     with torch.no_grad():
