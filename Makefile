@@ -33,7 +33,7 @@ bench: install
 	$(PY) bench/run_all.py
 
 reports: install
-	$(VENV)/bin/archc analyze
+	$(VENV)/bin/archc analyze --full
 
 figures: install
 	$(VENV)/bin/archc figures

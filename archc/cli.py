@@ -123,8 +123,13 @@ class ArchcGroup(click.Group):
             say(f"archc: error: {exc.strerror or exc}{where}")
             ctx.exit(EXIT_RUNTIME)
         except Exception as exc:  # noqa: BLE001 - the CLI promises no traceback
+            from archc.interrupts import interrupted
+
             if debug:
                 raise
+            if interrupted():  # a library swallowed the Ctrl-C and failed after it (e.g. half-imported numpy)
+                say("archc: interrupted")
+                ctx.exit(130)
             say(f"archc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
             ctx.exit(EXIT_RUNTIME)
 
@@ -254,5 +259,6 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                 "savings, paths, init propagation."),
     "compare": ("archc.analysis.cli", "compare", "Two specs side by side, per stage: output shape, params, MACs; "
                 "totals and paths."),
-    "probe": ("archc.probe.cli", "probe", "Train each SPEC briefly and record how its gradients flow."),
+    "probe": ("archc.probe.cli", "probe", "Train each SPEC briefly and record how its gradients flow, and its\n"
+              "training and test error."),
 }

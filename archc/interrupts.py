@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import signal
 import threading
+from contextvars import ContextVar
 from types import FrameType, TracebackType
 from typing import Any, Optional
 
 EXIT_INTERRUPTED = 130
+_ACTIVE: ContextVar[Optional["Interrupts"]] = ContextVar("archc_interrupts", default=None)
+
+
+def interrupted() -> bool:
+    """Whether a Ctrl-C has come during the innermost running `Interrupts` block: an error raised after it
+    (a library that swallowed the KeyboardInterrupt and then failed half-imported) is its consequence."""
+    active = _ACTIVE.get()
+    return bool(active is not None and active.hit)
 
 
 class Interrupts:
@@ -25,6 +34,7 @@ class Interrupts:
         self._leaving = False
         self._previous: Any = None
         self._installed = False
+        self._token: Any = None
 
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         first = not self.hit
@@ -37,6 +47,7 @@ class Interrupts:
         self._leaving = True
 
     def __enter__(self) -> "Interrupts":
+        self._token = _ACTIVE.set(self)
         if threading.current_thread() is threading.main_thread():
             try:
                 self._previous = signal.signal(signal.SIGINT, self._handle)
@@ -46,6 +57,9 @@ class Interrupts:
         return self
 
     def __exit__(self, kind: Optional[type], value: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
+            self._token = None
         if self._installed:
             signal.signal(signal.SIGINT, self._previous)
             self._installed = False

@@ -1,51 +1,43 @@
-"""Core speed: `archc validate` of every bundled spec (no torch) and `archc build resnet152` vs torch's import.
+"""Core speed: `archc validate` (no torch) and `archc build resnet152`, each paired with `import torch`
+(run back to back, order alternated, ratio per pair; bench/paired.py), fresh processes.
 
-Prints a table of median wall times over a few runs, each a fresh process (what a user waits for).
+    python bench/bench_core.py [--quick]
 """
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from paired import HEADER, ROOT, command, machine, paired, table  # noqa: E402
+
 ARCHC = [sys.executable, "-m", "archc"]
 
 
-def wall(cmd: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
+    quick = "--quick" in sys.argv
+    pairs = 2 if quick else 5
     specs = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").rglob("*.yaml") if not p.name.startswith("_"))
+    torch = command([sys.executable, "-c", "import torch"])
+    print(f"Machine: {machine()}")
+    rows = []
     with tempfile.TemporaryDirectory() as out:
-        rows = [
-            ("python startup (python -c pass)", wall([sys.executable, "-c", "pass"], 5)),
-            ("import torch", wall([sys.executable, "-c", "import torch"], 3)),
-            (f"archc validate ({len(specs)} bundled specs)", wall(ARCHC + ["validate", *specs], 5)),
-            ("archc validate resnet152", wall(ARCHC + ["validate", "specs/resnet152.yaml"], 5)),
-            ("archc build resnet152 (no diagram)",
-             wall(ARCHC + ["build", "specs/resnet152.yaml", "-o", out, "--no-diagram"], 3)),
-            ("archc build resnet152 (with stage diagram)", wall(ARCHC + ["build", "specs/resnet152.yaml", "-o", out], 3)),
-            ("archc build resnet152 --check (+ forward pass at 224)",
-             wall(ARCHC + ["build", "specs/resnet152.yaml", "-o", out, "--no-diagram", "--check"], 3)),
-        ]
+        for label, args in (
+                ("python startup (`python -c pass`)", [sys.executable, "-c", "pass"]),
+                (f"`archc validate` ({len(specs)} bundled specs)", ARCHC + ["validate", *specs]),
+                ("`archc build resnet152 --no-diagram`", ARCHC + ["build", "specs/resnet152.yaml", "-o", out,
+                                                                 "--no-diagram"]),
+                ("`archc build resnet152` (with the stage SVG)", ARCHC + ["build", "specs/resnet152.yaml", "-o", out]),
+        ):
+            rows.append(paired(label, command(args), "`import torch`", torch, pairs).row())
+    print("\n" + table(HEADER, rows))
     check = subprocess.run([sys.executable, "-c", "import sys; from archc.cli import main\n"
                             "try: main(['validate', 'specs/resnet152.yaml'])\nexcept SystemExit: pass\n"
                             "print('torch' in sys.modules)"], cwd=ROOT, capture_output=True, text=True)
-    torch_time = rows[1][1]
-    print(f"{'what':<58} {'median s':>9} {'x import torch':>15}")
-    for name, seconds in rows:
-        print(f"{name:<58} {seconds:9.3f} {seconds / torch_time:15.2f}")
-    print(f"torch imported by `archc validate`: {check.stdout.strip().splitlines()[-1]}")
+    print(f"\ntorch imported by `archc validate`: {check.stdout.strip().splitlines()[-1]}")
 
 
 if __name__ == "__main__":

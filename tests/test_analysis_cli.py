@@ -16,7 +16,7 @@ def run(*args):
 
 
 def test_analyze_one_spec_writes_report_files(tmp_path):
-    result = run("analyze", "cifar/resnet20", "-o", str(tmp_path), "--no-init")
+    result = run("analyze", "cifar/resnet20", "-o", str(tmp_path), "--fvcore")
     assert result.exit_code == 0, result.output
     folder = tmp_path / "cifar" / "resnet20"
     names = sorted(p.name for p in folder.iterdir())
@@ -128,3 +128,38 @@ def test_compare_says_which_spec_an_override_failed_on():
     result = run("compare", "resnet18", "cifar/resnet20", "--set", "vars.n=5")
     assert result.exit_code == 2
     assert "unknown variable 'n' (in resnet18; --set applies to both specs)" in result.output
+
+
+def test_slow_analyses_are_opt_in_and_the_report_says_what_was_skipped(tmp_path):
+    result = run("analyze", "cifar/resnet20", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "cifar" / "resnet20"
+    report = json.loads((folder / "report.json").read_text())
+    assert "fvcore" not in report and "init" not in report
+    assert [s["option"] for s in report["skipped"]] == ["--fvcore", "--init"]
+    md = (folder / "report.md").read_text()
+    assert ("Not run (opt-in, slower: they build the torch module): fvcore cross-check (`--fvcore`); signal "
+            "propagation at initialisation (`--init`). `--full` runs every analysis.") in md
+    assert "init_propagation.svg" not in {p.name for p in folder.iterdir()}
+    full = run("analyze", "cifar/resnet20", "-o", str(tmp_path / "full"), "--full", "--no-init")
+    assert full.exit_code == 0, full.output
+    report = json.loads((tmp_path / "full" / "cifar" / "resnet20" / "report.json").read_text())
+    assert report["fvcore"]["all_equal"] is True and "init" not in report
+    assert report["skipped"] == [{"analysis": "signal propagation at initialisation", "option": "--init"}]
+
+
+def test_the_committed_reports_get_every_analysis_by_default(monkeypatch):
+    from archc.analysis import cli as analysis_cli
+
+    seen = {}
+
+    def fake_run_jobs(jobs, options, root, workers, echo):
+        seen["options"] = options
+        return []
+
+    monkeypatch.setattr("archc.analysis.batch.run_jobs", fake_run_jobs)
+    assert run("analyze", "cifar/resnet20").exit_code == 0
+    assert seen["options"].fvcore and seen["options"].init  # into the repository's reports/
+    assert run("analyze", "cifar/resnet20", "--no-init").exit_code == 0
+    assert seen["options"].fvcore and not seen["options"].init
+    assert analysis_cli._choose(None, False, False) is False

@@ -91,3 +91,53 @@ def test_large_inputs_are_probed_smaller():
     result = init_propagation(archc.lower("specs/resnet18.yaml"), InitConfig(schemes=("kaiming_fan_out",)))
     assert result["input"] == [3, 64, 64]
     assert len(result["layers"]) == 21  # 17 convs + 3 projections + fc
+
+
+def _fresh_build_study(model, cfg):
+    """The study as it was first written: a fresh module per scheme and variant (spec re-lowered with the
+    scheme, compiled with the seed, norm layers replaced on a fresh copy, weight gradients computed too)."""
+    import torch
+    from torch import nn
+
+    from archc.analysis.initprop import SCHEMES, _sig, _weighted_ops, batch_size, relower
+    from archc.backends.torch_backend import to_torch
+
+    results = {}
+    with torch.random.fork_rng(devices=[]):
+        for scheme in cfg.schemes:
+            variant_model = relower(model, init=model.spec.init.model_copy(update=SCHEMES[scheme]))
+            results[scheme] = {}
+            for label, strip in (("as specified", False), ("norm layers removed", True)):
+                net = to_torch(variant_model, seed=cfg.seed).double()  # the study runs in float64
+                if strip:
+                    for op in variant_model.body.ops():
+                        if op.op.category == "norm":
+                            parent, _, name = op.path.rpartition(".")
+                            setattr(net.get_submodule(parent), name, nn.Identity())
+                net.train()
+                acts, grads = {}, {}
+                for op in _weighted_ops(variant_model):
+                    def hook(m, i, out, path=op.path):
+                        acts[path] = float(out.detach().std())
+                        out.register_hook(lambda g: grads.__setitem__(path, float(g.std())))
+                    net.get_submodule(op.path).register_forward_hook(hook)
+                gen = torch.Generator().manual_seed(cfg.seed)
+                batch = batch_size(cfg, model.input_shape)
+                x = torch.randn(batch, *model.input_shape, generator=gen).double()
+                labels = torch.randint(0, model.classes, (batch,), generator=gen)
+                torch.manual_seed(cfg.seed)
+                loss = nn.functional.cross_entropy(net(x), labels)
+                loss.backward()
+                paths = [op.path for op in _weighted_ops(variant_model)]
+                results[scheme][label] = {"activation_std": [_sig(acts[p]) for p in paths],
+                                          "gradient_std": [_sig(grads[p]) for p in paths], "loss": _sig(loss.item())}
+    return results
+
+
+@pytest.mark.parametrize("spec", ["cifar/resnet20", "cifar/plain20"])
+def test_one_shared_build_gives_the_numbers_of_a_fresh_build_per_scheme_and_variant(spec):
+    """init_propagation builds the module once and re-initialises it per scheme, swaps norm layers out and
+    back, and skips weight gradients: the numbers are exactly those of separate fresh builds."""
+    model = archc.lower(f"specs/{spec}.yaml")
+    cfg = InitConfig()
+    assert init_propagation(model, cfg)["results"] == _fresh_build_study(model, cfg)

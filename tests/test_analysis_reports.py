@@ -61,3 +61,30 @@ def test_static_report_twice_is_identical_and_links_the_diagram(tmp_path):
             b"[googlenet_resnet50.svg](../figures/googlenet_resnet50.svg)\n") in first["report.md"]
     assert sorted(first) == [MANIFEST, "cost_per_stage.svg", "paths.svg", "report.json", "report.md",
                              "savings_inception.svg"]
+
+
+def test_replot_rewrites_every_committed_report_byte_for_byte(tmp_path):
+    """report.md and the plots are pure functions of report.json, whatever its key order: redrawing each
+    committed report from its JSON gives the committed bytes (no torch, the same on every machine)."""
+    from archc.analysis.report import replot
+
+    shutil.copytree(REPORTS, tmp_path / "reports", ignore=shutil.ignore_patterns("probe"))
+    figures = tmp_path / "reports" / "figures"
+    for rel in sorted(_rel(p) for p in bundled_specs()):
+        folder = tmp_path / "reports" / rel
+        replot(folder, (figures,))
+        for path in sorted((REPORTS / rel).iterdir()):
+            assert (folder / path.name).read_bytes() == path.read_bytes(), f"{rel}/{path.name}"
+
+
+def test_replot_from_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from archc.cli import main
+
+    shutil.copytree(REPORTS / "cifar" / "resnet20", tmp_path / "r20")
+    result = CliRunner().invoke(main, ["analyze", "--replot", str(tmp_path / "r20")])
+    assert result.exit_code == 0, result.output
+    assert "redrew" in result.output
+    missing = CliRunner().invoke(main, ["analyze", "--replot", str(tmp_path)])
+    assert missing.exit_code == 2 and "no report.json" in missing.output

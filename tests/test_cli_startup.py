@@ -135,3 +135,23 @@ def test_ctrl_c_in_the_first_second_of_a_real_command_exits_130(delay, tmp_path)
     assert proc.returncode == 130, err[-2000:]
     assert err.strip().splitlines()[-1] == "archc: interrupted" and "Traceback" not in err and "Aborted" not in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())  # nothing half-written
+
+
+def test_an_error_after_a_swallowed_ctrl_c_is_reported_as_the_interrupt(monkeypatch):
+    """A library that catches the KeyboardInterrupt and then fails (numpy half-imported: "cannot load module
+    more than once per process") must not turn a Ctrl-C into an internal error."""
+    import archc.cli
+
+    def swallowing_load(spec_arg, overrides=()):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        raise ImportError("cannot load module more than once per process")
+
+    monkeypatch.setattr(archc.cli, "load_model", swallowing_load)
+    result = CliRunner().invoke(main, ["validate", "specs/resnet18.yaml"])
+    assert result.exit_code == 130 and result.output.strip().splitlines()[-1] == "archc: interrupted"
+    monkeypatch.setattr(archc.cli, "load_model", lambda spec_arg, overrides=(): 1 / 0)  # no Ctrl-C: internal error
+    result = CliRunner().invoke(main, ["validate", "specs/resnet18.yaml"])
+    assert result.exit_code == 1 and "internal error: ZeroDivisionError" in result.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,31 @@ def test_golden_dot(case):
         path.write_text(source, encoding="utf-8")
     assert path.exists(), f"missing {path}; run with ARCHC_UPDATE_GOLDEN=1 to create it"
     assert source == path.read_text(encoding="utf-8"), f"{case} changed; if intended, regenerate with ARCHC_UPDATE_GOLDEN=1"
+
+
+def _node_xs(plain: str, needle: str) -> set:
+    return {round(float(line.split()[2]), 2) for line in plain.splitlines()
+            if line.startswith("node ") and needle in line.split()[1]}
+
+
+def test_very_deep_nets_get_the_large_layout_straight_and_without_block_boxes():
+    """Above LARGE_OPS ops (CIFAR ResNet-1202 has 4,207): no clusters, dot's network-simplex iterations off,
+    each stage's title on the edge into it; every conv, BN and add on one column."""
+    import subprocess
+
+    from archc.render.style import LARGE_OPS
+
+    deep = archc.lower(archc.load("specs/cifar/resnet110.yaml", ["vars.n=200"]))
+    assert sum(1 for _ in deep.body.ops()) > LARGE_OPS
+    source = dot_source(deep, "layer")
+    assert "subgraph cluster" not in source and "nslimit=0" in source and "nslimit1=0" in source
+    for title in ("stem", "stage1 · residual · Basic block ×200", "stage3 · residual · Basic block ×200"):
+        assert f'label=" {title}' in source, title
+    small = archc.lower("specs/resnet152.yaml")
+    assert "nslimit" not in dot_source(small, "layer") and "subgraph cluster" in dot_source(small, "layer")
+    forced = dot_source(archc.lower(archc.load("specs/cifar/resnet110.yaml", ["vars.n=3"])), "layer", large=True)
+    assert "subgraph cluster" not in forced
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz dot not installed")
+    plain = subprocess.run(["dot", "-Tplain"], input=forced, capture_output=True, text=True, check=True).stdout
+    assert len(_node_xs(plain, "conv") | _node_xs(plain, ".bn") | _node_xs(plain, ".add")) == 1

@@ -1,5 +1,5 @@
-"""Reports for many specs, in parallel worker processes (one torch thread each, so the numbers do not
-depend on the machine's core count)."""
+"""Reports for many specs, in parallel worker processes (the analyses that use torch run it on one thread,
+so the numbers do not depend on the machine's core count; a worker imports torch only when one runs)."""
 from __future__ import annotations
 
 import multiprocessing
@@ -34,11 +34,7 @@ def run_job(job: Job, options: ReportOptions, root: Path) -> tuple[dict[str, Any
 def _worker_init() -> None:
     import signal
 
-    import torch
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool, exits 130
-
-    torch.set_num_threads(1)
 
 
 def _in_worker(args: tuple[Job, ReportOptions, Path]) -> tuple[dict[str, Any], dict[str, Any], float]:
@@ -60,7 +56,7 @@ def run_jobs(jobs: list[Job], options: ReportOptions, root: Path, workers: Optio
             echo(report, job.out_dir, seconds)
         return [r for r in rows if r is not None]
     ctx = multiprocessing.get_context("spawn")  # never fork a process that has started torch threads
-    with ctx.Pool(workers, initializer=_worker_init) as pool:
+    with ctx.Pool(workers, initializer=_worker_init) as pool:  # torch, where needed, on one thread (torch_threads)
         results = pool.imap(_in_worker, [(job, options, root) for job in jobs])
         for i, (report, row, seconds) in enumerate(results):
             rows[i] = row

@@ -58,9 +58,12 @@ def _bundled_rel(path: Path) -> Optional[Path]:
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Report root (default: the repository's reports/ for bundled specs as they are, "
                    "else build/reports/).")
-@click.option("--fvcore/--no-fvcore", default=True, show_default=True, help="Cross-check MACs with fvcore.")
-@click.option("--init/--no-init", "init", default=True, show_default=True,
-              help="Signal propagation at initialisation (CPU, a few seconds per spec).")
+@click.option("--fvcore/--no-fvcore", default=None,
+              help="Cross-check MACs with fvcore (imports torch, builds and traces the module). "
+                   "Default: on for the committed reports (bundled specs as they are, into reports/), else off.")
+@click.option("--init/--no-init", "init", default=None,
+              help="Signal propagation at initialisation (CPU, seconds per spec). Default: as --fvcore.")
+@click.option("--full", is_flag=True, help="Every analysis: the same as --fvcore --init.")
 @click.option("--window", default="5:17", show_default=True, metavar="LO:HI",
               help="Path lengths (in blocks) counted as 'effective' (Veit et al.: 5..17 for ResNet-110).")
 @click.option("--probe", "probe", is_flag=True, help="Also run the gradient-norm training probe (archc.probe).")
@@ -70,19 +73,24 @@ def _bundled_rel(path: Path) -> Optional[Path]:
               help="Batch size of --probe.")
 @click.option("--probe-data", default="digits", show_default=True, metavar="SOURCE",
               help="Data of --probe: digits | synthetic (fits any spec) | cifar10:PATH | folder:PATH.")
+@click.option("--replot", "replot", is_flag=True,
+              help="SPECS are report folders: rewrite report.md and the plots from their report.json.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for several specs (default: the CPU count, at most 8).")
 def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: bool, out_dir: Optional[str],
-            fvcore: bool, init: bool, window: str, probe: bool, probe_steps: int, probe_batch: int,
-            probe_data: str, jobs: Optional[int]) -> None:
-    """Analyse specs: complexity, fvcore cross-check, bottleneck savings, paths, init propagation.
+            fvcore: Optional[bool], init: Optional[bool], full: bool, window: str, probe: bool, probe_steps: int,
+            probe_batch: int, probe_data: str, replot: bool, jobs: Optional[int]) -> None:
+    """Analyse specs: complexity, bottleneck savings, paths; opt-in: fvcore cross-check, init propagation.
 
-    Without SPECS: every bundled spec -> reports/<name>/ and reports/index.md.
+    Without SPECS: every bundled spec -> reports/<name>/ and reports/index.md, with every analysis.
     """
     from archc.analysis.batch import Job, run_jobs
     from archc.analysis.report import ReportOptions, build_report, write_index
     from archc.io import to_json
 
+    if replot:
+        _replot(specs)
+        return
     all_bundled = not specs
     extra = tuple(overrides) + tuple(size_override(input_size))
     win = parse_window(window)
@@ -98,7 +106,9 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
         from archc.io import check_writable_dir
 
         check_writable_dir(root, "-o/--out")
-    options = ReportOptions(fvcore=fvcore, init=init, window=win, probe=runner,
+    committed = pristine and not out_dir and not as_json  # the committed reports hold every analysis
+    options = ReportOptions(fvcore=_choose(fvcore, full, committed), init=_choose(init, full, committed),
+                            window=win, probe=runner,
                             # a variant is not what the committed figures show: link only its own build diagram
                             diagram_dirs=(repo_root() / "reports" / "figures",) if pristine else (Path("build"),))
     if as_json:
@@ -132,6 +142,32 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     if all_bundled:
         written = write_index(rows, root)
         click.echo(f"wrote {next(p for p in written if p.suffix == '.md')} ({len(rows)} specs)")
+
+
+def _replot(folders: tuple) -> None:
+    """--replot: each folder's report.md and plots again from its report.json; a folder under the repository's
+    reports/ links the committed figures, any other the diagrams under build/."""
+    from archc.analysis.report import replot
+
+    if not folders:
+        raise SpecError("--replot needs report folders", loc=SourceLoc("--replot"), expected="e.g. reports/resnet50")
+    committed = (repo_root() / "reports").resolve()
+    for folder in map(Path, folders):
+        if not (folder / "report.json").is_file():
+            raise SpecError("no report.json in the folder", loc=SourceLoc(str(folder)),
+                            expected="a folder written by archc analyze")
+        inside = committed in folder.resolve().parents
+        try:
+            written = replot(folder, (committed / "figures",) if inside else (Path("build"),))
+        except ValueError as exc:
+            raise SpecError(str(exc), loc=SourceLoc(str(folder))) from None
+        click.echo(f"redrew {folder} ({len(written)} files)")
+
+
+def _choose(flag: Optional[bool], full: bool, committed: bool) -> bool:
+    """An opt-in analysis runs when asked (--x or --full), is off when refused (--no-x), else runs only for
+    the committed reports."""
+    return flag if flag is not None else (full or committed)
 
 
 def _load_side(spec: str, overrides: tuple):  # -> Model

@@ -52,15 +52,19 @@ def _trace(module: Any, input_shape: tuple) -> tuple[dict[str, int], Counter, di
 
 
 def fvcore_crosscheck(model: Model, seed: int = 0) -> dict[str, Any]:
-    """Per conv/fc op: analytic MACs vs fvcore; totals; fvcore's extra and unsupported ops."""
+    """Per conv/fc op: analytic MACs vs fvcore; totals; fvcore's extra and unsupported ops. (`seed` is kept for
+    callers; the module is traced with zero weights, which counting does not look at.)"""
     import warnings
 
     import torch
 
-    from archc.backends.torch_backend import to_torch
+    from archc.backends.torch_backend import build_module
 
-    with torch_threads(1):
-        net = to_torch(model, seed=seed).eval()
+    with torch_threads(1), torch.no_grad():
+        # counting needs shapes, not weights: storage filled with zeros instead of the spec's random init
+        net = build_module(model).to_empty(device="cpu").eval()
+        for tensor in list(net.parameters()) + list(net.buffers()):
+            tensor.zero_()
     with torch.no_grad(), warnings.catch_warnings(), torch_threads(1):
         warnings.simplefilter("ignore")
         by_module, unsupported, by_operator = _trace(net, model.input_shape)

@@ -74,19 +74,29 @@ def _weighted_ops(model: Model) -> list[OpNode]:
     return [op for op in model.body.ops() if op.op.weighted]
 
 
-def _run(model: Model, cfg: InitConfig, strip_norm: bool) -> dict[str, list[float]]:
+def _swap_norms(net: Any, model: Model, replacements: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """Put `replacements` (path -> module; default: identities) in place of the norm layers of the built module;
+    returns the modules taken out, so a second call puts them back."""
+    from torch import nn
+
+    taken: dict[str, Any] = {}
+    for op in model.body.ops():
+        if op.op.category == "norm":
+            parent, _, name = op.path.rpartition(".")
+            owner = net.get_submodule(parent) if parent else net
+            taken[op.path] = getattr(owner, name)
+            setattr(owner, name, replacements[op.path] if replacements is not None else nn.Identity())
+    return taken
+
+
+def _run(net: Any, model: Model, cfg: InitConfig) -> dict[str, list[float]]:
+    """One forward/backward pass of the (initialised) module: std of outputs and gradients per weighted op."""
     import torch
     from torch import nn
 
-    from archc.backends.torch_backend import to_torch
-
-    net = to_torch(model, seed=cfg.seed)
-    if strip_norm:
-        for op in model.body.ops():
-            if op.op.category == "norm":
-                parent, _, name = op.path.rpartition(".")
-                setattr(net.get_submodule(parent) if parent else net, name, nn.Identity())
     net.train()
+    for p in net.parameters():  # the gradients wanted are the activations'; weight gradients would cost time
+        p.requires_grad_(False)
     ops = _weighted_ops(model)
     acts: dict[str, float] = {}
     grads: dict[str, float] = {}
@@ -94,16 +104,18 @@ def _run(model: Model, cfg: InitConfig, strip_norm: bool) -> dict[str, list[floa
 
     def hook(path: str):
         def fn(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-            acts[path] = float(output.detach().float().std())
+            acts[path] = float(output.detach().std())
             if output.requires_grad:
-                output.register_hook(lambda g: grads.__setitem__(path, float(g.float().std())))
+                output.register_hook(lambda g: grads.__setitem__(path, float(g.std())))
         return fn
 
     for op in ops:
         handles.append(net.get_submodule(op.path).register_forward_hook(hook(op.path)))
     gen = torch.Generator().manual_seed(cfg.seed)
     batch = batch_size(cfg, model.input_shape)
-    x = torch.randn(batch, *model.input_shape, generator=gen)
+    # drawn in float32 (the same numbers as ever), computed in the net's dtype; requires_grad: every output
+    # then has a gradient
+    x = torch.randn(batch, *model.input_shape, generator=gen).to(next(net.parameters()).dtype).requires_grad_()
     labels = torch.randint(0, model.classes, (batch,), generator=gen)
     torch.manual_seed(cfg.seed)  # dropout in train mode draws from the global generator (forked by the caller)
     try:
@@ -114,6 +126,7 @@ def _run(model: Model, cfg: InitConfig, strip_norm: bool) -> dict[str, list[floa
     finally:
         for h in handles:
             h.remove()
+        net.zero_grad(set_to_none=True)
     missing = [op.path for op in ops if op.path not in acts or op.path not in grads]
     if missing:
         raise RuntimeError(f"no activation/gradient recorded at {missing[:3]}")
@@ -126,6 +139,8 @@ def init_propagation(model: Model, cfg: InitConfig = InitConfig()) -> dict[str, 
     """Per scheme (and without norm layers when the net has them): std of activations/gradients per layer."""
     import torch
 
+    from archc.backends.torch_backend import build_module, initialise
+
     unknown = [s for s in cfg.schemes if s not in SCHEMES]
     if unknown:
         raise ValueError(f"unknown init scheme(s) {unknown}; expected some of {sorted(SCHEMES)}")
@@ -135,12 +150,26 @@ def init_propagation(model: Model, cfg: InitConfig = InitConfig()) -> dict[str, 
     weighted = _weighted_ops(base)
     layers = [op.path for op in weighted]
     feature_maps = [len(op.out_shape) == 3 for op in weighted]
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {scheme: {} for scheme in cfg.schemes}
     with torch_threads(1), torch.random.fork_rng(devices=[]):
+        # one module for every scheme and variant, initialised once per scheme (the same weights as a fresh
+        # build of the spec re-lowered with that init); the variant without norm layers swaps them for
+        # identities and back (a forward pass changes no weight, only norm statistics, which the next
+        # initialisation resets)
+        # float64 passes: float32 kernels differ between CPUs (oneDNN picks by instruction set) in the 4th
+        # digit of a deep net's gradient stds; in float64 the reported 4 digits are the same on every machine
+        net = build_module(base)
         for scheme in cfg.schemes:
-            init = model.spec.init.model_copy(update=SCHEMES[scheme])
-            variant_model = relower(base, init=init)
-            results[scheme] = {label: _run(variant_model, cfg, strip) for label, strip in variants}
+            net.float()  # initialised in float32: the same weights as a float32 build, then widened exactly
+            initialise(net, base, cfg.seed, init=model.spec.init.model_copy(update=SCHEMES[scheme]))
+            net.double()
+            for label, strip in variants:
+                if strip:
+                    norms = _swap_norms(net, base)
+                    results[scheme][label] = _run(net, base, cfg)
+                    _swap_norms(net, base, norms)
+                else:
+                    results[scheme][label] = _run(net, base, cfg)
     return {"input": list(base.input_shape), "batch": batch_size(cfg, base.input_shape), "seed": cfg.seed,
             "layers": layers,
             "feature_map": feature_maps,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional, Sequence
 
-from archc.analysis.initprop import summary_rows
+from archc.analysis.initprop import SCHEMES, summary_rows
 from archc.mdtext import md_code, md_text, md_url, one_line
 
 _PIPE = re.compile(r"(?<!\\)\|")
@@ -177,7 +177,7 @@ def _paths(r: dict[str, Any]) -> list[str]:
            "blocks (residual blocks, inception modules, plain blocks whose body the path passes through; an identity "
            f"shortcut skips its block). {p['blocks_on_main_path']} blocks on the main path.", ""]
     rows = []
-    for name, o in p["outputs"].items():
+    for name, o in sorted(p["outputs"].items(), key=lambda kv: (kv[0] != "output", kv[0])):  # main, then aux
         L, B = o["layers"], o["blocks"]
         rows.append([md_text(name), big(o["paths"], o["paths_log2"]), f"{L['min']}..{L['max']} (mean {L['mean']:.2f})",
                      f"{B['min']}..{B['max']} (mean {B['mean']:.2f})", pct(o["effective_share"])])
@@ -188,6 +188,12 @@ def _paths(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def _in_scheme_order(schemes: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The schemes in SCHEMES order whatever the dict's order (report.json stores its keys sorted)."""
+    rank = {name: i for i, name in enumerate(SCHEMES)}
+    return sorted(schemes.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+
+
 def _init(r: dict[str, Any]) -> list[str]:
     ini = r.get("init")
     if ini is None:
@@ -195,7 +201,7 @@ def _init(r: dict[str, Any]) -> list[str]:
     out = ["## Signal propagation at initialisation", "",
            f"{ini['method']}; input {shape(ini['input'])}, batch {ini['batch']}, seed {ini['seed']}, "
            f"{len(ini['layers'])} weighted layers. Schemes set conv and fc init alike: "
-           + "; ".join(f"{k} = {', '.join(f'{a}={b}' for a, b in v.items())}" for k, v in ini["schemes"].items())
+           + "; ".join(f"{k} = {', '.join(f'{a}={b}' for a, b in v.items())}" for k, v in _in_scheme_order(ini["schemes"]))
            + ". 'overflow' marks a signal that left float32's range.", ""]
     rows = [[s["scheme"], s["variant"], opt(s["act_first"]), opt(s["act_last"]), opt(s["act_ratio"]),
              opt(s["grad_first"]), opt(s["grad_last"]), opt(s["grad_ratio"])] for s in summary_rows(ini)]
@@ -219,6 +225,10 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[s
         label = "Diagram" if len(diagrams) == 1 else "Diagrams"
         head += [f"{label}: " + ", ".join(f"[{md_text(d.rsplit('/', 1)[-1])}]({md_url(d)})" for d in diagrams), ""]
     head += ["Regenerate with `archc analyze` (all bundled specs) or `archc analyze <spec>`.", ""]
+    if r.get("skipped"):
+        head += ["Not run (opt-in, slower: they build the torch module): "
+                 + "; ".join(f"{s['analysis']} (`{s['option']}`)" for s in r["skipped"])
+                 + ". `--full` runs every analysis.", ""]
     body = _complexity(r) + _fvcore(r) + ["## Bottleneck savings", ""]
     savings = _inception(r["savings"]["inception"]) + _blocks(r["savings"]["residual"])
     body += savings or ["No inception modules and no basic/bottleneck block stages: nothing to rewrite.", ""]

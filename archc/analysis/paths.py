@@ -1,7 +1,12 @@
 """Input -> output paths of the network DAG, counted exactly by dynamic programming (never enumerated).
 
-For every node, in topological order, the distribution of path lengths from "input" is a list of
-exact Python ints (a polynomial): `dist[v] = sum over predecessors u of shift(dist[u], w(u, v))`.
+The distribution of path lengths from "input" to a node is a polynomial with exact Python int
+coefficients: `dist[v] = sum over predecessors u of shift(dist[u], w(u, v))` (`length_dists`, for
+every node). For the outputs, `dist_to` does the same work in time linear in depth: the cut vertices
+(nodes every input-output path passes, e.g. each residual block's add) split the DAG into short
+segments, each segment's small polynomial comes from the same DP run locally, and the output's
+polynomial is their product, multiplied as big integers (Kronecker substitution), never grown node
+by node.
 Two length measures:
   * weighted layers: the number of conv/fc ops on the path (a projection shortcut's conv counts);
   * blocks: the number of residual blocks / inception modules / plain blocks whose *body* the path
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import networkx as nx
 
@@ -43,6 +48,8 @@ class Dist:
 
 
 def _merge(parts: list[Dist]) -> Dist:
+    if not parts:  # every predecessor unreachable from the input
+        return Dist(0, [])
     if len(parts) == 1:
         return parts[0]
     lo = min(p.offset for p in parts)
@@ -86,6 +93,117 @@ def length_dists(g: nx.DiGraph, node_weight: dict[str, int], edge_weight: Any,
             base = _merge([dist[u].shifted(edge_weight(u, v)) for u in preds if dist[u].counts])
         dist[v] = base.shifted(node_weight.get(v, 0))
     return dist
+
+
+def segments(g: nx.DiGraph, target: str, order: Optional[list[str]] = None) -> list[tuple[str, bool]]:
+    """The nodes on input -> target paths in topological order, each with True when it is a cut vertex
+    (every path passes it); [] when no path exists. A node is a cut vertex exactly when no edge jumps over
+    it, from a node before it to a node after it (such an edge starts a path that avoids it; without one,
+    every path must step onto it)."""
+    order = order or list(nx.topological_sort(g))
+    pred, succ = g.pred, g.succ
+    if INPUT not in g or target not in g:
+        return []
+    from_input = {INPUT}
+    for v in order:
+        if v not in from_input and any(u in from_input for u in pred[v]):
+            from_input.add(v)
+    to_target = {target}
+    for v in reversed(order):
+        if v not in to_target and v in from_input and any(w in to_target for w in succ[v]):
+            to_target.add(v)
+    on = [v for v in order if v in to_target]
+    if not on or on[0] != INPUT:
+        return []
+    pos = {v: i for i, v in enumerate(on)}
+    out: list[tuple[str, bool]] = []
+    reach = 0  # the furthest position an edge from an earlier node lands on
+    for i, v in enumerate(on):
+        out.append((v, reach <= i))
+        for w in succ[v]:
+            j = pos.get(w, 0)
+            if j > reach:
+                reach = j
+    return out
+
+
+def dist_to(g: nx.DiGraph, target: str, node_weight: dict[str, int], edge_weight: Callable[[str, str], int],
+            order: Optional[list[str]] = None, plan: Optional[list[tuple[str, bool]]] = None) -> Dist:
+    """Path lengths from "input" to `target` (the same distribution as `length_dists(...)[target]`): the
+    per-node DP run locally within each segment between cut vertices (`segments`, or `plan` when given),
+    then the product of the segments' polynomials. O(nodes + edges) small-list work plus that product."""
+    plan = segments(g, target, order) if plan is None else plan
+    if not plan:
+        return Dist(0, [])
+    pred = g.pred
+    factors: list[Dist] = []
+    local: dict[str, Dist] = {}
+    for v, cut in plan:
+        preds = [u for u in pred[v] if u in local]
+        base = _merge([local[u].shifted(edge_weight(u, v)) for u in preds]) if preds else Dist(0, [1])
+        here = base.shifted(node_weight.get(v, 0))
+        if cut:  # its segment ends here, a new one starts
+            factors.append(here)
+            local = {v: Dist(0, [1])}
+        else:
+            local[v] = here
+    bound = 1  # the number of paths: every coefficient of every partial product is at most this
+    for f in factors:
+        bound *= f.total
+    return _product(factors, bound)
+
+
+def _trimmed(d: Dist) -> Dist:
+    """The same distribution without leading or trailing zero counts."""
+    counts = list(d.counts)
+    while counts and counts[-1] == 0:
+        counts.pop()
+    start = next((i for i, c in enumerate(counts) if c), len(counts))
+    return Dist(d.offset + start, counts[start:])
+
+
+def _power(p: list[int], k: int) -> list[int]:
+    """Coefficients of p(x)^k, p[0] != 0, by J. C. P. Miller's recurrence: len(p) exact-integer terms per
+    coefficient (for p = 1 + x: the binomial row, each entry from the one before)."""
+    d = len(p) - 1
+    out = [p[0] ** k]
+    for m in range(1, k * d + 1):
+        acc = sum(((k + 1) * j - m) * p[j] * out[m - j] for j in range(1, min(d, m) + 1) if p[j])
+        out.append(acc // (m * p[0]))  # exact
+    return out
+
+
+def _times(a: list[int], b: list[int], width: int) -> list[int]:
+    """Product of two polynomials with non-negative coefficients below 2^(8 * width)."""
+    if min(len(a), len(b)) <= 16:  # short: plain convolution
+        out = [0] * (len(a) + len(b) - 1)
+        for j, y in enumerate(b):
+            if y:
+                for i, x in enumerate(a):
+                    out[i + j] += x * y
+        return out
+    pack = lambda cs: int.from_bytes(b"".join(c.to_bytes(width, "little") for c in cs), "little")  # noqa: E731
+    raw = (pack(a) * pack(b)).to_bytes((len(a) + len(b) - 1) * width, "little")
+    return [int.from_bytes(raw[i:i + width], "little") for i in range(0, len(raw), width)]
+
+
+def _product(factors: list[Dist], bound: int) -> Dist:
+    """The product of the polynomials, every coefficient of every partial product at most `bound`: equal
+    factors are raised to their power by recurrence, distinct ones multiplied (long ones packed into one
+    integer each, `width` bytes per coefficient, and multiplied by CPython's big-integer arithmetic)."""
+    offset = 0
+    groups: dict[tuple[int, ...], int] = {}
+    for f in map(_trimmed, factors):
+        if not f.counts:
+            return Dist(0, [])
+        offset += f.offset
+        if len(f.counts) > 1 or f.counts[0] != 1:
+            groups[tuple(f.counts)] = groups.get(tuple(f.counts), 0) + 1
+    width = (bound.bit_length() + 8) // 8
+    result = [1]
+    for counts, k in sorted(groups.items(), key=lambda item: len(item[0]) * item[1]):
+        result = _times(result, _power(list(counts), k), width)
+    return Dist(offset, result)
 
 
 def _stats(d: Dist) -> dict[str, Any]:
@@ -145,14 +263,15 @@ def path_counts(model: Model, g: Optional[nx.DiGraph] = None) -> PathResult:
     g = g if g is not None else to_dag(model)
     order = list(nx.topological_sort(g))
     weighted = {v: 1 for v, w in g.nodes(data="weighted") if w}
-    layers = length_dists(g, weighted, lambda u, v: 0, order)
+    outputs = list(g.graph["outputs"])
+    plans = {o: segments(g, o, order) for o in outputs}  # the same cut vertices for both length measures
+    layers = {o: dist_to(g, o, weighted, lambda u, v: 0, plan=plans[o]) for o in outputs}
     owner = block_bodies(model)
 
     def enters_block(u: str, v: str) -> int:
         b = owner.get(v)
         return 1 if b is not None and owner.get(u) != b else 0
 
-    blocks = length_dists(g, {}, enters_block, order)
-    outputs = list(g.graph["outputs"])
+    blocks = {o: dist_to(g, o, {}, enters_block, plan=plans[o]) for o in outputs}
     n_blocks = max(blocks[outputs[0]].as_dict(), default=0)
     return PathResult(outputs, {o: layers[o] for o in outputs}, {o: blocks[o] for o in outputs}, n_blocks)

@@ -65,6 +65,11 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
     report["paths"] = path_counts(model).to_dict(options.window)
     if options.init:
         report["init"] = init_propagation(model, options.init_config)
+    skipped = [{"analysis": name, "option": flag} for name, flag, ran in
+               (("fvcore cross-check", "--fvcore", options.fvcore),
+                ("signal propagation at initialisation", "--init", options.init)) if not ran]
+    if skipped:
+        report["skipped"] = skipped
     if options.probe is not None:
         result = options.probe(model)
         report["probe"] = result.to_dict()
@@ -170,6 +175,19 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
 
 
 REPORT_NAMES = ("report.md", "report.json", "cost_per_stage.svg", "paths.svg")  # written for every model
+
+
+def replot(folder: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
+    """Rewrite a finished report's report.md and plots from its report.json (no analysis runs again):
+    the Markdown and the plots are pure functions of the JSON."""
+    import json
+
+    report = json.loads((Path(folder) / "report.json").read_text(encoding="utf-8"))
+    if report.get("archc_report") != REPORT_FORMAT:
+        raise ValueError(f"{folder}/report.json is not an archc report (format {REPORT_FORMAT})")
+    if "probe" in report:  # its section and plots come from the probe's result object, not from the JSON
+        raise ValueError(f"{folder} holds a training-probe section; run `archc analyze --probe` again instead")
+    return write_report(report, Path(folder), diagram_dirs)
 
 
 def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:

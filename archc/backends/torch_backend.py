@@ -89,15 +89,16 @@ def execution_plan(model: Model) -> list[tuple[str, tuple[str, ...]]]:
     return plan
 
 
-def init_kwargs(model: Model) -> dict[str, Any]:
-    init = model.init
+def init_kwargs(model: Model, init: Any = None) -> dict[str, Any]:
+    """init_weights' arguments from the model's init settings (or `init`, an InitSpec, in their place)."""
+    init = model.init if init is None else init
     return {"conv": init.conv, "fc": init.fc, "mode": init.mode, "nonlinearity": init.nonlinearity, "std": init.std}
 
 
-def overwritten_by_init(net: nn.Module, model: Model) -> set[int]:
-    """ids of the modules whose parameters the spec's init replaces: every module inside an op whose
-    registry `init` rule names a scheme (conv or fc) the spec sets to something other than `default`."""
-    schemes = {"conv": model.init.conv, "fc": model.init.fc}
+def overwritten_by_init(net: nn.Module, model: Model, init: Any) -> set[int]:
+    """ids of the modules whose parameters the init replaces: every module inside an op whose registry `init`
+    rule names a scheme (conv or fc) that `init` (an InitSpec) sets to something other than `default`."""
+    schemes = {"conv": init.conv, "fc": init.fc}
     out: set[int] = set()
     for op in model.walk():
         if isinstance(op, OpNode) and schemes.get(op.op.init or "", "default") != "default":
@@ -105,10 +106,10 @@ def overwritten_by_init(net: nn.Module, model: Model) -> set[int]:
     return out
 
 
-def _materialise(net: nn.Module, model: Model) -> None:
+def _materialise(net: nn.Module, model: Model, init: Any) -> None:
     """Give meta-device parameters storage; run torch's default init only where the spec's init won't overwrite it."""
     net.to_empty(device="cpu")
-    overwritten = overwritten_by_init(net, model)
+    overwritten = overwritten_by_init(net, model, init)
     for module in net.modules():
         if not any(True for _ in module.parameters(recurse=False)) and not any(True for _ in module.buffers(recurse=False)):
             continue
@@ -120,16 +121,29 @@ def _materialise(net: nn.Module, model: Model) -> None:
         reset()
 
 
-def to_torch(model: Model, seed: Optional[int] = 0) -> custom.Network:
-    """Build and initialise the module; with a seed the weights are the same on every run."""
+def build_module(model: Model) -> custom.Network:
+    """The module on the meta device: structure only, no storage, no init (see `initialise`)."""
+    with torch.device("meta"):  # skip torch's default init of weights the spec's init replaces anyway
+        body = OrderedDict((child.name, build(child)) for child in model.body.items)
+        aux = OrderedDict((a.name, build(a.head)) for a in model.aux_heads)
+        net = custom.Network(body, aux, execution_plan(model), {a.name: a.loss_weight for a in model.aux_heads})
+    net.archc_model = model  # type: ignore[attr-defined]  # the IR, for analyses and weight import
+    return net
+
+
+def initialise(net: nn.Module, model: Model, seed: Optional[int] = 0, init: Any = None) -> None:
+    """Fresh storage and the spec's init (or `init`, an InitSpec, instead of the model's): the same weights as
+    `to_torch(model, seed)` with that init, so one built module can be initialised again and again."""
+    init = model.init if init is None else init
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        with torch.device("meta"):  # skip torch's default init of weights the spec's init replaces anyway
-            body = OrderedDict((child.name, build(child)) for child in model.body.items)
-            aux = OrderedDict((a.name, build(a.head)) for a in model.aux_heads)
-            net = custom.Network(body, aux, execution_plan(model), {a.name: a.loss_weight for a in model.aux_heads})
-        _materialise(net, model)
-        custom.init_weights(net, **init_kwargs(model))
-    net.archc_model = model  # type: ignore[attr-defined]  # the IR, for analyses and weight import
+        _materialise(net, model, init)
+        custom.init_weights(net, **init_kwargs(model, init))
+
+
+def to_torch(model: Model, seed: Optional[int] = 0) -> custom.Network:
+    """Build and initialise the module; with a seed the weights are the same on every run."""
+    net = build_module(model)
+    initialise(net, model, seed)
     return net

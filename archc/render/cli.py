@@ -51,11 +51,15 @@ def _split_out(out: Optional[str], fmt: Optional[str], default_dir: Path) -> tup
               help="Comma list of params, macs, share (share of the model's total) shown on nodes.")
 @click.option("--no-shapes", is_flag=True, help="Leave the C×H×W output shapes off the edges.")
 @click.option("--no-legend", is_flag=True, help="Leave the legend out.")
+@click.option("--large/--no-large", "large", default=None,
+              help="Straight layout without block boxes (stage titles on the edges), fast for very deep nets. "
+                   "Default: on above 1,500 ops at block or layer level.")
 @click.option("-o", "--out", default=None, metavar="PATH",
               help="Output folder or file (default build/<name>/<name>[_level].<format>).")
 @set_option
 def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional[str], rankdir: str,
-            annotate: str, no_shapes: bool, no_legend: bool, out: Optional[str], overrides: tuple) -> None:
+            annotate: str, no_shapes: bool, no_legend: bool, large: Optional[bool], out: Optional[str],
+            overrides: tuple) -> None:
     """Draw SPEC with Graphviz, straight from the spec (no model is run).
 
     \b
@@ -72,7 +76,7 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
     check_writable_dir(folder, "-o/--out")
     try:
         source = dot_source(model, level, focus=focus, rankdir=rankdir.upper(), annotate=annotate,
-                            shapes=not no_shapes, legend=not no_legend)
+                            shapes=not no_shapes, legend=not no_legend, large=large)
     except ValueError as exc:
         raise _bad(exc) from None
     stem = stem or diagram_stem(model, level, focus)

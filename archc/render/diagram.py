@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from typing import Any
 
 import graphviz
@@ -111,6 +112,13 @@ def to_dot(model: Model, level: str = "stage", **options: Any) -> graphviz.Digra
     clusters, node_values, value_label, value_scale, title, graph_attrs)."""
     opts = DrawOptions(level=level, **options)
     target = resolve_focus(model, opts.focus) if opts.focus else None
+    if opts.large is None:
+        drawn = target if target is not None else model.body
+        ops = sum(1 for _ in drawn.ops()) + (0 if target is not None else sum(1 for a in model.aux_heads
+                                                                               for _ in a.head.ops()))
+        opts = replace(opts, large=opts.level != "stage" and ops > style.LARGE_OPS)
+    if opts.large:
+        opts = replace(opts, clusters=False, graph_attrs={**style.LARGE_GRAPH_ATTRS, **opts.graph_attrs})
     g = graphviz.Digraph(name=model.name, graph_attr=style.GRAPH_ATTRS, node_attr=style.NODE_ATTRS,
                          edge_attr=style.EDGE_ATTRS)
     title, facts = (opts.title, "") if opts.title is not None else default_title(model, opts, target)

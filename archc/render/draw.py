@@ -51,6 +51,7 @@ class DrawOptions:
     input_label: str = "input"
     output_label: str = "output"
     graph_attrs: dict = field(default_factory=dict)
+    large: Optional[bool] = None  # a straight, cluster-free layout for very deep nets; None: above LARGE_OPS ops
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -81,6 +82,7 @@ class Drawer:
         self.shortcuts: set[str] = set()
         self.has_aux = False
         self.edge_style: dict[str, str] = {}  # extra attributes for edges emitted now (shortcut paths)
+        self.pending_title: Optional[str] = None  # large layout: a stage's title, put on the edge entering it
         self.scale = style.ValueScale(opts.node_values, opts.value_scale) if opts.node_values else None
 
     # ------------------------------------------------------------ primitives
@@ -160,6 +162,9 @@ class Drawer:
         merged = dict(self.edge_style)
         merged.update(attrs)
         text = label if label is not None else (fmt_shape(shape) if shape is not None and self.opts.shapes else "")
+        if self.pending_title is not None:
+            text = f"{self.pending_title} · {text}" if text else self.pending_title
+            self.pending_title = None
         if text:
             merged["label"] = " " + clean_text(text)  # keeps the label clear of its edge
         self.edges.append((src, dst, merged))
@@ -167,6 +172,8 @@ class Drawer:
     def cluster(self, g: graphviz.Digraph, path: str, label: str, kind: str) -> graphviz.Digraph:
         """A cluster subgraph context (or the graph itself when clusters are off)."""
         if not self.opts.clusters:
+            if self.opts.large and kind not in ("block", "module"):  # no box for the title: the edge in has it
+                self.pending_title = label
             return _NullContext(g)  # type: ignore[return-value]
         sub = g.subgraph(name=f"cluster_{self.nid(path)}")
         text = label if label.startswith("<") else clean_text(label)  # HTML labels are escaped by their maker

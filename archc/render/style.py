@@ -21,6 +21,13 @@ GRAPH_ATTRS: dict[str, str] = {
     "fontname": FONT, "fontsize": "12", "labelloc": "t", "labeljust": "c", "newrank": "true",
     "nodesep": "0.22", "ranksep": "0.28", "pad": "0.15", "bgcolor": "white", "outputorder": "edgesfirst",
 }
+# Very deep nets (more than LARGE_OPS primitive ops drawn at block or layer level) are drawn without cluster
+# boxes and with these layout limits: no network-simplex iterations for ranks and x positions (a chain of
+# blocks is ranked and placed straight by the initial solution). dot's
+# cluster handling and position iterations grow faster than linearly: a 1,202-layer ResNet took 10 s with
+# them, well under a second without (BENCHMARKS.md).
+LARGE_OPS = 1500
+LARGE_GRAPH_ATTRS: dict[str, str] = {"nslimit": "0", "nslimit1": "0"}
 NODE_ATTRS: dict[str, str] = {
     "fontname": FONT, "fontsize": FONT_SIZE, "shape": "box", "style": "rounded,filled", "penwidth": "1.1",
     "margin": "0.10,0.04", "height": "0.3", "color": INK, "fontcolor": "#111111", "fillcolor": "white",
