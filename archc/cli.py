@@ -63,7 +63,7 @@ class ArchcGroup(click.Group):
              standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        from archc.interrupts import EXIT_INTERRUPTED, Interrupts
+        from archc.interrupts import EXIT_INTERRUPTED, Interrupts, report_interrupt
 
         say = _say_once_per_job()
         with Interrupts() as interrupts:
@@ -79,13 +79,15 @@ class ArchcGroup(click.Group):
                 code = exc.exit_code
             except (click.Abort, KeyboardInterrupt):  # Ctrl-C outside a command (parsing, help, imports)
                 interrupts.leaving()
-                say("archc: interrupted")
+                report_interrupt(say)
                 code = EXIT_INTERRUPTED
             except SystemExit as exc:
                 interrupts.leaving()
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_RUNTIME)
             interrupts.leaving()
             code = EXIT_INTERRUPTED if interrupts.hit else (code if isinstance(code, int) else EXIT_OK)
+            if interrupts.hit:  # also a Ctrl-C that a library swallowed, or one that came while leaving
+                report_interrupt(say)
         sys.exit(code)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -105,9 +107,11 @@ class ArchcGroup(click.Group):
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(EXIT_RUNTIME)
         except KeyboardInterrupt:
+            from archc.interrupts import report_interrupt
+
             if debug:
                 raise
-            say("archc: interrupted")
+            report_interrupt(say)
             ctx.exit(130)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -123,12 +127,12 @@ class ArchcGroup(click.Group):
             say(f"archc: error: {exc.strerror or exc}{where}")
             ctx.exit(EXIT_RUNTIME)
         except Exception as exc:  # noqa: BLE001 - the CLI promises no traceback
-            from archc.interrupts import interrupted
+            from archc.interrupts import interrupted, report_interrupt
 
             if debug:
                 raise
             if interrupted():  # a library swallowed the Ctrl-C and failed after it (e.g. half-imported numpy)
-                say("archc: interrupted")
+                report_interrupt(say)
                 ctx.exit(130)
             say(f"archc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
             ctx.exit(EXIT_RUNTIME)
@@ -255,10 +259,12 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "figures": ("archc.render.cli", "figures", "Regenerate the lecture figures (inception 1x1 savings, residual "
                 "blocks, unraveled paths, VGG-19 / plain-34 / ResNet-34, GoogLeNet and ResNet-50) into "
                 "reports/figures/."),
-    "analyze": ("archc.analysis.cli", "analyze", "Analyse specs: complexity, fvcore cross-check, bottleneck "
-                "savings, paths, init propagation."),
+    "analyze": ("archc.analysis.cli", "analyze", "Analyse specs: complexity, bottleneck savings, paths; opt-in: "
+                "fvcore cross-check, init propagation."),
     "compare": ("archc.analysis.cli", "compare", "Two specs side by side, per stage: output shape, params, MACs; "
                 "totals and paths."),
     "probe": ("archc.probe.cli", "probe", "Train each SPEC briefly and record how its gradients flow, and its\n"
               "training and test error."),
+    "serve": ("archc.serve.cli", "serve", "Start the local web playground: edit a spec, see its diagram, costs and "
+              "paths live."),
 }

@@ -19,6 +19,16 @@ EXIT_INTERRUPTED = 130
 _ACTIVE: ContextVar[Optional["Interrupts"]] = ContextVar("archc_interrupts", default=None)
 
 
+def report_interrupt(say: Any, text: str = "archc: interrupted") -> None:
+    """Say that the command was interrupted, once per command (the innermost `Interrupts` remembers it)."""
+    active = _ACTIVE.get()
+    if active is not None:
+        if active.reported:
+            return
+        active.reported = True
+    say(text)
+
+
 def interrupted() -> bool:
     """Whether a Ctrl-C has come during the innermost running `Interrupts` block: an error raised after it
     (a library that swallowed the KeyboardInterrupt and then failed half-imported) is its consequence."""
@@ -31,6 +41,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.hit = False
+        self.reported = False  # "archc: interrupted" has been said
         self._leaving = False
         self._previous: Any = None
         self._installed = False

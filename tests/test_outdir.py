@@ -227,7 +227,7 @@ def test_build_then_analyze_in_one_folder_keeps_the_builds_diagram(tmp_path):
 
 def test_analyze_removes_its_own_stale_plots_only(tmp_path):
     out = tmp_path / "r"
-    assert run("analyze", "cifar/resnet20", "-o", out, "--no-fvcore", "-j", "1").exit_code == 0
+    assert run("analyze", "cifar/resnet20", "-o", out, "--init", "--no-fvcore", "-j", "1").exit_code == 0
     folder = out / "cifar" / "resnet20"
     assert (folder / "init_propagation.svg").exists()
     assert run("analyze", "cifar/resnet20", "-o", out, "--no-fvcore", "--no-init", "-j", "1").exit_code == 0

@@ -140,6 +140,12 @@ class Model:
             total = Cost(total.params + c.params, total.macs + c.macs)
         return total
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the stage-level diagram and the per-stage cost table (archc.serve.notebook)."""
+        from archc.serve.notebook import model_html
+
+        return model_html(self)
+
     def find(self, path: str) -> Node:
         for node in self.walk():
             if node.path == path:

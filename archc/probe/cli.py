@@ -244,7 +244,9 @@ def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
         click.echo(f"wrote {len(written)} files to {out_dir}/ (probe.md, probe.json, figures)")
     if interrupted:
         if info.is_main:
-            click.echo("archc: interrupted; kept the runs measured so far", err=True)
+            from archc.interrupts import report_interrupt
+
+            report_interrupt(lambda text: click.echo(text, err=True), "archc: interrupted; kept the runs measured so far")
         sys.exit(EXIT_INTERRUPTED)
 
 

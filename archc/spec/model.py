@@ -301,6 +301,12 @@ class Spec(Strict):
     def _valid_description(cls, value: Optional[str]) -> Optional[str]:
         return check_text(value, limit=DESCRIPTION_MAX_CHARS)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the lowered model's diagram and cost table, or archc's error (archc.serve.notebook)."""
+        from archc.serve.notebook import spec_html
+
+        return spec_html(self)
+
 
 for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,
                ResidualStage, PlainStage, BlockStage, Layer, StageItem):

@@ -1,0 +1,1 @@
+"""archc serve: the local web playground (see docs/serve.md)."""
