@@ -256,9 +256,9 @@ def build(spec: str, overrides: tuple, out_dir: Optional[str], seed: int, no_dia
 # light): name -> (module, attribute, one-line help for `archc --help`).
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "diagram": ("archc.render.cli", "diagram", "Draw SPEC with Graphviz, straight from the spec (no model is run)."),
-    "figures": ("archc.render.cli", "figures", "Regenerate the lecture figures (inception 1x1 savings, residual "
-                "blocks, unraveled paths, VGG-19 / plain-34 / ResNet-34, GoogLeNet and ResNet-50) into "
-                "reports/figures/."),
+    "figures": ("archc.render.cli", "figures", "Regenerate the lecture figures (all 11 of the GoogLeNet/ResNet "
+                "lecture, plus a few) into reports/figures/, with index.md mapping each lecture figure to its "
+                "files and command."),
     "analyze": ("archc.analysis.cli", "analyze", "Analyse specs: complexity, bottleneck savings, paths; opt-in: "
                 "fvcore cross-check, init propagation."),
     "compare": ("archc.analysis.cli", "compare", "Two specs side by side, per stage: output shape, params, MACs; "

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from archc.render.figures import (FIGURES, fig_columns, fig_inception, fig_residual_blocks, fig_shortcuts,
+from archc.render.figset import FIGURES, index_text
+from archc.render.figures import (fig_columns, fig_inception, fig_residual_blocks, fig_shortcuts,
                                   fig_unraveled, inception_modules, lower_text, unraveled_paths)
 from render_helpers import edges, nodes
 
@@ -90,12 +91,57 @@ def test_three_columns_align_plain_and_residual():
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_committed_figures_exist_and_are_current(name):
-    svg = REPORTS / f"{name}.svg"
-    png = REPORTS / f"{name}.png"
-    assert svg.exists() and png.exists(), "run `archc figures` and commit reports/figures/"
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    text = svg.read_text(encoding="utf-8")
-    source = FIGURES[name][0]().source
+    for fmt in ("svg", "pdf", "png"):
+        assert (REPORTS / f"{name}.{fmt}").exists(), "run `archc figures` and commit reports/figures/"
+    assert (REPORTS / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (REPORTS / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    text = (REPORTS / f"{name}.svg").read_text(encoding="utf-8")
+    fig = FIGURES[name]
+    if fig.writes_itself:
+        return
+    made = fig.make()
+    if not hasattr(made, "source"):  # a matplotlib figure
+        return
     # every node of the current drawing is in the committed SVG (ids are stable paths)
-    missing = [i for i in nodes(source) if f'id="{i}"' not in text and not i.startswith("legend")]
+    missing = [i for i in nodes(made.source) if f'id="{i}"' not in text and not i.startswith(("legend", "caption"))]
     assert not missing[:1], f"{name}.svg is stale: regenerate with `archc figures`"
+
+
+def test_every_lecture_figure_is_in_the_index():
+    numbers = sorted(n for f in FIGURES.values() for n in f.lecture)
+    assert numbers == list(range(1, 12))
+    committed = (REPORTS / "index.md").read_text(encoding="utf-8")
+    assert committed == index_text(FIGURES, ["svg", "pdf", "png"])
+    for n in range(1, 12):
+        assert f"\n| {n} | " in committed
+
+
+def test_unraveled_view_takes_a_block_count():
+    src = fig_unraveled(4).source
+    assert len([s for s, d, _ in edges(src) if d == "b/sum"]) == 16 and "2⁴ = 16 paths" in src
+    with pytest.raises(ValueError, match="1 to 6 blocks"):
+        fig_unraveled(7)
+
+
+def test_tensor_view_is_generated_from_the_ir():
+    from archc.render.tensors import _steps, tensor_view
+
+    model = lower_text("""
+name: seq
+input: {channels: 3, size: 32}
+stages: [conv: {out: 16, kernel: 3}, maxpool: {kernel: 2}, conv: {out: 32, kernel: 1}]""")
+    steps = _steps(model)
+    assert [op.out_shape for op, _ in steps] == [(16, 32, 32), (16, 16, 16), (32, 16, 16)]  # the head is left out
+    texts = [t.get_text() for t in tensor_view(model).axes[0].texts]
+    assert "32×32×3" in texts and "16×16×32" in texts
+    assert any(t.startswith("16 filters of 3×3×3") for t in texts)
+    assert any(t.startswith("32 filters of 1×1×16") for t in texts)
+    conv1x1 = [t.get_text() for t in FIGURES["conv1x1_tensors"].make().axes[0].texts]
+    assert "28×28×192" in conv1x1 and "28×28×64" in conv1x1
+    assert any("64 filters of 1×1×192" in t and "12,352 weights" in t for t in conv1x1)
+
+
+def test_inception_branches_start_on_one_row():
+    src = fig_inception().source
+    assert re.search(r'rank=same\s+"reduced/stage1\.inception3a\.branch1\.conv1"\s+"reduced/stage1\.inception3a\.branch2',
+                     src)

@@ -6,6 +6,7 @@ from typing import Any, Optional, Protocol
 
 from pydantic import Field, PositiveInt, field_validator
 
+from archc.labels import dilation_text, stride_text
 from archc.ops.base import (REGISTRY, Cost, IntPair, LayerContext, LayerParams, ModuleCall, NonNegPair, OpDef,
                                Parts, Shape, ShapeError, need_map, pair, register, spatial_out)
 
@@ -139,8 +140,7 @@ class Conv(OpDef):
 
     def label(self, p: ConvParams, x: Shape, y: Shape) -> str:
         kh, kw = pair(p.kernel)
-        s = pair(p.stride)[0]
-        extra = f", /{s}" if s != 1 else ""
+        extra = stride_text(p.stride) + dilation_text(p.dilation)
         extra += f", g{p.groups}" if p.groups != 1 else ""
         return f"{kh}x{kw} conv, {p.out}{extra}"
 
@@ -239,8 +239,7 @@ class SepConv(OpDef):
 
     def label(self, p: SepConvParams, x: Shape, y: Shape) -> str:
         kh, kw = pair(p.kernel)
-        s = pair(p.stride)[0]
-        return f"{kh}x{kw} sepconv, {p.out}" + (f", /{s}" if s != 1 else "")
+        return f"{kh}x{kw} sepconv, {p.out}" + stride_text(p.stride) + dilation_text(p.dilation)
 
     def watched(self, p: SepConvParams) -> tuple[str, ...]:
         return ("depthwise.weight", "pointwise.weight")

@@ -5,6 +5,7 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import Field
 
+from archc.labels import stride_text
 from archc.ops.base import (Cost, IntPair, LayerParams, ModuleCall, NonNegPair, NoParams, OpDef, Shape, ShapeError,
                                need_map, pair, register, spatial_out)
 
@@ -49,8 +50,7 @@ class _Pool(OpDef):
 
     def label(self, p: PoolParams, x: Shape, y: Shape) -> str:
         kh, kw = pair(p.kernel)
-        s = pair(p.stride if p.stride is not None else p.kernel)[0]
-        return f"{kh}x{kw} {self.kind}" + (f", /{s}" if s != 1 else "")
+        return f"{kh}x{kw} {self.kind}" + stride_text(p.stride if p.stride is not None else p.kernel)
 
 
 @register

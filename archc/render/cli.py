@@ -54,12 +54,22 @@ def _split_out(out: Optional[str], fmt: Optional[str], default_dir: Path) -> tup
 @click.option("--large/--no-large", "large", default=None,
               help="Straight layout without block boxes (stage titles on the edges), fast for very deep nets. "
                    "Default: on above 1,500 ops at block or layer level.")
+@click.option("--title", default=None, metavar="TEXT",
+              help="Title line instead of the spec's title and facts ('' for none).")
+@click.option("--caption", default=None, metavar="TEXT", help="A caption under the drawing.")
+@click.option("--generic-labels", is_flag=True,
+              help='Label every weighted layer "weight layer" instead of "3x3 conv, 64" (He et al. Fig. 2).')
+@click.option("--font-scale", type=float, default=1.0, show_default=True, metavar="X",
+              help="Every font times X (0.5 to 4; slides: 1.5 to 2).")
+@click.option("--fit", type=click.Choice(["slide", "a4", "a4-landscape"]), default=None,
+              help="Scale the drawing to fit a 16:9 slide (13.33x7.5 in) or an A4 page (margins kept).")
 @click.option("-o", "--out", default=None, metavar="PATH",
               help="Output folder or file (default build/<name>/<name>[_level].<format>).")
 @set_option
 def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional[str], rankdir: str,
-            annotate: str, no_shapes: bool, no_legend: bool, large: Optional[bool], out: Optional[str],
-            overrides: tuple) -> None:
+            annotate: str, no_shapes: bool, no_legend: bool, large: Optional[bool], title: Optional[str],
+            caption: Optional[str], generic_labels: bool, font_scale: float, fit: Optional[str],
+            out: Optional[str], overrides: tuple) -> None:
     """Draw SPEC with Graphviz, straight from the spec (no model is run).
 
     \b
@@ -67,6 +77,7 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
     archc diagram specs/resnet50.yaml --level block -f pdf
     archc diagram specs/googlenet.yaml --focus inception3a
     archc diagram specs/resnet34.yaml --rankdir LR --annotate params,macs
+    archc diagram resnet34 --focus stage1.block1 --generic-labels --font-scale 1.6 --fit slide
     """
     from archc.render import diagram_stem, dot_source, write_rendered
 
@@ -76,7 +87,8 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
     check_writable_dir(folder, "-o/--out")
     try:
         source = dot_source(model, level, focus=focus, rankdir=rankdir.upper(), annotate=annotate,
-                            shapes=not no_shapes, legend=not no_legend, large=large)
+                            shapes=not no_shapes, legend=not no_legend, large=large, title=title, caption=caption,
+                            generic_labels=generic_labels, font_scale=font_scale, fit=fit)
     except ValueError as exc:
         raise _bad(exc) from None
     stem = stem or diagram_stem(model, level, focus)
@@ -87,28 +99,31 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
 @click.command()
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="reports/figures",
               show_default=True, help="Folder for the figures.")
-@click.option("-f", "--format", "fmts", default="svg,png", show_default=True, metavar="LIST",
+@click.option("-f", "--format", "fmts", default="svg,pdf,png", show_default=True, metavar="LIST",
               help="Comma list of svg, pdf, png, dot.")
 @click.option("--only", multiple=True, metavar="NAME", help="Only these figures (repeatable); see --list.")
+@click.option("--unravel-blocks", type=click.IntRange(1, 6), default=3, show_default=True,
+              help="Residual blocks in the unraveled view (2^N paths).")
 @click.option("--list", "list_only", is_flag=True, help="List the figures and exit.")
-def figures(out_dir: str, fmts: str, only: tuple, list_only: bool) -> None:
-    """Regenerate the lecture figures (inception 1x1 savings, residual blocks, unraveled paths,
-    VGG-19 / plain-34 / ResNet-34, GoogLeNet and ResNet-50) into reports/figures/."""
-    from archc.render.figures import FIGURES, write_figures
+def figures(out_dir: str, fmts: str, only: tuple, unravel_blocks: int, list_only: bool) -> None:
+    """Regenerate the lecture figures (all 11 of the GoogLeNet/ResNet lecture, plus a few) into
+    reports/figures/, with index.md mapping each lecture figure to its files and command."""
+    from archc.render.figset import FIGURES, figure_files, write_figures
 
     if list_only:
-        for name, (_, doc) in FIGURES.items():
-            click.echo(f"{name:<30} {doc}")
+        for name, fig in FIGURES.items():
+            nums = ",".join(map(str, fig.lecture)) or "-"
+            click.echo(f"{name:<30} {nums:<5} {fig.doc}")
         return
     unknown = [n for n in only if n not in FIGURES]
     if unknown:
         raise ArchcError(f"unknown figure {unknown[0]!r}", expected="one of " + ", ".join(FIGURES))
     from archc.outdir import OutputFolder
-    from archc.render.figures import figure_files
 
     try:
         OutputFolder(Path(out_dir), "figures").check(figure_files(fmts, only or None))  # before any work
-        written = write_figures(Path(out_dir), fmts, names=only or None, echo=click.echo)
+        written = write_figures(Path(out_dir), fmts, names=only or None, echo=click.echo,
+                                unravel_blocks=unravel_blocks)
     except ValueError as exc:
         raise _bad(exc) from None
     click.echo(f"wrote {len(written)} files to {out_dir}")

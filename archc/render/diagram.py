@@ -11,6 +11,7 @@ from archc.errors import ArchcError
 from archc.ir.graph import Model, Node
 from archc.render import style
 from archc.render.draw import Drawer, DrawOptions
+from archc.render.present import add_caption, edge_pattern, fit_attrs, line_sample, scale_fonts
 from archc.render.style import esc
 
 
@@ -41,14 +42,14 @@ def _legend_entries(d: Drawer) -> list[tuple[str, str]]:
     for category, (fill, line, text) in style.CATEGORIES.items():
         if category in d.categories and d.scale is None:  # value colours replace the category fills
             entries.append((f'<TD BGCOLOR="{fill}" COLOR="{line}" BORDER="1" WIDTH="18" HEIGHT="10"></TD>', text))
-    samples = {"identity": "———", "projection": "– – –", "pad": "· · · · ·"}
-    for kind, (attrs, _, text) in style.SHORTCUTS.items():
+    for kind, (attrs, _, text) in style.SHORTCUTS.items():  # line samples drawn like the edges they stand for
         if kind in d.shortcuts:
-            entries.append((f'<TD><FONT COLOR="{attrs["color"]}"><B>{samples[kind]}</B></FONT></TD>', text))
+            entries.append((line_sample(attrs["color"], edge_pattern(attrs)), text))
     if d.shortcuts:
         entries.append(('<TD><FONT POINT-SIZE="12">+</FONT></TD>', "residual add: F(x) + shortcut(x)"))
     if d.has_aux:
-        entries.append(('<TD><FONT COLOR="#8a8a8a"><B>– – –</B></FONT></TD>', "auxiliary classifier (training only)"))
+        aux = style.AUX_EDGE
+        entries.append((line_sample(aux["color"], edge_pattern(aux)), "auxiliary classifier (training only)"))
     return entries
 
 
@@ -83,6 +84,9 @@ def default_title(model: Model, opts: DrawOptions, target: Node | None) -> tuple
         share = f" ({100 * part.macs / cost.macs:.1f}% of the model)" if cost.macs else ""
         facts = (f"{opts.level} level · input {style.fmt_shape(target.in_shape)} · {part.params:,} params · "
                  f"{part.macs:,} MACs{share}")
+        aux = next((a for a in model.aux_heads if target.path == a.head.path), None)
+        if aux is not None:
+            facts += f" · loss × {aux.loss_weight:g} · training only (not in the model's totals)"
         return f"{model.title}: {target.path}", facts
     inp = style.fmt_shape(model.input_shape)
     facts = f"{opts.level} level · input {inp} · {cost.params:,} params · {cost.macs / 1e9:.3f} GMACs"
@@ -109,7 +113,8 @@ def draw_into(g: graphviz.Digraph, model: Model, opts: DrawOptions) -> Drawer:
 
 def to_dot(model: Model, level: str = "stage", **options: Any) -> graphviz.Digraph:
     """The model as a Graphviz digraph. Options: see DrawOptions (rankdir, annotate, focus, shapes, legend,
-    clusters, node_values, value_label, value_scale, title, graph_attrs)."""
+    clusters, node_values, value_label, value_scale, title, caption, generic_labels, font_scale, fit,
+    graph_attrs)."""
     opts = DrawOptions(level=level, **options)
     target = resolve_focus(model, opts.focus) if opts.focus else None
     if opts.large is None:
@@ -126,8 +131,14 @@ def to_dot(model: Model, level: str = "stage", **options: Any) -> graphviz.Digra
     if title:
         g.attr(label=title_label(title, facts))
     d = draw_into(g, model, opts)
-    if opts.legend:
-        add_legend(g, d)
+    below = "output"
+    if opts.legend and add_legend(g, d):
+        below = "legend"
+    if opts.caption:
+        add_caption(g, opts.caption, d.nid(below), d.nid("caption"))
+    if opts.fit:
+        g.attr(**fit_attrs(opts.fit))
+    scale_fonts(g, opts.font_scale)
     return g
 
 

@@ -11,60 +11,21 @@ model always gives the same DOT text. Rules dispatch on the IR node type and on 
 come from the registry's `category`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import singledispatch
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 import graphviz
 
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.render import style
+from archc.render.options import ANNOTATIONS, LEVELS, RANKDIRS, DrawOptions  # noqa: F401 (re-exported)
 from archc.render.style import esc, fmt_shape, html_label, si
 from archc.text import clean_text
 
 ID_MAX_CHARS = 1_000
 
-LEVELS = ("stage", "block", "layer")
-ANNOTATIONS = ("params", "macs", "share")
-RANKDIRS = ("TB", "LR", "BT", "RL")
+GENERIC_WEIGHT = "weight layer"
 BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "custom": "Block"}
-
-
-@dataclass
-class DrawOptions:
-    """What to draw and how. `node_values` (IR path -> number, e.g. gradient norms) colours the nodes."""
-
-    level: str = "stage"
-    rankdir: str = "TB"
-    annotate: tuple = ()
-    exact_numbers: bool = False  # annotations as 120,422,400 instead of 120M
-    focus: Optional[str] = None
-    shapes: bool = True  # output shape C×H×W on edges
-    legend: bool = True
-    clusters: bool = True  # a cluster per stem/stage/block/module/head
-    unit_details: bool = True  # the "BN, relu" line under a conv unit
-    title: Optional[str] = None  # None: "<model title> (<level> level)"; "": no title
-    node_values: Optional[Mapping[str, float]] = None
-    value_label: str = "value"
-    value_scale: Optional[str] = None  # linear | log | None (log when the values span > 100x)
-    prefix: str = ""  # node id prefix, for several drawings in one graph
-    input_label: str = "input"
-    output_label: str = "output"
-    graph_attrs: dict = field(default_factory=dict)
-    large: Optional[bool] = None  # a straight, cluster-free layout for very deep nets; None: above LARGE_OPS ops
-
-    def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise ValueError(f"unknown level {self.level!r}; expected one of {', '.join(LEVELS)}")
-        self.rankdir = str(self.rankdir).upper()
-        if self.rankdir not in RANKDIRS:
-            raise ValueError(f"unknown rankdir {self.rankdir!r}; expected one of {', '.join(RANKDIRS)}")
-        if isinstance(self.annotate, str):
-            self.annotate = tuple(a.strip() for a in self.annotate.split(",") if a.strip())
-        bad = [a for a in self.annotate if a not in ANNOTATIONS]
-        if bad:
-            raise ValueError(f"unknown annotation {bad[0]!r}; expected a comma list of {', '.join(ANNOTATIONS)}")
-        self.annotate = tuple(a for a in ANNOTATIONS if a in self.annotate)  # canonical order
 
 
 class Drawer:
@@ -114,6 +75,16 @@ class Drawer:
             pct = f" ({100 * cost.macs / self.total.macs:.1f}%)" if share and self.total.macs else ""
             lines.append(f"{num(cost.macs)} MACs{pct}")
         return lines
+
+    def name(self, node: Node) -> str:
+        """What a node is called: its registry label ("3x3 conv, 64"), or "weight layer" for a weighted
+        layer (or a unit that starts with one) under generic labels."""
+        ops = [node] if isinstance(node, OpNode) else list(node.ops())
+        if self.opts.generic_labels and ops and ops[0].op.weighted:
+            return GENERIC_WEIGHT
+        if isinstance(node, OpNode):
+            return node.label
+        return node.meta.get("label") or (ops[0].label if ops else node.name)
 
     def label(self, title: str, lines: list[str], notes: list[str]) -> str:
         """A node label; annotation notes are grey, or in the text colour over value colours."""
@@ -221,7 +192,7 @@ class Drawer:
 
     def draw_aux_compact(self, g: graphviz.Digraph, aux, attach: str) -> None:
         """Stage level: an aux head is one dashed node listing its layers (keeps GoogLeNet to one page)."""
-        layers = [op.label for op in aux.head.ops() if op.op.category != "act"]
+        layers = [self.name(op) for op in aux.head.ops() if op.op.category != "act"]
         notes = [f"on {aux.attach.rsplit('.', 1)[-1]} · loss × {aux.loss_weight:g} · training only"]
         label = html_label(f"{aux.name}: auxiliary classifier", layers, notes + self.annotation(aux.head),
                            bold=True, note_colour=None if self.scale is not None else "#555555")
@@ -230,10 +201,35 @@ class Drawer:
         self.register(aux.head, node_id)
         self.edge(attach, node_id, aux.head.in_shape, **style.AUX_EDGE)
 
+    def aux_of(self, target: Node):
+        """The auxiliary head that `target` is (or lies in), else None."""
+        return next((a for a in self.model.aux_heads
+                     if target.path == a.head.path or target.path.startswith(a.head.path + ".")), None)
+
     def draw_focus(self, g: graphviz.Digraph, target: Node) -> None:
+        aux = self.aux_of(target)
+        if aux is not None:  # an aux head alone keeps its marks: dashed box, training only, loss weight
+            self.draw_aux_focus(g, aux, target)
+            return
         src = self.structural(g, self.nid("input"), "io", self.opts.input_label)
         out_id = emit(target, self, g, src)
         out = self.structural(g, self.nid("output"), "io", self.opts.output_label)
+        self.edge(out_id, out, target.out_shape)
+
+    def draw_aux_focus(self, g: graphviz.Digraph, aux, target: Node) -> None:
+        self.has_aux = True
+        where = aux.attach.rsplit(".", 1)[-1]
+        label = f"{aux.name}: auxiliary classifier on {where} · training only"
+        src = self.structural(g, self.nid("input"), "io", f"{where} output")
+        with g.subgraph(name=f"cluster_{self.nid(aux.name)}") as sub:
+            sub.attr(label=label, fontsize="10", **style.AUX_CLUSTER)
+            first = len(self.edges)
+            out_id = emit(target, self, sub, src)
+            if len(self.edges) > first:
+                self.edges[first][2].update(style.AUX_EDGE)
+        sink = f"aux loss × {aux.loss_weight:g} (training only)" if target.path == aux.head.path \
+            else self.opts.output_label
+        out = self.structural(g, self.nid("output"), "io", sink, style="rounded,dashed")
         self.edge(out_id, out, target.out_shape)
 
     def finish(self, g: graphviz.Digraph) -> None:
@@ -284,7 +280,7 @@ def emit(node: Node, d: Drawer, g: graphviz.Digraph, src: str) -> str:
 @emit.register
 def _(node: OpNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     category = node.op.category
-    out = d.node(g, d.nid(node.path), d.label(node.label, (), d.annotation(node)), category, node.path)
+    out = d.node(g, d.nid(node.path), d.label(d.name(node), (), d.annotation(node)), category, node.path)
     d.edge(src, out, node.in_shape)
     d.register(node, out)
     return out
@@ -298,8 +294,8 @@ def _sequence(items: list[Node], d: Drawer, g: graphviz.Digraph, src: str) -> st
 
 def unit_label(node: SeqNode, d: Drawer) -> str:
     ops = list(node.ops())
-    title = node.meta.get("label") or (ops[0].label if ops else node.name)
-    details = [", ".join(op.label for op in ops[1:])] if d.opts.unit_details and len(ops) > 1 else []
+    title = d.name(node)
+    details = [", ".join(d.name(op) for op in ops[1:])] if d.opts.unit_details and len(ops) > 1 else []
     return d.label(title, details, d.annotation(node))
 
 
@@ -328,7 +324,7 @@ def stage_label(stage: SeqNode, d: Drawer) -> str:
     title = f"{BLOCK_TITLES.get(meta.get('block', 'custom'), 'Block')} ×{len(blocks)}"
     last = blocks[-1]
     body = last.body if isinstance(last, ResidualNode) else last.children()
-    recipe = [b.meta.get("label") or getattr(b, "label", b.name) for b in body
+    recipe = [d.name(b) for b in body
               if not (isinstance(b, OpNode) and b.op.category in ("act", "norm"))]
     if meta.get("block", "custom") == "custom" and len(recipe) == 1:  # VGG-style: "3x3 conv, 64 ×2"
         title, recipe = f"{recipe[0]} ×{len(blocks)}", []
@@ -445,7 +441,7 @@ def module_label(node: ConcatNode, d: Drawer) -> str:
     """An inception module as one node: its branches in columns, each the chain of its units."""
     cells = []
     for branch in node.branches:
-        chain = [c.meta.get("label") or getattr(c, "label", c.name) for c in branch.items
+        chain = [d.name(c) for c in branch.items
                  if not (isinstance(c, OpNode) and c.op.category in ("act", "norm"))]
         rows = "<BR/>".join(esc(c) for c in chain)
         cells.append(f'<TD BORDER="1" COLOR="#9a9a9a" BGCOLOR="white"><FONT POINT-SIZE="8">{rows}</FONT></TD>')

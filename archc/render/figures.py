@@ -53,11 +53,13 @@ stages:
   - residual: {{block: {block}, width: {width}, blocks: 1, stride: {stride}, shortcut: {shortcut}}}
 """
 UNRAVEL_SPEC = """
-name: three_blocks
-input: {channels: 16, size: 8}
+name: unraveled_blocks
+input: {{channels: 16, size: 8}}
 stages:
-  - residual: {block: basic, width: 16, blocks: 3}
+  - residual: {{block: basic, width: 16, blocks: {blocks}}}
 """
+UNRAVEL_MAX_BLOCKS = 6  # 2^6 = 64 paths still fit a page
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 LENGTH_COLOURS = ("#555555", "#2c5f8a", "#3c7a29", "#a63a2c", "#5a3f8c", "#b35a00")
 
 
@@ -130,6 +132,12 @@ def fig_inception() -> graphviz.Digraph:
         drawers.append(panel(g, key, label, model, level="block", focus=module.path, annotate=("macs",),
                              exact_numbers=True, clusters=False, input_label="previous layer 192×28×28",
                              output_label="next layer"))
+    for d, module in zip(drawers, (m_naive, m_red)):  # every branch starts on the first row, in its column
+        with g.subgraph() as row:
+            row.attr(rank="same")
+            for branch in module.branches:
+                if branch.items:
+                    row.node(d.out_of[branch.items[0].path])
     legend_for(g, drawers, below="naive/output")
     return g
 
@@ -204,18 +212,20 @@ def unraveled_paths(model: Model) -> list[tuple[int, ...]]:
     return sorted(paths, key=lambda u: (len(u), u))
 
 
-def fig_unraveled() -> graphviz.Digraph:
-    model = lower_text(UNRAVEL_SPEC)
+def fig_unraveled(blocks: int = 3) -> graphviz.Digraph:
+    if not 1 <= blocks <= UNRAVEL_MAX_BLOCKS:
+        raise ValueError(f"the unraveled view takes 1 to {UNRAVEL_MAX_BLOCKS} blocks, got {blocks}")
+    model = lower_text(UNRAVEL_SPEC.format(blocks=blocks))
     paths = unraveled_paths(model)
     n = len(model.stages[0].items)
     counts = [sum(1 for p in paths if len(p) == k) for k in range(n + 1)]
     dist = ", ".join(f"length {k}: {c}" for k, c in enumerate(counts))
-    power = "2³" if n == 3 else f"2^{n}"
+    power = "2" + str(n).translate(SUPERSCRIPTS)
     g = new_graph("unraveled_paths", f"The unraveled view: {n} residual blocks hold {power} = {len(paths)} paths",
                   f"path lengths follow Binomial({n}, 1/2): {dist} (Veit et al. 2016, Fig. 1)")
     recipe = " → ".join(u.meta.get("label", u.name) for u in model.stages[0].items[0].body)
     with g.subgraph(name="cluster_a") as a:
-        a.attr(label=caption("(a) three residual blocks", f"f_i: {recipe}"), **style.CLUSTER["figure"])
+        a.attr(label=caption(f"(a) {n} residual block{'s' if n > 1 else ''}", f"f_i: {recipe}"), **style.CLUSTER["figure"])
         a.node("a/x0", "x0", id="a/x0", **style.STRUCTURAL["io"])
         prev = "a/x0"
         for i in range(1, n + 1):
@@ -309,47 +319,3 @@ def fig_googlenet() -> graphviz.Digraph:
 
 def fig_resnet50() -> graphviz.Digraph:
     return to_dot(_spec_model("resnet50"), "stage")
-
-
-FIGURES: dict[str, tuple[Callable[[], graphviz.Digraph], str]] = {
-    "inception_naive_vs_reduced": (fig_inception, "naive inception module vs 1x1 reductions, MAC totals"),
-    "residual_basic_vs_bottleneck": (fig_residual_blocks, "basic vs bottleneck residual block, params"),
-    "residual_shortcuts": (fig_shortcuts, "identity vs projection vs zero-pad shortcut"),
-    "unraveled_paths": (fig_unraveled, "three residual blocks as 2^3 = 8 paths"),
-    "vgg19_plain34_resnet34": (fig_columns, "He et al. Fig. 3: VGG-19 / plain-34 / ResNet-34"),
-    "googlenet_stage": (fig_googlenet, "GoogLeNet (paper) with its two aux classifiers, stage level"),
-    "resnet50_stage": (fig_resnet50, "ResNet-50 at stage level"),
-}
-
-
-def write_figures(out_dir: Path, fmts: str = "svg,png", names: Optional[Iterable[str]] = None,
-                  echo: Callable[[str], None] = print) -> list[Path]:
-    """Draw the figures into `out_dir` (atomically). Without Graphviz every figure's DOT source is
-    written first, then GraphvizMissing is raised."""
-    from archc.render import write_rendered
-    from archc.render.tool import GraphvizMissing, INSTALL_HINT, find_dot
-
-    from archc.outdir import OutputFolder
-
-    chosen = list(names) if names else list(FIGURES)
-    wants_render = any(f.strip() != "dot" for f in fmts.split(","))
-    folder = OutputFolder(out_dir, "figures")
-    show = lambda line: echo(line.replace(str(stage.path), str(folder.path)))  # noqa: E731
-    if wants_render and find_dot() is None:
-        with folder.stage() as stage:
-            for name in chosen:
-                write_rendered(FIGURES[name][0]().source, stage.path, name, "dot", echo=show)
-        raise GraphvizMissing(f"Graphviz `dot` was not found on PATH; wrote the DOT sources of {len(chosen)} "
-                              f"figures to {out_dir} instead; {INSTALL_HINT}")
-    with folder.stage() as stage:  # all figures appear together; never over a file archc did not write
-        for name in chosen:
-            paths = write_rendered(FIGURES[name][0]().source, stage.path, name, fmts, echo=show, strict=True)
-            show("  " + ", ".join(str(p) for p in paths))
-    return stage.written
-
-
-def figure_files(fmts: str, names: Optional[Iterable[str]] = None) -> list[str]:
-    """The file names `write_figures` writes (for the check before any work)."""
-    from archc.render import parse_formats
-
-    return [f"{name}.{f}" for name in (list(names) if names else list(FIGURES)) for f in parse_formats(fmts)]
