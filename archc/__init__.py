@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
 
 __all__ = ["load", "loads", "lower", "compile", "generate_source", "ArchcError", "SpecError",
            "ArchcRuntimeError", "Limits"]
-__version__ = "0.1.0"
+from archc.version import __version__  # noqa: E402
 
 # `import archc` stays cheap (the command line installs its Ctrl-C handler before pydantic is imported)
 _LAZY = {"load": "archc.api", "loads": "archc.api", "lower": "archc.api", "compile": "archc.api",

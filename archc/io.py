@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Union
 
 
 def atomic_write(path: Union[str, Path], data: Union[str, bytes]) -> Path:
@@ -38,25 +37,6 @@ def to_json(obj: Any) -> str:
 
 def atomic_write_json(path: Union[str, Path], obj: Any) -> Path:
     return atomic_write(path, to_json(obj))
-
-
-@contextmanager
-def staged_dir(out_dir: Union[str, Path]) -> Iterator[Path]:
-    """Write a set of outputs into a hidden, locked folder inside out_dir; only when all are done, move each
-    into out_dir. An interrupted or failed run leaves out_dir as it was (staging inside the target works on
-    a read-only parent, a mount point or a symlink to another filesystem).
-
-    This moves without asking: commands use `archc.outdir.OutputFolder`, which also keeps the record
-    of what archc wrote and never replaces anyone else's file."""
-    from archc.outdir import staging_folder
-
-    out_dir = Path(out_dir)
-    with staging_folder(out_dir) as stage:
-        yield stage
-        for item in sorted(p for p in stage.rglob("*") if p.is_file()):
-            target = out_dir / item.relative_to(stage)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(item, target)
 
 
 def check_writable_dir(path: Union[str, Path], option: str = "output folder") -> None:

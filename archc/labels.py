@@ -1,6 +1,6 @@
 """Label fragments that say what a layer does to the spatial axes: its stride and dilation.
 
-Used by the op registry's `label` rules (archc.ir.ops) so that every output (diagrams, summaries,
+Used by the op registry's `label` rules (archc.ops) so that every output (diagrams, summaries,
 the generated source's comments) names a layer the same way:
 
     stride 2      -> ", /2"              (both axes halved, the usual case)

@@ -298,3 +298,20 @@ def _hold(stage_dir: Path) -> Optional[int]:
         os.close(fd)
         return None
     return fd
+
+
+@contextmanager
+def staged_dir(out_dir: Union[str, Path]) -> Iterator[Path]:
+    """Write a set of outputs into a hidden, locked folder inside out_dir; only when all are done, move each
+    into out_dir. An interrupted or failed run leaves out_dir as it was (staging inside the target works on
+    a read-only parent, a mount point or a symlink to another filesystem).
+
+    This moves without asking: commands use `OutputFolder`, which also keeps the record
+    of what archc wrote and never replaces anyone else's file."""
+    out_dir = Path(out_dir)
+    with staging_folder(out_dir) as stage:
+        yield stage
+        for item in sorted(p for p in stage.rglob("*") if p.is_file()):
+            target = out_dir / item.relative_to(stage)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(item, target)

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import copy
+import types
+import typing
 from typing import Any
 
+import annotated_types
 from hypothesis import strategies as st
+
+from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY
 
 JUNK = st.one_of(
     st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
@@ -19,16 +24,68 @@ JUNK = st.one_of(
 )
 
 
+# string fields whose domain the registry defines (the validators check them against the same views)
+STRING_DOMAINS = {"norm": NORMS, "act": ACTIVATIONS + ("none",)}
+SMALL = 6  # integers range over [lower bound, lower bound + SMALL]: kernels and strides that fit small inputs
+
+
+def _bounds(metadata: list) -> tuple[float, float]:
+    lo, hi = 0.0, float(SMALL)
+    for m in metadata:
+        if isinstance(m, annotated_types.Gt):
+            lo = float(m.gt) + (1 if isinstance(m.gt, int) else 1e-3)
+        elif isinstance(m, annotated_types.Ge):
+            lo = float(m.ge)
+        elif isinstance(m, annotated_types.Le):
+            hi = float(m.le)
+        elif isinstance(m, annotated_types.Lt):
+            hi = float(m.lt) - 1e-3
+    return lo, max(lo, min(hi, lo + SMALL))
+
+
+def value_of(tp: Any, metadata: list, name: str) -> st.SearchStrategy:
+    """A value for one schema type: the strategy follows the pydantic annotation and its constraints."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        return value_of(args[0], metadata + list(args[1:]), name)
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of([value_of(a, metadata, name) for a in args])
+    if origin is tuple:
+        return st.tuples(*(value_of(a, metadata, name) for a in args))
+    if tp is type(None):
+        return st.none()
+    if tp is bool:
+        return st.booleans()
+    lo, hi = _bounds(metadata)
+    if tp is int:
+        return st.integers(int(lo), int(hi))
+    if tp is float:
+        return st.floats(lo, hi, allow_nan=False)
+    if tp is str:
+        return st.sampled_from(STRING_DOMAINS.get(name, ("x",)))
+    raise TypeError(f"no strategy for {tp!r} (field {name!r}): teach tests/fuzzing.py the type")
+
+
+@st.composite
+def params_of(draw: Any, kind: str) -> dict:
+    """Parameters of one registered op, drawn from its schema: required fields always, the others at random."""
+    out: dict = {}
+    for name, info in REGISTRY[kind].Params.model_fields.items():
+        if name == "name" or (not info.is_required() and draw(st.booleans())):
+            continue
+        value = draw(value_of(info.annotation, list(info.metadata), name))
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+# every layer a spec may write, from the registry; weighted ops twice (they make the nets worth exercising)
+FUZZ_KINDS = LAYER_KINDS + tuple(k for k in LAYER_KINDS if REGISTRY[k].weighted)
+
+
 @st.composite
 def layer(draw: Any) -> dict:
-    kind = draw(st.sampled_from(["conv", "conv", "maxpool", "avgpool", "relu", "dropout", "lrn", "batchnorm"]))
-    if kind == "conv":
-        return {"conv": {"out": draw(st.integers(1, 12)), "kernel": draw(st.sampled_from([1, 3, 5])),
-                         "stride": draw(st.integers(1, 2))}}
-    if kind in ("maxpool", "avgpool"):
-        return {kind: {"kernel": draw(st.integers(1, 3)), "stride": draw(st.integers(1, 2)),
-                       "ceil": draw(st.booleans())}}
-    return {kind: {}}
+    kind = draw(st.sampled_from(FUZZ_KINDS))
+    return {kind: draw(params_of(kind))}
 
 
 @st.composite

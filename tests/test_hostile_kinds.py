@@ -101,7 +101,7 @@ def test_reserved_names_cover_torch_modules():
     from torch import nn
 
     from archc.backends import modules as m
-    from archc.ir.names import RESERVED_ATTRS
+    from archc.names import RESERVED_ATTRS
 
     objects = [nn.Module(), nn.Sequential(), m.Residual({}, None, None), m.Concat({}),
                m.Network(OrderedDict(), OrderedDict(), [], {})]

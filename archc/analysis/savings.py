@@ -14,10 +14,10 @@ Every conv's MACs comes with its formula k*k*C_in*C_out*H*W (C_in per group, H x
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, SeqNode
-from archc.ir.ops import Cost, pair
+from archc.ops import Cost
 
 BLOCK_STAGE_KINDS = ("residual", "plain")
 
@@ -25,30 +25,14 @@ BLOCK_STAGE_KINDS = ("residual", "plain")
 # ---------------------------------------------------------------- formulas
 
 
-def _conv_formula(op: OpNode, x: tuple) -> str:
-    kh, kw = pair(op.params.kernel)
-    c_in = x[0] // op.params.groups
-    _, h, w = op.out_shape
-    return f"{kh}*{kw}*{c_in}*{op.out_shape[0]}*{h}*{w}"
-
-
-def _linear_formula(op: OpNode, x: tuple) -> str:
-    n_in = 1
-    for s in x:
-        n_in *= s
-    return f"{n_in}*{op.out_shape[0]}"
-
-
-FORMULAS: dict[str, Callable[[OpNode, tuple], str]] = {"conv": _conv_formula, "linear": _linear_formula}
-
-
 def mac_formula(op: OpNode, x: Optional[tuple] = None) -> Optional[str]:
-    """'k*k*C_in*C_out*H*W = value' for conv/fc ops (value from the registry); None for others."""
-    rule = FORMULAS.get(op.op.category)
+    """'k*k*C_in*C_out*H*W = value' for the ops whose registry entry gives a formula (value from the registry);
+    None for others."""
+    x = tuple(x if x is not None else op.in_shape)
+    rule = op.op.formula(op.params, x, op.out_shape)
     if rule is None:
         return None
-    x = tuple(x if x is not None else op.in_shape)
-    return f"{rule(op, x)} = {op.op.cost(op.params, x, op.out_shape).macs:,}"
+    return f"{rule} = {op.op.cost(op.params, x, op.out_shape).macs:,}"
 
 
 def _cost_on(op: OpNode, x: tuple) -> Cost:
@@ -74,10 +58,13 @@ def _first_weighted(ops: list[OpNode]) -> Optional[OpNode]:
     return next((op for op in ops if op.op.weighted), None)
 
 
+def _window(op: Optional[OpNode]) -> Optional[tuple[tuple[int, int], tuple[int, int]]]:
+    """(kernel, stride) of a spatial weighted op, as its registry entry states it; None otherwise."""
+    return None if op is None else op.op.window(op.params)
+
+
 def _is_1x1(op: Optional[OpNode]) -> bool:
-    if op is None or op.op.category != "conv":
-        return False
-    return pair(op.params.kernel) == (1, 1) and pair(op.params.stride) == (1, 1)
+    return _window(op) == ((1, 1), (1, 1))
 
 
 def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tuple]]]:
@@ -88,7 +75,8 @@ def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tup
     plan = [(op, tuple(op.in_shape)) for g in groups for op in g]
     if len(weighted_items) >= 2 and weighted_items[0] == 0 and _is_1x1(firsts[0]):
         nxt = firsts[weighted_items[1]]
-        if nxt is not None and pair(nxt.params.kernel) != (1, 1):
+        window = _window(nxt)
+        if window is not None and window[0] != (1, 1):
             kept = [(op, tuple(x) if op is nxt else tuple(op.in_shape)) for g in groups[1:] for op in g]
             return "1x1 reduction", kept
     if weighted_items and weighted_items[-1] == len(groups) - 1 and len(weighted_items) == 1 \

@@ -10,20 +10,31 @@ from torch import nn
 
 from archc.backends import modules as custom
 from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
-from archc.ir.ops import ModuleCall
-
-CUSTOM_MODULES = {cls.__name__: cls for cls in (custom.FlattenLinear, custom.ZeroPadShortcut)}
+from archc.ops import ModuleCall
 
 
-def module_class(name: str) -> type:
-    """Resolve a registry-declared class name ('nn.Conv2d' or an archc module)."""
+def module_class(name: str) -> Any:
+    """Resolve a registry-declared class name: `nn.<Name>` from torch.nn, else a name defined in
+    archc.backends.modules (whose source codegen copies into generated files)."""
     if name.startswith("nn."):
-        return getattr(nn, name[3:])
-    return CUSTOM_MODULES[name]
+        found = getattr(nn, name[3:], None)
+    else:
+        found = custom.__dict__.get(name)
+    if not callable(found) or name.startswith("_"):
+        raise ValueError(f"unknown module class {name!r} in an op's ModuleCall (expected nn.<Name> or a name "
+                         "defined in archc/backends/modules.py)")
+    return found
+
+
+def _argument(value: Any) -> Any:
+    return instantiate(value) if isinstance(value, ModuleCall) else value
 
 
 def instantiate(call: ModuleCall) -> nn.Module:
-    return module_class(call.cls)(*call.args, **dict(call.kwargs))
+    """The module a registry ModuleCall describes; nested calls are built first."""
+    args = [_argument(a) for a in call.args]
+    kwargs = {k: _argument(v) for k, v in call.kwargs}
+    return module_class(call.cls)(*args, **kwargs)
 
 
 @singledispatch
@@ -84,14 +95,25 @@ def init_kwargs(model: Model, init: Any = None) -> dict[str, Any]:
     return {"conv": init.conv, "fc": init.fc, "mode": init.mode, "nonlinearity": init.nonlinearity, "std": init.std}
 
 
-def _materialise(net: nn.Module, init: Any) -> None:
+def overwritten_by_init(net: nn.Module, model: Model, init: Any) -> set[int]:
+    """ids of the modules whose parameters the init replaces: every module inside an op whose registry `init`
+    rule names a scheme (conv or fc) that `init` (an InitSpec) sets to something other than `default`."""
+    schemes = {"conv": init.conv, "fc": init.fc}
+    out: set[int] = set()
+    for op in model.walk():
+        if isinstance(op, OpNode) and schemes.get(op.op.init or "", "default") != "default":
+            out.update(id(m) for m in net.get_submodule(op.path).modules())
+    return out
+
+
+def _materialise(net: nn.Module, model: Model, init: Any) -> None:
     """Give meta-device parameters storage; run torch's default init only where the spec's init won't overwrite it."""
     net.to_empty(device="cpu")
-    overwritten = {nn.Conv2d: init.conv != "default", nn.Linear: init.fc != "default"}
+    overwritten = overwritten_by_init(net, model, init)
     for module in net.modules():
         if not any(True for _ in module.parameters(recurse=False)) and not any(True for _ in module.buffers(recurse=False)):
             continue
-        if any(isinstance(module, cls) and skip for cls, skip in overwritten.items()):
+        if id(module) in overwritten:
             continue
         reset = getattr(module, "reset_parameters", None)
         if reset is None:
@@ -116,7 +138,7 @@ def initialise(net: nn.Module, model: Model, seed: Optional[int] = 0, init: Any 
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        _materialise(net, init)
+        _materialise(net, model, init)
         custom.init_weights(net, **init_kwargs(model, init))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
-from archc.ir.ops import REGISTRY, Cost, LayerParams, ModuleCall, OpDef, Shape
+from archc.ops import REGISTRY, Cost, LayerParams, ModuleCall, OpDef, Shape
 
 
 @dataclass

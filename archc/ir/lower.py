@@ -7,18 +7,15 @@ from typing import Optional
 
 from archc.errors import SpecError
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
-from archc.ir.names import class_name, name_problem
-from archc.ir.ops import REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape, ShapeError, pair
+from archc.names import class_name, name_problem
+from archc.ops import (PASS_THROUGH, REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape,
+                          ShapeError, pair)
 from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, Layer,
                               ResidualStage, Spec)
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
 # BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
 BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation")
-
-# ops that may hand on their input tensor itself (or a view of it): an in-place op after them still
-# writes into the input (dropout is the identity in eval mode; flatten returns a view)
-PASS_THROUGH = frozenset({"identity", "dropout", "flatten"})
 
 DEFAULT_HEAD = [Layer.model_validate({"gap": {}}), Layer.model_validate({"fc": {}})]
 
@@ -124,8 +121,8 @@ class Lowerer:
     def layer(self, kind: str, params: LayerParams, name: str, prefix: str, x: Shape, spec_path: tuple,
               ctx: LayerContext, role: str = "layer") -> Node:
         opdef = REGISTRY[kind]
-        params = opdef.resolve(params, ctx)
-        parts = opdef.expand(params, ctx)
+        params = opdef.resolve(params, ctx, x)
+        parts = opdef.expand(params, ctx, x)
         if parts is None:
             return self.op(kind, params, name, prefix, x, spec_path + (kind,), role)
         path = _join(prefix, name)
@@ -159,7 +156,7 @@ class Lowerer:
                                  f"an in-place {op.kind} here would overwrite the input it shares with "
                                  f"{shared_with}", expected="inplace: false here (in-place is safe after a layer "
                                                             "that makes a new tensor, e.g. a conv)", got="true")
-            if op.kind not in PASS_THROUGH:
+            if op.kind not in PASS_THROUGH:  # the registry's pass_through flag: it may hand on its input
                 return
 
     def seq(self, name: str, prefix: str, x: Shape, items: list[Node], spec_path: tuple, role: str,
@@ -251,7 +248,7 @@ class Lowerer:
                              got=f"{_fmt(x)} -> {_fmt(y)}")
         post = None
         if ctx.act != "none":
-            post = self.op(ctx.act, REGISTRY[ctx.act].Params(inplace=True), "act", path, y, spec_path, role="layer")
+            post = self.op(ctx.act, REGISTRY[ctx.act].unit_params(ctx), "act", path, y, spec_path, role="layer")
         zero_init = st.zero_init if st.zero_init is not None else self.spec.init.zero_init_residual
         return ResidualNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="block",
                             meta={"block": st.block or "custom", "shortcut": kind}, body=body, shortcut=shortcut,
@@ -440,13 +437,14 @@ class Lowerer:
 
 
 def _last_conv_without_act(layers: list) -> list:
-    """A residual body's last conv has no activation (the block's activation follows the add), unless the
-    spec gives that conv an `act` itself."""
-    last = max((i for i, item in enumerate(layers) if item.kind == "conv"), default=None)
+    """A residual body's last unit (a layer whose schema has an `act`: conv, or any unit op the registry adds)
+    has no activation (the block's activation follows the add), unless the spec gives that unit an `act`."""
+    last = max((i for i, item in enumerate(layers) if "act" in type(item.params).model_fields), default=None)
     if last is None or layers[last].params.act is not None:
         return layers
     out = list(layers)
-    out[last] = layers[last].model_copy(update={"conv": layers[last].params.model_copy(update={"act": "none"})})
+    item = layers[last]
+    out[last] = item.model_copy(update={item.kind: item.params.model_copy(update={"act": "none"})})
     return out
 
 

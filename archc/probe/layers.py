@@ -1,4 +1,5 @@
-"""Which weights the probe watches: every conv and fc weight of the IR, with its depth, block and stage."""
+"""Which weights the probe watches: the parameters each op's registry entry names (`OpDef.watched`: a conv's
+and an fc's `weight`, both convs' of a separable conv), with its depth, block and stage."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,6 @@ from typing import Iterable, Sequence
 
 from archc.ir.graph import Model, Node, OpNode
 
-WEIGHTED_CATEGORIES = ("conv", "linear")
 GROUP_ROLES = ("block", "module")  # a residual/plain block, an inception module
 
 
@@ -58,22 +58,25 @@ def layer_depths(model: Model) -> dict[str, int]:
     return out
 
 
+def _infos(op: OpNode, stage: str, block: str, role: str, depths: dict[str, int]) -> list[LayerInfo]:
+    names = op.op.watched(op.params)
+    if names and op.path not in depths:
+        raise ValueError(f"op {op.kind!r} at {op.path} names watched parameters but is not weighted (registry: "
+                         "set weighted = True or watch nothing)")
+    kind = "fc" if op.op.category == "linear" else "conv"
+    return [LayerInfo(f"{op.path}.{name}", op.path, kind, stage, block, role, depths[op.path]) for name in names]
+
+
 def watched_layers(model: Model) -> list[LayerInfo]:
-    """Conv and fc weights in forward order (body first, then aux heads)."""
+    """The watched weights in forward order (body first, then aux heads), as each op's registry entry names them."""
     depths = layer_depths(model)
     out: list[LayerInfo] = []
     for top in model.body.items:
         for op, stage, block, shortcut in _walk(top, top.name, top.path, False):
-            if op.op.category not in WEIGHTED_CATEGORIES:
-                continue
-            kind = "fc" if op.op.category == "linear" else "conv"
-            out.append(LayerInfo(f"{op.path}.weight", op.path, kind, stage, block,
-                                 "shortcut" if shortcut else "main", depths[op.path]))
+            out += _infos(op, stage, block, "shortcut" if shortcut else "main", depths)
     for aux in model.aux_heads:
         for op, _, _, _ in _walk(aux.head, aux.name, aux.name, False):
-            if op.op.category in WEIGHTED_CATEGORIES:
-                kind = "fc" if op.op.category == "linear" else "conv"
-                out.append(LayerInfo(f"{op.path}.weight", op.path, kind, aux.name, aux.name, "aux", depths[op.path]))
+            out += _infos(op, aux.name, aux.name, "aux", depths)
     return out
 
 

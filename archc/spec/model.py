@@ -12,7 +12,7 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
                       ValidationError, create_model, field_validator, model_validator)
 
 from archc.errors import SpecError, format_path, short_repr
-from archc.ir.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
+from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
 from archc.spec.yamlload import Document
 
 FORMAT_VERSION = 1
@@ -20,8 +20,8 @@ ActLiteral = Literal[ACTIVATIONS + ("none",)]  # type: ignore[valid-type]
 NormLiteral = Literal[NORMS]  # type: ignore[valid-type]
 
 
-from archc.ir.names import class_name, name_problem  # noqa: E402
-from archc.ir.ops import check_identifier  # noqa: E402  (one rule for every name)
+from archc.names import class_name, name_problem  # noqa: E402
+from archc.ops import check_identifier  # noqa: E402  (one rule for every name)
 from archc.text import DESCRIPTION_MAX_CHARS, TITLE_MAX_CHARS, check_text  # noqa: E402
 
 

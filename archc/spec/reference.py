@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from archc.ir.ops import LAYER_KINDS, REGISTRY
+from archc.ops import LAYER_KINDS, REGISTRY
 from archc.spec import model as m
 
 INTRO = """\
@@ -83,7 +83,7 @@ names and inception module names (`prefix` + key): an **ASCII** Python identifie
 normalisation of identifiers cannot change it: `ﬁ` is refused, Python would read `fi`), not
 starting with `_`, not a Python keyword, and not an attribute of the torch module it becomes a
 child of (`forward`, `append`, `named_buffers`, `training`, `shortcut`, ...; the list is
-`archc.ir.names.RESERVED_ATTRS`). The model name's class (`none` -> `None`) must not be a keyword
+`archc.names.RESERVED_ATTRS`). The model name's class (`none` -> `None`) must not be a keyword
 either. All of it is checked by `archc validate`, located at the name (for a module key, the key). Aux heads `attach:` to a node **by name** (its full path or
 its last component when unique), never by index. The node must be on the main path: a stem layer,
 a stage, a block or inception module of a stage, or a bare layer between stages, not a layer

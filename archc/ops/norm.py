@@ -1,0 +1,75 @@
+"""Normalisation ops."""
+from __future__ import annotations
+
+from pydantic import Field, PositiveInt
+
+from archc.ops.base import Cost, LayerContext, LayerParams, ModuleCall, OpDef, Shape, need_map, register
+
+
+class BatchNormParams(LayerParams):
+    eps: float = Field(1e-5, gt=0)
+    momentum: float = Field(0.1, ge=0, le=1)
+
+
+@register
+class BatchNorm(OpDef):
+    """Batch normalisation over channels."""
+
+    kind = "batchnorm"
+    Params = BatchNormParams
+    category = "norm"
+    init = "norm"
+    unit_norm = True
+    fvcore_differs = "fvcore counts batch norm's per-element normalisation; archc counts conv and fc MACs only"
+    example = {}
+
+    def shape(self, p: BatchNormParams, x: Shape) -> Shape:
+        need_map("batchnorm", x)
+        return x
+
+    def cost(self, p: BatchNormParams, x: Shape, y: Shape) -> Cost:
+        return Cost(params=2 * x[0])
+
+    def module(self, p: BatchNormParams, x: Shape, y: Shape) -> ModuleCall:
+        kw: list[tuple[str, float]] = []
+        if p.eps != 1e-5:
+            kw.append(("eps", p.eps))
+        if p.momentum != 0.1:
+            kw.append(("momentum", p.momentum))
+        return ModuleCall("nn.BatchNorm2d", (x[0],), tuple(kw))
+
+    def label(self, p: LayerParams, x: Shape, y: Shape) -> str:
+        return "BN"
+
+    def unit_params(self, ctx: LayerContext) -> BatchNormParams:
+        return BatchNormParams(eps=ctx.bn_eps, momentum=ctx.bn_momentum)
+
+
+class LrnParams(LayerParams):
+    size: PositiveInt = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+
+@register
+class Lrn(OpDef):
+    """Local response normalisation across channels (AlexNet, GoogLeNet paper)."""
+
+    kind = "lrn"
+    Params = LrnParams
+    category = "norm"
+    example = {"size": 3}
+
+    def shape(self, p: LrnParams, x: Shape) -> Shape:
+        need_map("lrn", x)
+        return x
+
+    def cost(self, p: LrnParams, x: Shape, y: Shape) -> Cost:
+        return Cost()  # no parameters; its arithmetic is not conv/fc MACs
+
+    def module(self, p: LrnParams, x: Shape, y: Shape) -> ModuleCall:
+        return ModuleCall("nn.LocalResponseNorm", (p.size,), (("alpha", p.alpha), ("beta", p.beta), ("k", p.k)))
+
+    def label(self, p: LrnParams, x: Shape, y: Shape) -> str:
+        return "LRN"
