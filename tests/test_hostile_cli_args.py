@@ -66,3 +66,18 @@ def test_a_long_chain_of_vars_costs_linear_memory():
     finally:
         tracemalloc.stop()
     assert spec.stages[0].conv.out == 1 and peak < 300 * 2**20
+
+
+def test_a_net_too_large_to_build_is_refused_by_validate():
+    """Two 1x1 convs of 200,000 channels: 40 G parameters (160 GB of float32) passed `validate` under the old
+    50 G limit and could only fail in `build`."""
+    spec = ("archc: 1\nname: wide\ninput: {channels: 3, size: 8}\nclasses: 2\nstages:\n"
+            "  - conv: {out: 200000, kernel: 1}\n  - conv: {out: 200000, kernel: 1}\n"
+            "head:\n  - gap: {}\n  - fc: {}\n")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "wide.yaml"
+        path.write_text(spec)
+        r = CliRunner().invoke(main, ["validate", str(path)])
+    assert r.exit_code == 2 and "at most 2,000,000,000" in r.output

@@ -25,7 +25,7 @@ class Limits:
     max_depth: int = 64
     max_blocks_per_stage: int = 10_000
     max_channels: int = 1_000_000
-    max_total_params: int = 50_000_000_000
+    max_total_params: int = 2_000_000_000  # 8 GB of float32 weights: what `build` can still allocate and run
     max_input_size: int = 16_384
     max_feature_size: int = 65_536  # H or W of any intermediate feature map
     max_activation_bytes: int = 4 * 2**30  # float32 outputs of every op for one image, summed
