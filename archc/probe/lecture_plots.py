@@ -64,7 +64,9 @@ def error_curves(results: Sequence, base: Path, formats: Sequence[str], title: s
         ax.set_ylim(0, min(100.0, max(5.0, 1.15 * top)))
     data = results[0].data if results else {}
     tested = data.get("test_images")
-    on = f"\ndata: {data.get('name')}" + (f", {tested:,} held-out test images" if tested else "") \
+    shape = data.get("shape") or []
+    size = f" at {shape[1]}x{shape[2]}" if len(shape) == 3 else ""
+    on = f"\ndata: {data.get('name')}{size}" + (f", {tested:,} held-out test images" if tested else "") \
         if data.get("name") else ""
     fig.suptitle(mpl_text(title) if title else mpl_text(training_title(results, "Training and test error")) + on)
     return save(fig, base, formats)
