@@ -311,13 +311,29 @@ def compare(a: SpecText, b: SpecText, limits: Limits = DEFAULT_LIMITS) -> dict[s
     return guarded(_compare, a, b, limits)
 
 
-DOWNLOADS = {"pdf": "application/pdf", "svg": "image/svg+xml", "py": "text/x-python; charset=utf-8"}
+DOWNLOADS = {"pdf": "application/pdf", "svg": "image/svg+xml", "py": "text/x-python; charset=utf-8",
+             "yaml": "text/yaml; charset=utf-8"}
+
+
+def standalone_spec(model: Any) -> bytes:
+    """The spec as archc read it: `extends` merged, `--set` applied, `vars` substituted (their values kept),
+    so the file validates on its own, anywhere, to the same network."""
+    import yaml
+
+    doc = model.spec._document
+    data = {k: v for k, v in doc.data.items() if k != "extends"}
+    header = (f"# {model.name}: written by archc serve, self-contained (extends merged"
+              + (f", --set {' '.join(doc.overrides)} applied" if doc.overrides else "") + ")\n")
+    return (header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)).encode("utf-8")
 
 
 def _download(req: Request, kind: str, limits: Limits) -> dict[str, Any]:
     from archc.render import dot_source, render_source
 
     model = load_text(req.spec, limits)
+    if kind == "yaml":
+        return {"ok": True, "filename": f"{model.name}.yaml", "media_type": DOWNLOADS[kind],
+                "data": standalone_spec(model)}
     if kind == "py":
         from archc.api import generate_source
 

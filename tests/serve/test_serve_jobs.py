@@ -131,3 +131,21 @@ def test_clean_svg_refuses_anything_that_could_run():
                 '<svg><foreignObject/></svg>', '<svg><g>', '<svg><use href="data:x"/></svg>'):
         with pytest.raises(ArchcError):
             jobs.clean_svg(bad)
+
+
+def test_the_spec_download_is_self_contained_with_the_overrides(tmp_path):
+    """A gallery entry that extends its family's base file, with --set: the downloaded YAML validates on its
+    own, elsewhere, to the same network (it once kept `extends` and dropped the overrides)."""
+    import archc
+    from archc.bundled import bundled_specs_dir
+
+    text = (bundled_specs_dir() / "cifar" / "resnet20.yaml").read_text()
+    req = jobs.Request(jobs.SpecText(text, "cifar/resnet20.yaml", ("classes=7", "vars.n=2")), "stage", "")
+    result = jobs.download(req, "yaml")
+    assert result["ok"] and result["filename"] == "resnet14.yaml"
+    path = tmp_path / "elsewhere" / "resnet14.yaml"
+    path.parent.mkdir()
+    path.write_bytes(result["data"])
+    model = archc.lower(archc.load(path))
+    expected = archc.lower(archc.load(bundled_specs_dir() / "cifar" / "resnet20.yaml", ["classes=7", "vars.n=2"]))
+    assert (model.name, model.classes, model.cost) == ("resnet14", 7, expected.cost)

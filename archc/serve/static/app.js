@@ -140,7 +140,6 @@ function saveBlob(blob, filename) {
 }
 
 async function download(kind) {
-  if (kind === "yaml") return saveBlob(new Blob([editor.getValue()], { type: "text/yaml" }), `${state.name}.yaml`);
   setStatus(`preparing .${kind}…`);
   const res = await post(`/api/download/${kind}`, { ...specPayload(), level: state.level, focus: state.focus });
   if (!res.ok) {
