@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from archc.render.figset import FIGURES, index_text
-from archc.render.figures import (fig_columns, fig_inception, fig_residual_blocks, fig_shortcuts,
+from archc.render.figures import (COLUMN_PANELS, fig_columns, fig_inception, fig_residual_blocks, fig_shortcuts,
                                   fig_unraveled, inception_modules, lower_text, unraveled_paths)
 from render_helpers import edges, nodes
 
@@ -75,18 +75,48 @@ stages: [residual: {block: bottleneck, width: 2, blocks: 4}]"""))
     assert len(into_sum) == 8 and "b/x0" in into_sum  # the path through no block at all
 
 
+def _ranks(src: str) -> list[list[str]]:
+    return [re.findall(r'"([^"]+)"', body) for body in re.findall(r"\{\s*rank=same\s+([^}]*)\}", src)]
+
+
 def test_three_columns_align_plain_and_residual():
     src = fig_columns().source
     assert "VGG-19" in src and "34-layer plain" in src and "34-layer residual" in src
     ids = nodes(src)
-    assert sum(1 for i in ids if i.startswith("vgg/") and "conv" in i) == 16
-    plain_convs = [i for i in ids if i.startswith("plain/") and ".block" in i and ".conv" in i]
+    assert sum(1 for i in ids if i.startswith("vgg/") and "conv" in i and "~" not in i) == 16
+    plain_convs = [i for i in ids if i.startswith("plain/") and ".block" in i and ".conv" in i and "~" not in i]
     assert len(plain_convs) == 32  # 3+4+6+3 basic blocks of two convs (+ the stem conv, in the stem)
     assert sum(1 for i in ids if i.startswith("resnet/") and i.endswith(".add")) == 16
-    # plain/ResNet rows: every conv, the stem pool, gap and fc; VGG/ResNet rows: output sizes 112, 56, 28, 14, 7
-    assert src.count("rank=same") == 32 + 4 + 5
-    assert re.search(r'rank=same\s+"vgg/stage5\.block1\.conv1"\s+"resnet/stage4\.block1\.conv1"', src) is None
-    assert re.search(r'rank=same\s+"vgg/pool4"\s+"resnet/stage3\.block1\.conv1"', src)
+    rank_of = {v: k for k, rank in enumerate(_ranks(src)) for v in rank}
+    # aligned tops: the three images on one row; the same layer of plain-34 and ResNet-34 on the same row
+    assert rank_of["vgg/input"] == rank_of["plain/input"] == rank_of["resnet/input"]
+    for layer in ("stem.maxpool1", "stage2.block1.conv1", "stage3.block1.conv1", "stage4.block1.conv1"):
+        assert rank_of[f"plain/{layer}"] == rank_of[f"resnet/{layer}"]
+
+
+def test_columns_mark_feature_map_sizes_where_the_maps_shrink():
+    src = fig_columns().source
+    for size in (224, 112, 56, 28, 14, 7):
+        assert f"<B>{size}×{size}</B>" in src
+    rank_of = {v: k for k, rank in enumerate(_ranks(src)) for v in rank}
+    marks = re.findall(r'"(size/\d+/\d+)" \[label=<<FONT POINT-SIZE="13"[^>]*><B>(\d+)×', src)
+    mark = {int(m): node for node, m in marks}
+    # every net's first layer at a new size sits on the row of that size's mark (He et al.: rows by size)
+    assert rank_of[mark[112]] == rank_of["vgg/pool1"] == rank_of["resnet/stem.conv1"]
+    assert rank_of[mark[56]] == rank_of["vgg/pool2"] == rank_of["plain/stem.maxpool1"]
+    assert rank_of[mark[28]] == rank_of["vgg/pool3"] == rank_of["resnet/stage2.block1.conv1"]
+    assert rank_of[mark[14]] == rank_of["vgg/pool4"] == rank_of["plain/stage3.block1.conv1"]
+    assert rank_of[mark[7]] == rank_of["vgg/pool5"] == rank_of["resnet/stage4.block1.conv1"]
+
+
+def test_columns_fit_a_slide():
+    """Folded into panels, the committed figure is about 16:9 (within 30%), not a 1:3 strip."""
+    import struct
+
+    png = (REPORTS / "vgg19_plain34_resnet34.png").read_bytes()
+    width, height = struct.unpack(">II", png[16:24])
+    assert abs(width / height - 16 / 9) <= 0.3 * 16 / 9, (width, height)
+    assert fig_columns().source.count("(continued)") == 3 * (COLUMN_PANELS - 1)
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))

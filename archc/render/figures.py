@@ -272,42 +272,194 @@ def _spec_model(name: str) -> Model:
     return archc.lower(resolve_spec_arg(name))
 
 
-def fig_columns() -> graphviz.Digraph:
+COLUMN_PANELS = 3  # each net folded into this many sub-columns: the figure's aspect near a 16:9 slide
+SHORTCUT_COLOUR = style.SHORTCUTS["identity"][0]["color"]
+
+
+class _Recorder:
+    """Stands in for the graph while a net is drawn: keeps each node's label and attributes (for the
+    dashed copy that continues a column in the next panel), passes everything on to the graph."""
+
+    def __init__(self, g: graphviz.Digraph) -> None:
+        self.g, self.nodes = g, {}
+
+    def node(self, name: str, label: Optional[str] = None, **attrs: str) -> None:
+        self.nodes[name] = (label, attrs)
+        self.g.node(name, label, **attrs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.g, name)
+
+
+def _segment(model: Model, d: Drawer, node_id: str) -> object:
+    """The feature-map size (H) a drawn node outputs, or "head" past the last spatial map."""
+    path = node_id.removeprefix(d.opts.prefix).removesuffix(".add")
+    if path == "input":
+        return model.input_shape[1]
+    node = next((n for n in model.walk() if n.path == path), None)
+    shape = node.out_shape if node is not None else ()
+    return shape[1] if len(shape) == 3 and shape[1] > 1 else "head"
+
+
+def _main_chain(d: Drawer) -> list[str]:
+    """The drawn nodes along the main path, input to output (shortcut edges left out)."""
+    nxt = {s: t for s, t, a in d.edges if a.get("color") != SHORTCUT_COLOUR}
+    chain = [d.nid("input")]
+    while chain[-1] in nxt:
+        chain.append(nxt[chain[-1]])
+    return chain
+
+
+def column_rows(models: Sequence[Model], drawers: Sequence[Drawer]) -> tuple[list[dict[str, int]], list]:
+    """A row for every drawn node of every net: rows grouped by feature-map size (a size starts on the same
+    row in every net, where its maps shrink); the last net (ResNet) sets the rows, the nets before it put
+    a layer of the same name on its row, other layers on the next free row. Also each row's size."""
+    chains = [_main_chain(d) for d in drawers]
+    segs = [[_segment(m, d, v) for v in chain] for m, d, chain in zip(models, drawers, chains)]
+    order: list = []
+    for seg in segs[::-1]:
+        order += [s for s in dict.fromkeys(seg) if s not in order]
+    rows: list[dict[str, int]] = [{} for _ in drawers]
+    ref = {v.removeprefix(drawers[-1].opts.prefix): None for v in chains[-1]}
+    sizes: list = []
+    start = 0
+    for s in order:
+        end = start
+        for k in range(len(drawers) - 1, -1, -1):
+            d, row = drawers[k], start - 1
+            for v, vs in zip(chains[k], segs[k]):
+                if vs != s:
+                    continue
+                same = ref.get(v.removeprefix(d.opts.prefix))
+                row = max(row + 1, same if same is not None else row + 1)
+                rows[k][v] = row
+                if k == len(drawers) - 1:
+                    ref[v.removeprefix(d.opts.prefix)] = row
+            end = max(end, row + 1)
+        sizes += [s] * (end - start)
+        start = end
+    for k, d in enumerate(drawers):  # nodes beside the main path (projection shortcuts): the row after their input
+        main = {s: t for s, t, a in d.edges if a.get("color") != SHORTCUT_COLOUR}
+        for src, dst, _ in d.edges:
+            if dst not in rows[k] and src in rows[k]:
+                rows[k][dst] = rows[k][main[src]] if src in main else rows[k][src] + 1
+    return rows, sizes
+
+
+def _fold_points(sizes: list, panels: int, ends: set[int] = frozenset()) -> list[int]:
+    """Where each panel starts: near equal lengths, moved to a size change or to the row after a block's
+    end (`ends`: rows of the residual adds) when one is within 3 rows, a size change first."""
+    n = len(sizes)
+    starts = [0]
+    for p in range(1, panels):
+        target = round(p * n / panels)
+        near = range(max(1, target - 3), min(n, target + 4))
+        score = {i: abs(i - target) - (2 if sizes[i] != sizes[i - 1] else 0) for i in near
+                 if sizes[i] != sizes[i - 1] or i - 1 in ends}
+        starts.append(min(score, key=lambda i: (score[i], i)) if score else target)
+    return starts
+
+
+def fig_columns(panels: int = COLUMN_PANELS) -> graphviz.Digraph:
+    """He et al. Fig. 3 for a slide: the three nets side by side, every one folded into `panels` sub-columns
+    (panel-major, so the nets stay side by side at each depth), rows by feature-map size with the size
+    marked on a ruler left of each panel, all column tops on one row."""
     cols = [("vgg", "VGG-19", _spec_model("vgg19")), ("plain", "34-layer plain", _spec_model("plain34")),
             ("resnet", "34-layer residual", _spec_model("resnet34"))]
     g = new_graph("vgg19_plain34_resnet34", "VGG-19, 34-layer plain and 34-layer residual (He et al. 2016, Fig. 3)",
                   "every conv is followed by BN and ReLU in the 34-layer nets; dashed shortcuts project (1×1 conv) "
-                  "where the size halves and the channels double")
-    drawers = []
-    for key, head, model in cols:
-        cost = model.cost
-        label = caption(head, f"{cost.macs / 1e9:.1f} G multiply-adds · {cost.params / 1e6:.1f}M params")
-        drawers.append(panel(g, key, label, model, level="block", shapes=False, clusters=False, unit_details=False,
-                             input_label="image 224×224", output_label="output"))
-    drawn = [{v.removeprefix(d.opts.prefix) for v in d.out_of.values()} for d in drawers[1:]]
-    for node_id in sorted(drawn[0] & drawn[1]):  # the same layer of plain-34 and ResNet-34 on the same row
+                  "where the size halves and the channels double; read each panel top to bottom, then the next")
+    g.attr(ranksep="0.16", nodesep="0.18")
+    drawers, recorders = [], []
+    for key, _, model in cols:
+        rec = _Recorder(g)
+        opts = DrawOptions(level="block", shapes=False, clusters=False, unit_details=False, legend=False, title="",
+                           prefix=f"{key}/", input_label="image 224×224", output_label="output")
+        d = Drawer(model, opts)
+        d.draw_model(rec)  # type: ignore[arg-type]
+        drawers.append(d)
+        recorders.append(rec)
+    rows, sizes = column_rows([m for _, _, m in cols], drawers)
+    starts = _fold_points(sizes, panels, {r for v, r in rows[-1].items() if v.endswith(".add")})
+    height = max(b - a for a, b in zip(starts, starts[1:] + [len(sizes)]))
+    panel_of = lambda row: max(p for p, a in enumerate(starts) if a <= row)  # noqa: E731
+    same: dict[str, list[str]] = {"head": [], "cont": []}
+    same.update({str(i): [] for i in range(height)})
+    order: list[str] = []
+    for p, first in enumerate(starts):  # the size ruler left of each panel
+        last = starts[p + 1] if p + 1 < len(starts) else len(sizes)
+        head = f"size/{p}/head"
+        g.node(head, '<<FONT POINT-SIZE="9" COLOR="#555555">feature<BR/>map</FONT>>', shape="plaintext", id=head,
+               group=f"size{p}")
+        same["head"].append(head)
+        order.append(head)
+        cont = f"size/{p}/cont"
+        g.node(cont, "", shape="point", width="0", color="transparent", id=cont, group=f"size{p}")
+        same["cont"].append(cont)
+        g.edge(head, cont, style="invis")
+        prev = cont
+        for i in range(first, last):
+            nid = f"size/{p}/{i - first}"
+            s = sizes[i]
+            if i == first or s != sizes[i - 1]:
+                text = "" if s == "head" else f"{s}×{s}"
+                grey = i == first and i > 0 and s == sizes[i - 1]
+                label = (f'<<FONT POINT-SIZE="{10 if grey else 13}" COLOR="{"#777777" if grey else "#222222"}">'
+                         f'<B>{text}</B></FONT>>') if text else '<<FONT POINT-SIZE="10" COLOR="#555555">head</FONT>>'
+                g.node(nid, label, shape="plaintext", id=nid, group=f"size{p}",
+                       tooltip=f"feature maps {text or 'past the last map'}")
+            else:
+                g.node(nid, "", shape="point", width="0.01", id=nid, group=f"size{p}",
+                       color="transparent" if s == "head" else "#9a9a9a")
+            link = "invis" if i == first or s != sizes[i - 1] or s == "head" else "solid"  # a bar per size
+            g.edge(prev, nid, arrowhead="none", color="#9a9a9a", penwidth="2.2", style=link)
+            same[str(i - first)].append(nid)
+            prev = nid
+        for (key, head_text, model), d, rec in zip(cols, drawers, recorders):
+            cost = model.cost
+            facts = f"{cost.macs / 1e9:.1f} G mult-adds · {cost.params / 1e6:.1f}M params"
+            lines = [facts] if p == 0 else ["(continued)"]
+            hid = f"{key}/head{p}"
+            g.node(hid, caption(head_text, *lines), shape="plaintext", id=hid)
+            same["head"].append(hid)
+            order.append(hid)
+    for k, d in enumerate(drawers):
+        for node_id, row in rows[k].items():
+            same[str(row - starts[panel_of(row)])].append(node_id)
+        kept = []
+        for src, dst, attrs in d.edges:  # an edge into a later panel starts at a dashed copy of its source there
+            ps, pd = panel_of(rows[k][src]), panel_of(rows[k][dst])
+            if ps == pd:
+                kept.append((src, dst, attrs))
+                continue
+            ghost = f"{src}~{pd}"
+            if ghost not in recorders[k].nodes:
+                label, attrs0 = recorders[k].nodes[src]
+                extra = {a: v for a, v in attrs0.items() if a not in ("id", "tooltip", "style", "fontcolor")}
+                recorders[k].node(ghost, label, **{**extra, "id": ghost, "style": "dashed,rounded",
+                                                   "color": "#8a8a8a", "fontcolor": "#666666",
+                                                   "tooltip": f"{src.split('/', 1)[1]}, continued from the "
+                                                              f"previous panel"})
+                same["cont"].append(ghost)
+            kept.append((ghost, dst, attrs))
+        d.edges = kept
+        d.finish(g)
+    for key in same:
         with g.subgraph() as row:
             row.attr(rank="same")
-            row.node(drawers[1].nid(node_id))
-            row.node(drawers[2].nid(node_id))
-    vgg_first, res_first = first_at_size(cols[0][2], drawers[0]), first_at_size(cols[2][2], drawers[2])
-    for size in sorted(set(vgg_first) & set(res_first), reverse=True):  # He et al.: rows by output size
-        with g.subgraph() as row:
-            row.attr(rank="same")
-            row.node(vgg_first[size])
-            row.node(res_first[size])
-    legend_for(g, drawers, below="vgg/output", per_row=2)
+            for node_id in same[key]:
+                row.node(node_id)
+    for a, b in zip(order, order[1:]):  # the panels left to right: ruler, VGG, plain, ResNet
+        g.edge(a, b, style="invis")
+    for k, (key, _, _) in enumerate(cols):  # each heading over its column: an invisible edge to the column's top
+        for p in range(len(starts)):
+            ghosts = [v for v in same["cont"] if v.startswith(f"{key}/") and v.endswith(f"~{p}")]
+            top = ghosts[0] if ghosts else min((v for v, r in rows[k].items() if panel_of(r) == p),
+                                               key=lambda v: rows[k][v], default=None)
+            if top is not None:
+                g.edge(f"{key}/head{p}", top, style="invis", weight="10")
+    legend_for(g, drawers, below="resnet/output", per_row=4)
     return g
-
-
-def first_at_size(model: Model, d: Drawer) -> dict[int, str]:
-    """Output size (H) -> the first drawn node whose output has it (where the map shrinks)."""
-    first: dict[int, str] = {}
-    for node in model.walk():
-        drawn = d.out_of.get(node.path)
-        if drawn == d.nid(node.path) and len(node.out_shape) == 3 and node.out_shape[1] != model.input_shape[1]:
-            first.setdefault(node.out_shape[1], drawn)
-    return first
 
 
 # ---------------------------------------------------------------- 5. whole networks at stage level
