@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from archc.ir.graph import Model, OpNode
 
@@ -18,11 +18,15 @@ CHECKED_CATEGORIES = ("conv", "linear")  # the ops whose MACs must equal exactly
 
 
 @contextmanager
-def torch_threads(n: int = 1) -> Iterator[None]:
-    """Run torch on `n` threads inside the block. One thread: the same float results on every machine, and
-    no OpenMP oversubscription on a busy one (a 2-thread forward on a loaded 2-core VM ran 20x slower)."""
+def torch_threads(n: Optional[int] = 1) -> Iterator[None]:
+    """Run torch on `n` threads inside the block (None: leave the count as it is), restored after. One
+    thread: the same float results on every machine, and no OpenMP oversubscription on a busy one (a
+    2-thread forward on a loaded 2-core VM ran 20x slower)."""
     import torch
 
+    if n is None:
+        yield
+        return
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import os
 import platform
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 
+from archc.analysis.crosscheck import torch_threads  # noqa: F401 - the one thread-count scope, re-exported
 from archc.errors import ArchcError
 from archc.probe.config import ProbeConfig
 from archc.probe.dist import DistInfo
@@ -57,20 +57,6 @@ def choose_threads(processes: int = 1, requested: Optional[int] = None) -> tuple
     if int(busy + 0.5):
         why += f", load {busy:.1f} from other work"
     return threads, why
-
-
-@contextmanager
-def torch_threads(threads: Optional[int]) -> Iterator[None]:
-    """torch's intra-op thread count set to `threads` inside the block (None: unchanged), restored after."""
-    if threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def machine_info(device: torch.device) -> dict:
