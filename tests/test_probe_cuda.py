@@ -83,7 +83,7 @@ def test_late_nan_check_replays_to_the_step_it_appeared(graphs):
 
 
 def test_out_of_memory_names_the_gpu_and_a_smaller_batch():
-    device = torch.device("cuda")
+    device = torch.device("cuda", torch.cuda.current_device())  # torch 2.11 wants an index here
     total = torch.cuda.get_device_properties(device).total_memory
     torch.cuda.empty_cache()
     torch.cuda.set_per_process_memory_fraction(64 * 2**20 / total, device)  # a 64 MiB GPU
