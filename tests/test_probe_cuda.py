@@ -89,7 +89,7 @@ def test_out_of_memory_names_the_gpu_and_a_smaller_batch():
     torch.cuda.set_per_process_memory_fraction(64 * 2**20 / total, device)  # a 64 MiB GPU
     try:
         with pytest.raises(ArchcRuntimeError, match=r"out of GPU memory .* at batch 2048") as info:
-            run_probe(model(TINY_RES.replace("size: 8", "size: 64")), cuda(steps=2, batch=2048, synthetic_size=2048))
+            run_probe(model(TINY_RES.replace("size: 8", "size: 64")), cuda(steps=2, batch=2048, synthetic_size=2048, test_fraction=0.0))
         assert "--batch 1024" in str(info.value.expected)
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, device)

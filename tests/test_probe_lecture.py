@@ -172,6 +172,16 @@ def test_the_degradation_presets_name_the_lecture_nets():
         archc.lower(archc.load(f"specs/{spec}.yaml", nobn.overrides))
 
 
+def test_experiment_overrides_given_again_replace_the_presets_and_the_report_names_the_size():
+    nobn = EXPERIMENTS["degradation-nobn"]
+    merged = nobn.with_overrides(("input.size=32", "classes=5"))
+    assert merged == ("defaults.norm=none", "input.size=32", "classes=5")  # one input.size, the user's
+    bn = EXPERIMENTS["degradation"]
+    at32 = bn.describe(bn.with_overrides(("input.size=32",)))
+    assert "brought to 32x32 pixels" in at32 and "16x16" not in at32
+    assert "brought to 16x16 pixels" in bn.describe(bn.with_overrides(()))
+
+
 def test_experiment_runs_its_nets_and_options_given_win(tmp_path):
     out = tmp_path / "deg"
     r = run("--experiment", "degradation-nobn", "--steps", "2", "--log-every", "2", "--batch", "8",

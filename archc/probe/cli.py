@@ -186,7 +186,7 @@ def probe(specs: tuple, **options: Any) -> None:
             raise click.UsageError(f"--experiment {experiment.name} runs its own specs ({', '.join(experiment.specs)})"
                                    ": give no SPECS")
         specs = experiment.specs
-        options["overrides"] = experiment.overrides + tuple(options["overrides"])
+        options["overrides"] = experiment.with_overrides(tuple(options["overrides"]))
         options.update({k: v for k, v in experiment.settings.items() if k not in explicit})
         if "title" not in explicit:
             options["title"] = experiment.title
@@ -195,7 +195,7 @@ def probe(specs: tuple, **options: Any) -> None:
     if not specs:
         raise click.UsageError("Missing argument 'SPECS...' (or --experiment NAME).")
     options["title_given"] = "title" in explicit
-    _run(specs, options, formats, experiment.about if experiment else "")
+    _run(specs, options, formats, experiment.describe(options["overrides"]) if experiment else "")
 
 
 def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:

@@ -34,6 +34,21 @@ class Experiment:
     settings: dict[str, Any] = field(default_factory=dict)
     about: str = ""
 
+    def with_overrides(self, given: tuple[str, ...]) -> tuple[str, ...]:
+        """The preset's `--set` overrides, less those whose key the user sets again, then the user's."""
+        keys = {_key(o) for o in given}
+        return tuple(o for o in self.overrides if _key(o) not in keys) + given
+
+    def describe(self, overrides: tuple[str, ...]) -> str:
+        """What the report says the run is, with the input size actually used (`--set input.size=32`)."""
+        sizes = [o.split("=", 1)[1].strip() for o in overrides if _key(o) == "input.size"]
+        size = sizes[-1] if sizes else "the spec's"
+        return self.about.replace("{size}", f"{size}x{size} pixels" if sizes else "the spec's input size")
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].strip()
+
 
 EXPERIMENTS = {e.name: e for e in (
     Experiment(
@@ -42,7 +57,7 @@ EXPERIMENTS = {e.name: e for e in (
         "He et al. 2016, Fig. 1 and Fig. 6: a deeper plain net has higher training *and* test error than a "
         "shallower one (degradation, not overfitting); with identity shortcuts the deeper net is not worse. "
         "The CIFAR-10 nets of the paper (Sec. 4.2) with batch norm, trained here on scikit-learn's "
-        "handwritten digits brought to 16x16 pixels."),
+        "handwritten digits brought to {size}."),
     Experiment(
         "degradation-nobn", "The same nets without batch norm: vanishing and exploding gradients", NETS,
         ("input.size=16", "defaults.norm=none"), {**CPU_SETTINGS, "lr": 0.02},

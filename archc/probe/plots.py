@@ -152,7 +152,8 @@ def gradnorm_comparison(results: Sequence, base: Path, formats: Sequence[str]) -
                 ax.plot(sx, sy, "x", ms=5, color=color)
     _depth_axes(a0, "at initialisation (step 1)", shared)
     end_text = _end_steps([r for r in results if r.norm_steps])
-    _depth_axes(a1, f"at the end ({end_text})", shared)
+    last = max(r.norm_steps[-1] for r in results if r.norm_steps) if any(r.norm_steps for r in results) else 0
+    _depth_axes(a1, f"at the end (step {last})", shared)  # the suptitle names the runs that ended early
     a0.legend(fontsize=8)
     fig.suptitle(f"Gradient norm against depth at step 1 and at the end ({end_text})"
                  + (" (x: shortcut projections)" if any_shortcut else ""))
