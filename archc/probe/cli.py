@@ -202,13 +202,15 @@ def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
     from archc.probe.dist import env_info, spawn_local
     from archc.probe.hardware import choose_threads, usable_cores
     from archc.probe.naming import run_label
-    from archc.probe.train import run_probe
+    from archc.probe.train import require_classifier, run_probe
 
     info = env_info()
     nproc, overrides = options["nproc"], tuple(options["overrides"])
     if nproc > 1 and info.active:
         raise click.UsageError("--nproc starts processes itself; do not combine it with torchrun")
     models = [load_model(spec, overrides) for spec in specs]  # every spec checked before any training
+    for model in models:
+        require_classifier(model)
     names = [model.name for model in models]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:

@@ -419,6 +419,17 @@ def _display_path(source: Any) -> str:
         return str(source)
 
 
+def require_classifier(ir: Model) -> None:
+    """The probe trains a classifier: refuse a network that ends in feature maps (a module alone, `head: []`).
+
+    Raises ArchcError naming the output shape."""
+    out = tuple(ir.body.out_shape)
+    if out != (ir.classes,):
+        shape = " x ".join(str(d) for d in out)
+        raise ArchcError(f"{ir.name} ends in feature maps ({shape}), not class scores: the probe trains a classifier",
+                         expected="a head ending in class scores (e.g. gap + fc) instead of `head: []`")
+
+
 def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[ProbeData] = None,
               overrides: Iterable[str] = (), stop: Optional[Callable[[], bool]] = None) -> ProbeResult:
     """Train `model` (IR, Spec or spec path) briefly and record what the gradients do. See ProbeConfig.
@@ -428,6 +439,7 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
     from archc.probe.paths import measure_path_gradients, residual_paths
 
     ir = archc.lower(model, overrides)
+    require_classifier(ir)
     overrides = ir.overrides
     info = env_info()
     setup = resolve_setup(config, info)
