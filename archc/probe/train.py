@@ -20,11 +20,13 @@ from torch import nn
 from archc.errors import ArchcError, ArchcRuntimeError
 from archc.ir.graph import Model, OpNode
 from archc.probe.config import ProbeConfig
-from archc.probe.data import BatchOrder, ProbeData, load_data
-from archc.probe.dist import (DistInfo, InterruptGuard, all_reduce_sum, barrier, convert_sync_bn, ddp_wrap,
-                              env_info, init_process_group, plain_bn_copy)
+from archc.probe.data import BatchOrder, ProbeData
+from archc.probe.sources import load_data
+from archc.probe.collectives import (all_reduce_sum, barrier, convert_sync_bn, ddp_wrap, env_info,
+                                     init_process_group, plain_bn_copy)
 from archc.probe.evaluate import evaluate
 from archc.probe.hardware import Setup, machine_info, resolve_setup, torch_threads
+from archc.probe.interrupts import InterruptGuard
 from archc.probe.naming import run_label
 from archc.probe.layers import watched_layers
 from archc.probe.progress import Progress
