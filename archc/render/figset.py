@@ -33,7 +33,7 @@ FIGURES: dict[str, Figure] = {
     "conv1x1_tensors": Figure(lecture.fig_conv1x1, "how a 1x1 convolution works: H×W×C boxes, F filters of 1×1×C",
                               (4,)),
     "googlenet_stage": Figure(gv.fig_googlenet, "GoogLeNet (paper) with its two aux classifiers, stage level", (5,),
-                              "archc diagram googlenet"),
+                              "archc diagram googlenet --columns 3"),
     "googlenet_aux1": Figure(lecture.fig_aux1, "one auxiliary classifier (aux1) in detail, training only, loss × 0.3",
                              (6,), "archc diagram googlenet --focus aux1"),
     "probe_plain_vs_residual": Figure(lecture.fig_probe_both, "plain vs residual nets: training and test error",

@@ -466,7 +466,8 @@ def fig_columns(panels: int = COLUMN_PANELS) -> graphviz.Digraph:
 
 
 def fig_googlenet() -> graphviz.Digraph:
-    return to_dot(_spec_model("googlenet"), "stage")
+    """Szegedy et al. 2015 Fig. 3 at stage level, folded into 3 columns: about square, for a 16:9 slide."""
+    return to_dot(_spec_model("googlenet"), "stage", columns=3)
 
 
 def fig_resnet50() -> graphviz.Digraph:
