@@ -462,6 +462,12 @@ def fig_columns(panels: int = COLUMN_PANELS) -> graphviz.Digraph:
     return g
 
 
+def fig_columns_page() -> graphviz.Digraph:
+    """He et al. Fig. 3 for an A4 page (portrait): the same three nets in two panels, about square, so the page
+    width sets the scale."""
+    return fig_columns(panels=2)
+
+
 # ---------------------------------------------------------------- 5. whole networks at stage level
 
 
