@@ -7,6 +7,7 @@ from typing import Optional
 
 from archc.errors import SpecError
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.inverted import check_inverted_stage, inverted_block
 from archc.names import class_name, name_problem
 from archc.ops import (PASS_THROUGH, REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape,
                           ShapeError, pair)
@@ -267,13 +268,19 @@ class Lowerer:
             raise self.error(spec_path + ("blocks",), f"{st.blocks:,} blocks is too many",
                              expected=f"at most {self.limits.max_blocks_per_stage:,} (see archc.Limits)")
         ctx = self._stage_ctx(st)
+        if st.block == "inverted":
+            check_inverted_stage(self, st, spec_path)
         blocks: list[Node] = []
         y = x
+        node: Node
         for b in range(st.blocks):
             stride = st.stride if b == 0 else 1
             block_name = f"block{b + 1}"
-            if isinstance(st, ResidualStage):
-                node: Node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx, first=b == 0)
+            if st.block == "inverted":  # MobileNet-V2 (archc/ir/inverted.py)
+                node = inverted_block(self, st, block_name, name, y, stride, spec_path, ctx,
+                                      residual=isinstance(st, ResidualStage), first=b == 0)
+            elif isinstance(st, ResidualStage):
+                node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx, first=b == 0)
             else:
                 items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False,
                                          first=b == 0)
