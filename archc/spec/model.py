@@ -166,10 +166,19 @@ class PlainStage(BlockStage):
     """The same blocks without shortcuts (or VGG-style `layers` with `blocks` repeats)."""
 
 
+BranchItem = create_model(
+    "BranchItem", __base__=_LayerBase,
+    __doc__="One item of an inception branch: a layer, or `branches:` (sub-branches concatenated on channels).",
+    branches=(Optional[list[list["BranchItem"]]],  # type: ignore[valid-type]
+              Field(None, min_length=2, description="sub-branches on this item's input, concatenated on channels "
+                                                    "(Inception-v3's 1x3 / 3x1 pair); named concat<n>")),
+    **_layer_fields())
+
+
 class InceptionModuleSpec(Strict):
     """A general inception module: parallel branches concatenated on channels."""
 
-    branches: list[list[Layer]] = Field(min_length=1)  # type: ignore[valid-type]
+    branches: list[list[BranchItem]] = Field(min_length=1)  # type: ignore[valid-type]
 
 
 SIX = Field(description="1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj")
@@ -308,7 +317,7 @@ class Spec(Strict):
         return spec_html(self)
 
 
-for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,
+for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec, BranchItem,
                ResidualStage, PlainStage, BlockStage, Layer, StageItem):
     _model.model_rebuild()
 
