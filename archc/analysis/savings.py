@@ -67,6 +67,18 @@ def _is_1x1(op: Optional[OpNode]) -> bool:
     return _window(op) == ((1, 1), (1, 1))
 
 
+def _readers(node: Node) -> list[OpNode]:
+    """The weighted ops that read `node`'s input first: its first weighted op, or, for a concat nested in a
+    branch (Inception-v3's 1x3 | 3x1 pair), the first weighted op of each of its sub-branches."""
+    if isinstance(node, ConcatNode):
+        out: list[OpNode] = []
+        for sub in node.branches:
+            out += next((r for r in map(_readers, sub.items) if r), [])
+        return out
+    first = _first_weighted(list(node.ops()))
+    return [first] if first is not None else []
+
+
 def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tuple]]]:
     """The branch without its 1x1 reduction / projection: (what was removed, [(op, its input shape)])."""
     groups = _items_ops(branch.items)
@@ -74,10 +86,11 @@ def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tup
     weighted_items = [i for i, f in enumerate(firsts) if f is not None]
     plan = [(op, tuple(op.in_shape)) for g in groups for op in g]
     if len(weighted_items) >= 2 and weighted_items[0] == 0 and _is_1x1(firsts[0]):
-        nxt = firsts[weighted_items[1]]
-        window = _window(nxt)
-        if window is not None and window[0] != (1, 1):
-            kept = [(op, tuple(x) if op is nxt else tuple(op.in_shape)) for g in groups[1:] for op in g]
+        readers = _readers(branch.items[weighted_items[1]])  # every op that read the reduction's output
+        windows = [_window(op) for op in readers]
+        if readers and all(w is not None and w[0] != (1, 1) for w in windows):
+            ids = {id(op) for op in readers}
+            kept = [(op, tuple(x) if id(op) in ids else tuple(op.in_shape)) for g in groups[1:] for op in g]
             return "1x1 reduction", kept
     if weighted_items and weighted_items[-1] == len(groups) - 1 and len(weighted_items) == 1 \
             and weighted_items[0] > 0 and _is_1x1(firsts[-1]):
@@ -98,7 +111,7 @@ def inception_savings(model: Model) -> dict[str, Any]:
     modules = []
     total_spec = total_naive = Cost()
     for node in model.walk():
-        if not isinstance(node, ConcatNode):
+        if not isinstance(node, ConcatNode) or node.role != "module":  # a concat nested in a branch is part of it
             continue
         x = tuple(node.in_shape)
         branches = []
@@ -226,4 +239,12 @@ def block_savings(model: Model) -> dict[str, Any]:
 
 
 def bottleneck_savings(model: Model) -> dict[str, Any]:
-    return {"inception": inception_savings(model), "residual": block_savings(model)}
+    """1x1 reductions (inception), bottleneck vs basic blocks (residual), and, where an inception module
+    factorises convolutions (Inception-v3), what that saves (`factorisation`, see archc.analysis.factorisation)."""
+    from archc.analysis.factorisation import factorisation_savings
+
+    out = {"inception": inception_savings(model), "residual": block_savings(model)}
+    factorised = factorisation_savings(model)
+    if factorised["factorisations"]:
+        out["factorisation"] = factorised
+    return out
