@@ -241,3 +241,12 @@ def test_stage_diagram_draws_the_nested_pair_side_by_side():
     assert cell.count("<TD BORDER") == 4 + 2 * 2  # four branches, two of them split in two
     block = dot_source(model, "block")
     assert "mixed7.Mixed_7b.branch2.concat1.concat" in block and "concat1 · 2 branches" in block
+
+
+def test_an_error_inside_a_branch_names_no_union_member_tag():
+    """A module is six numbers or {branches: ...}: an error in a branch must not also report the other form."""
+    text = NESTED.replace("- [conv: {out: 4, kernel: 1}]", "- [conv: {outt: 4, kernel: 1}]")
+    with pytest.raises(archc.SpecError) as info:
+        archc.lower(archc.loads(text))
+    message = info.value.format()
+    assert "unknown key 'outt'" in message and "list[" not in message and "constrained" not in message
