@@ -4,7 +4,10 @@ Inception modules: each module as specified vs the same module without 1x1 reduc
 and 5x5 convs directly on the module's input; the pool branch without its 1x1 projection), on the
 module's actual input: params and MACs each, and the saving factor; summed over the network.
 A reduction is recognised structurally: a branch whose first weighted op is a 1x1 stride-1 conv
-followed by a larger conv; a projection: a branch that ends in a 1x1 conv after unweighted ops.
+followed by a larger conv (or by a concat nested in the branch, Inception-v3's 1x3 | 3x1, whose
+sub-branches' first convs then all read the module's input); a projection: a branch that ends in a
+1x1 conv after unweighted ops. Factorised convolutions (Inception-v3: two 3x3 for a 5x5, 1xn + nx1
+for an nxn) are compared with the dense conv they replace in archc.analysis.factorisation.
 
 Residual (and plain) block stages: every bottleneck block vs a basic block of the same input/output
 width (and every basic block vs a bottleneck with a 4x narrower middle), obtained by rewriting the
