@@ -369,11 +369,13 @@ class Lowerer:
             items.append(node)
             x = node.out_shape
         head_layers = spec.head if spec.head is not None else DEFAULT_HEAD
-        top.name("head", "head", ("head",))
-        head = self.layers(head_layers, "head", x, ("head",), self.ctx)
-        items.append(self.seq("head", "", x, head, ("head",), "head"))
-        out = items[-1].out_shape
-        if tuple(out) != (spec.classes,):
+        head: list[Node] = []
+        if head_layers:  # `head: []`: a module alone (a block, a layer), ending in feature maps
+            top.name("head", "head", ("head",))
+            head = self.layers(head_layers, "head", x, ("head",), self.ctx)
+            items.append(self.seq("head", "", x, head, ("head",), "head"))
+        out = items[-1].out_shape  # the schema asks for at least one stage
+        if head_layers and tuple(out) != (spec.classes,):
             where: tuple = ("head",)
             if spec.head and len(out) == 1:  # flat, but not `classes` scores: name the layer that sized it
                 last = max((i for i, n in enumerate(head) if tuple(n.in_shape) != tuple(n.out_shape)),

@@ -293,7 +293,7 @@ class Spec(Strict):
     init: InitSpec = Field(default_factory=InitSpec, description="weight initialisation")
     stem: list[Layer] = Field(default_factory=list, description="layers before the stages")  # type: ignore[valid-type]
     stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception stages and bare layers")  # type: ignore[valid-type]
-    head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]")  # type: ignore[valid-type]
+    head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]; []: none (a module alone, ending in feature maps)")  # type: ignore[valid-type]
     aux_heads: list[AuxHead] = Field(default_factory=list, description="auxiliary classifiers (training only)")
     _document: Optional[Document] = PrivateAttr(None)
     _limits: Any = PrivateAttr(None)

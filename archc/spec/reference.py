@@ -61,6 +61,10 @@ head:
   to `dilation*(kernel-1)//2` ("same" at stride 1).
 * `fc` flattens its input; its `out` defaults to `classes`. Without `head`, the head is `[gap, fc]`.
   The head must end in exactly `classes` scores, shape `(classes,)`.
+* `head: []` draws and analyses a **module alone** (one block, one layer): the network ends in
+  feature maps, nothing checks class scores, and `archc probe` refuses it (it trains a classifier).
+  For example one bottleneck block at the size of ResNet-50's stage 1:
+  `input: {channels: 256, size: 56}`, `stages: [{residual: {block: bottleneck, width: 64}}]`, `head: []`.
 * `kernel`, `stride`, `padding`, `dilation` (conv), pool `kernel`/`stride`/`padding` and
   `adaptive_avgpool.size` take an integer or a pair `[h, w]`.
 * A stage with custom `layers` takes no `width`, `stride`, `expansion`, `groups`, `base_width`,
