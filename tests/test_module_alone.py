@@ -88,3 +88,11 @@ def test_no_layers_at_all_is_a_located_error(tmp_path):
     path.write_text("archc: 1\nname: nothing\nstages: []\nhead: []\n")
     with pytest.raises(archc.SpecError, match=r"empty.yaml:3:9: stages: list should have at least 1 item"):
         archc.lower(path)
+
+
+def test_the_init_study_runs_on_a_module_alone(block_spec):
+    from archc.analysis.initprop import InitConfig, init_propagation
+
+    study = init_propagation(archc.lower(block_spec), InitConfig(schemes=("kaiming_fan_in",), batch=2))
+    curves = study["results"]["kaiming_fan_in"]["norm layers removed"]
+    assert len(curves["activation_std"]) == 3 and all(v > 0 for v in curves["gradient_std"])
