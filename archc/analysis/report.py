@@ -53,7 +53,7 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
         "overrides": list(model.overrides),
         "references": list(spec.references),
         "input": list(model.input_shape),
-        "classes": model.classes,
+        "classes": model.classes if model.is_classifier else None,
         "complexity": complexity(model),
     }
     if options.fvcore:
