@@ -77,14 +77,16 @@ class RefPreActBasic(nn.Module):
     """fb.resnet.torch preresnet.lua `basicblock(n, stride, type)`: 'both_preact' (BN-ReLU before the split),
     'no_preact' (none) or the default (BN-ReLU in the residual branch only); shortcut type B, a bare 1x1 conv."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, preact: str) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, preact: str, shortcut_type: str = "B") -> None:
         super().__init__()
         self.preact = preact
         self.bn0 = nn.BatchNorm2d(c_in) if preact != "no_preact" else None
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False) if c_in != c_out else None
+        project = c_in != c_out and shortcut_type == "B"
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False) if project else None
+        self.pad = (c_out - c_in, stride) if c_in != c_out and not project else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preact == "both_preact":
@@ -95,7 +97,34 @@ class RefPreActBasic(nn.Module):
         else:
             s = F.relu(self.bn0(x))
         out = self.conv2(F.relu(self.bn1(self.conv1(s))))
-        return out + (x if self.shortcut is None else self.shortcut(x))
+        if self.shortcut is not None:
+            return out + self.shortcut(x)
+        if self.pad is not None:  # type A: SpatialAveragePooling(1, 1, stride, stride), then x and 0 * x
+            extra, stride = self.pad
+            x = x[:, :, ::stride, ::stride]
+            x = torch.cat([x, torch.zeros(x.shape[0], extra, *x.shape[2:])], 1)
+        return out + x
+
+
+class RefPreResNetCifarBasic(nn.Module):
+    """preresnet.lua, dataset cifar10 (depth 6n+2): a bare 3x3 conv, then every stage's first block
+    'both_preact' (stage 1's too: its identity shortcut reads the pre-activated input), final BN-ReLU."""
+
+    def __init__(self, n: int, shortcut_type: str) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        blocks, c_in = [], 16
+        for width, stride in ((16, 1), (32, 2), (64, 2)):
+            blocks.append(RefPreActBasic(c_in, width, stride, "both_preact", shortcut_type))
+            blocks += [RefPreActBasic(width, width, 1, "", shortcut_type) for _ in range(n - 1)]
+            c_in = width
+        self.blocks = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(64)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn(self.blocks(self.conv1(x))))
+        return self.fc(x.mean(dim=(2, 3)))
 
 
 class RefPreActResNet18(nn.Module):
@@ -245,6 +274,31 @@ def test_preact_resnet18_params_and_outputs_equal_fb_resnet_torch():
     assert model.cost.params == preact_resnet18_params() == sum(p.numel() for p in ref.parameters()) == 11_687_720
     assert model.cost.macs == archc.lower(SPECS / "resnet18.yaml").cost.macs  # BN moves, conv/fc MACs do not
     compare(archc.compile(model), ref, 64, "preact_resnet18 vs preresnet.lua (64x64 input)")
+
+
+PRERESNET20 = """
+archc: 1
+name: preresnet20
+input: {{size: 32}}
+classes: 10
+stem: [{{conv: {{out: 16, kernel: 3, norm: none, act: none, bias: false}}}}]
+stages:
+  - residual: {{block: preact_basic, width: 16, blocks: 3, shortcut: {s}}}
+  - residual: {{block: preact_basic, width: 32, blocks: 3, stride: 2, shortcut: {s}}}
+  - residual: {{block: preact_basic, width: 64, blocks: 3, stride: 2, shortcut: {s}}}
+head: [batchnorm, relu, gap, fc]
+"""
+
+
+@pytest.mark.parametrize("shortcut,fb_type", [("projection", "B"), ("pad", "A")])
+def test_cifar_basic_preresnet_equals_fb_resnet_torch(shortcut, fb_type):
+    """Every stage's first block shares its pre-activation with the shortcut, whatever the shortcut: the
+    identity of stage 1, a projection (type B) or a zero-pad (type A) of stages 2 and 3."""
+    model = archc.lower(archc.loads(PRERESNET20.format(s=shortcut)))
+    ref = RefPreResNetCifarBasic(3, fb_type)
+    assert model.cost.params == sum(p.numel() for p in ref.parameters())
+    assert model.find("stage1.block1").shortcut is None
+    compare(archc.compile(model), ref, 32, f"preact basic CIFAR ResNet-20, {shortcut} vs preresnet.lua type {fb_type}")
 
 
 @pytest.mark.parametrize("spec", ["cifar/preact_resnet164", "preact_resnet18"])
