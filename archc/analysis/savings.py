@@ -154,14 +154,14 @@ def _counterpart(stage: Any, c_out: int) -> Optional[dict[str, Any]]:
 
 def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
     """Lower the spec with every basic/bottleneck stage swapped to the other kind (same in/out widths)."""
-    from archc.ir.lower import lower
+    from archc.ir.lower import STAGE_KINDS, lower
 
     spec = model.spec.model_copy(deep=True)
     stage_nodes = [n for n in model.stages if n.role == "stage"]
     swaps = []
     it = iter(stage_nodes)
     for i, item in enumerate(spec.stages):
-        if item.kind not in ("residual", "plain", "inception"):
+        if item.kind not in STAGE_KINDS:
             continue
         node = next(it)
         st = item.params

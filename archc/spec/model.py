@@ -204,14 +204,57 @@ class InceptionStage(Strict):
         return value
 
 
+class TransitionSpec(Strict):
+    """Transition layer after a dense block (Huang et al. 2017, Sec. 3): BN, act, 1x1 conv to
+    floor(compression x C) channels, 2x2 average pool with stride 2."""
+
+    compression: float = Field(0.5, gt=0, le=1, description="theta: the 1x1 conv gives floor(theta x C_in) "
+                                                             "channels (DenseNet-BC: 0.5; 1: no compression)")
+    name: Optional[str] = Field(None, description="default transition")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: Optional[str]) -> Optional[str]:
+        return check_identifier(value)
+
+
+class DenseStage(Strict):
+    """A dense block (Huang et al. 2017): each layer's output is concatenated to its input."""
+
+    name: Optional[str] = Field(None, description="default stage<n>")
+    layers: PositiveInt = Field(description="L: dense layers in the block (layer1..L)")
+    growth_rate: PositiveInt = Field(description="k: channels each layer adds (its 3x3 conv's output)")
+    bn_size: Optional[PositiveInt] = Field(None, description="the bottleneck 1x1 conv gives bn_size x k channels "
+                                                             "(default 4, DenseNet-B)")
+    bottleneck: bool = Field(True, description="false: layers are BN-act-3x3 conv only (DenseNet without B)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each layer's 3x3 conv (training only); "
+                                                         "0: none")
+    transition: Optional[TransitionSpec] = Field(None, description="a transition layer after the block "
+                                                                   "(`{}`: compression 0.5)")
+    norm: Optional[NormLiteral] = Field(None, description="override defaults.norm in this stage")  # type: ignore[valid-type]
+    act: Optional[ActLiteral] = Field(None, description="override defaults.act in this stage")  # type: ignore[valid-type]
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: Optional[str]) -> Optional[str]:
+        return check_identifier(value)
+
+    @model_validator(mode="after")
+    def _bottleneck_size(self) -> "DenseStage":
+        if not self.bottleneck and self.bn_size is not None:
+            raise ValueError("`bn_size` sizes the bottleneck 1x1 conv; it has no effect with `bottleneck: false`")
+        return self
+
+
 _stage_fields = dict(_layer_fields())
 _stage_fields.update(
     residual=(Optional[ResidualStage], Field(None, description=ResidualStage.__doc__)),
     plain=(Optional[PlainStage], Field(None, description=PlainStage.__doc__)),
     inception=(Optional[InceptionStage], Field(None, description=InceptionStage.__doc__)),
+    dense=(Optional[DenseStage], Field(None, description=DenseStage.__doc__)),
 )
 StageItem = create_model("StageItem", __base__=_LayerBase,
-                         __doc__="A stage (`residual`, `plain`, `inception`) or a bare layer.", **_stage_fields)
+                         __doc__="A stage (`residual`, `plain`, `inception`, `dense`) or a bare layer.", **_stage_fields)
 
 
 # ---------------------------------------------------------------- the whole spec
@@ -275,7 +318,7 @@ class Spec(Strict):
     defaults: Defaults = Field(default_factory=Defaults, description="norm/act every conv unit gets")
     init: InitSpec = Field(default_factory=InitSpec, description="weight initialisation")
     stem: list[Layer] = Field(default_factory=list, description="layers before the stages")  # type: ignore[valid-type]
-    stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception stages and bare layers")  # type: ignore[valid-type]
+    stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception / dense stages and bare layers")  # type: ignore[valid-type]
     head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]")  # type: ignore[valid-type]
     aux_heads: list[AuxHead] = Field(default_factory=list, description="auxiliary classifiers (training only)")
     _document: Optional[Document] = PrivateAttr(None)
@@ -309,7 +352,7 @@ class Spec(Strict):
 
 
 for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,
-               ResidualStage, PlainStage, BlockStage, Layer, StageItem):
+               ResidualStage, PlainStage, BlockStage, DenseStage, TransitionSpec, Layer, StageItem):
     _model.model_rebuild()
 
 
