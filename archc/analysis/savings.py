@@ -77,7 +77,9 @@ def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tup
         nxt = firsts[weighted_items[1]]
         window = _window(nxt)
         if window is not None and window[0] != (1, 1):
-            kept = [(op, tuple(x) if op is nxt else tuple(op.in_shape)) for g in groups[1:] for op in g]
+            # the larger conv reads x, and so do the ops before it in its unit (a pre-activation BN-ReLU)
+            kept = [(op, tuple(x) if g.index(op) <= g.index(nxt) else tuple(op.in_shape)) if nxt in g
+                    else (op, tuple(op.in_shape)) for g in groups[1:] for op in g]
             return "1x1 reduction", kept
     if weighted_items and weighted_items[-1] == len(groups) - 1 and len(weighted_items) == 1 \
             and weighted_items[0] > 0 and _is_1x1(firsts[-1]):
@@ -115,7 +117,8 @@ def inception_savings(model: Model) -> dict[str, Any]:
                              "naive": {"params": b.params, "macs": b.macs, "convs": _conv_rows(plan)}})
             spec_cost = Cost(spec_cost.params + a.params, spec_cost.macs + a.macs)
             naive_cost = Cost(naive_cost.params + b.params, naive_cost.macs + b.macs)
-        modules.append({"module": node.path, "input": list(x), "output_channels": node.out_shape[0],
+        modules.append({"module": node.path, "kind": node.meta.get("kind", "inception"), "input": list(x),
+                        "output_channels": node.out_shape[0],
                         "naive_output_channels": naive_channels,
                         "specified": {"params": spec_cost.params, "macs": spec_cost.macs},
                         "naive": {"params": naive_cost.params, "macs": naive_cost.macs},
@@ -130,9 +133,21 @@ def inception_savings(model: Model) -> dict[str, Any]:
                       "macs_saved": total_naive.macs - total_spec.macs,
                       "macs_factor": _ratio(total_naive.macs, total_spec.macs),
                       "params_factor": _ratio(total_naive.params, total_spec.params)},
+            "title": savings_title({m["kind"] for m in modules}),
             "note": "naive = each module without 1x1 reductions on its actual input; without the pool "
                     "projection the module's output also grows (naive_output_channels), which would raise "
-                    "the cost of every later layer too (not included)"}
+                    "the cost of every later layer too (not included)"
+                    + ("; a dense layer without its bottleneck is BN-ReLU-3x3 conv on the layer's whole input "
+                       "(DenseNet without B), the same output" if any(m["kind"] == "dense" for m in modules) else "")}
+
+
+def savings_title(kinds: set[str]) -> str:
+    """What the concatenating modules are called: inception modules, dense layers (DenseNet), or both."""
+    if kinds == {"dense"}:
+        return "Dense layers: the 1x1 bottleneck"
+    if kinds <= {"inception"}:
+        return "Inception modules: 1x1 reductions"
+    return "Inception modules and dense layers: 1x1 reductions"
 
 
 def _ratio(a: int, b: int) -> float:
