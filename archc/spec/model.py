@@ -205,8 +205,9 @@ class InceptionStage(Strict):
 
 
 class TransitionSpec(Strict):
-    """Transition layer after a dense block (Huang et al. 2017, Sec. 3): BN, act, 1x1 conv to
-    floor(compression x C) channels, 2x2 average pool with stride 2."""
+    """Transition after a dense block: BN, act, 1x1 conv to floor(compression x C), 2x2 avg pool /2.
+
+    Huang et al. 2017, Sec. 3 ("Pooling layers", "Compression")."""
 
     compression: float = Field(0.5, gt=0, le=1, description="theta: the 1x1 conv gives floor(theta x C_in) "
                                                              "channels (DenseNet-BC: 0.5; 1: no compression)")
