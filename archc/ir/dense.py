@@ -94,6 +94,10 @@ def transition(lw: "Lowerer", tr: "TransitionSpec", prefix: str, x: Shape, spec_
         raise lw.error(sp + ("compression",), f"the transition's 1x1 conv would have floor({tr.compression:g} x "
                        f"{x[0]}) = 0 channels", expected="compression x input channels >= 1",
                        got=f"{tr.compression:g} x {x[0]}")
+    if min(x[1:]) < 2:
+        raise lw.error(sp, f"the transition's 2x2 average pool does not fit the {x[1]}x{x[2]} feature map",
+                       expected="at least 2x2 after the block (fewer stride-2 layers before it, or no transition)",
+                       got=f"{x[1]}x{x[2]}")
     unit = preact_unit(lw, "conv", path, x, out, 1, sp, ctx)
     pool = lw.op("avgpool", AvgPoolParams(kernel=2, stride=2), "pool", path, unit.out_shape, sp)
     return SeqNode(name=name, path=path, in_shape=x, out_shape=pool.out_shape, spec_path=sp, role="block",
@@ -108,6 +112,9 @@ def dense_stage(lw: "Lowerer", st: "DenseStage", name: str, x: Shape, spec_path:
     if st.layers > lw.limits.max_blocks_per_stage:
         raise lw.error(spec_path + ("layers",), f"{st.layers:,} layers is too many",
                        expected=f"at most {lw.limits.max_blocks_per_stage:,} (see archc.Limits)")
+    if not st.bottleneck and st.bn_size is not None:
+        raise lw.error(spec_path + ("bn_size",), "`bn_size` sizes the bottleneck 1x1 conv; it has no effect with "
+                       "`bottleneck: false`", expected="no `bn_size`, or `bottleneck: true`")
     ctx = replace(lw.ctx, norm=st.norm or lw.ctx.norm, act=st.act or lw.ctx.act)
     items: list[Node] = []
     y = x

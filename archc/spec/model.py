@@ -240,12 +240,6 @@ class DenseStage(Strict):
     def _valid_name(cls, value: Optional[str]) -> Optional[str]:
         return check_identifier(value)
 
-    @model_validator(mode="after")
-    def _bottleneck_size(self) -> "DenseStage":
-        if not self.bottleneck and self.bn_size is not None:
-            raise ValueError("`bn_size` sizes the bottleneck 1x1 conv; it has no effect with `bottleneck: false`")
-        return self
-
 
 _stage_fields = dict(_layer_fields())
 _stage_fields.update(
