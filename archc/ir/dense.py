@@ -22,7 +22,7 @@ from archc.ops import REGISTRY, AvgPoolParams, ConvParams, DropoutParams, LayerC
 
 if TYPE_CHECKING:
     from archc.ir.lower import Lowerer
-    from archc.spec.model import DenseStage, TransitionSpec
+    from archc.spec.dense import DenseStage, TransitionSpec
 
 DEFAULT_BN_SIZE = 4  # Huang et al. 2017, Sec. 3: "let each 1x1 convolution produce 4k feature-maps"
 

@@ -13,6 +13,7 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from archc.errors import SpecError, format_path, short_repr
 from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
+from archc.spec.dense import DenseStage, TransitionSpec
 from archc.spec.yamlload import Document
 
 FORMAT_VERSION = 1
@@ -202,43 +203,6 @@ class InceptionStage(Strict):
                     raise ValueError(f"module {key!r}: the shorthand takes six numbers "
                                      f"[1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj], got {len(module)}")
         return value
-
-
-class TransitionSpec(Strict):
-    """Transition after a dense block: BN, act, 1x1 conv to floor(compression x C), 2x2 avg pool /2.
-
-    Huang et al. 2017, Sec. 3 ("Pooling layers", "Compression")."""
-
-    compression: float = Field(0.5, gt=0, le=1, description="theta: the 1x1 conv gives floor(theta x C_in) "
-                                                             "channels (DenseNet-BC: 0.5; 1: no compression)")
-    name: Optional[str] = Field(None, description="default transition")
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: Optional[str]) -> Optional[str]:
-        return check_identifier(value)
-
-
-class DenseStage(Strict):
-    """A dense block (Huang et al. 2017): each layer's output is concatenated to its input."""
-
-    name: Optional[str] = Field(None, description="default stage<n>")
-    layers: PositiveInt = Field(description="L: dense layers in the block (layer1..L)")
-    growth_rate: PositiveInt = Field(description="k: channels each layer adds (its 3x3 conv's output)")
-    bn_size: Optional[PositiveInt] = Field(None, description="the bottleneck 1x1 conv gives bn_size x k channels "
-                                                             "(default 4, DenseNet-B)")
-    bottleneck: bool = Field(True, description="false: layers are BN-act-3x3 conv only (DenseNet without B)")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each layer's 3x3 conv (training only); "
-                                                         "0: none")
-    transition: Optional[TransitionSpec] = Field(None, description="a transition layer after the block "
-                                                                   "(`{}`: compression 0.5)")
-    norm: Optional[NormLiteral] = Field(None, description="override defaults.norm in this stage")  # type: ignore[valid-type]
-    act: Optional[ActLiteral] = Field(None, description="override defaults.act in this stage")  # type: ignore[valid-type]
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: Optional[str]) -> Optional[str]:
-        return check_identifier(value)
 
 
 _stage_fields = dict(_layer_fields())
