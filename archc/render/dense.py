@@ -3,8 +3,9 @@
 The paper's picture (Huang et al. 2017, Fig. 1) joins every layer to every later one: L(L+1)/2 edges,
 300 for a 24-layer block. archc's IR holds the same connectivity as a chain of concats (layer i
 outputs [its input, its k new channels]), and that chain is drawn: the concat nodes form a straight
-spine whose edges carry the growing feature map (C0, C0 + k, C0 + 2k, ... channels); each layer's body
-hangs beside it, fed from the spine, and its edge back into the spine says `+k`.
+spine (each names the feature map after it: C0 + k, C0 + 2k, ... channels); each layer's body sits beside
+its concat on one row, fed from the spine above, and its edge into the concat says `+k`: 3 edges per
+layer at block level, however long the block.
 
   stage  one node for the block (its layers' recipe, the growth rate, channels in -> out) and one
          for the transition after it (the paper's Fig. 2: dense block, conv + pool, dense block, ...)
@@ -14,11 +15,13 @@ hangs beside it, fed from the spine, and its edge back into the spine says `+k`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import graphviz
 
 from archc.ir.graph import ConcatNode, Node, OpNode, SeqNode
+from archc.ops import Cost
 from archc.render import style
 from archc.render.style import esc, fmt_shape, html_label
 
@@ -71,18 +74,18 @@ def block_label(stage: SeqNode, layers: list[ConcatNode], d: "Drawer") -> str:
     grey = "" if d.scale is not None else ' COLOR="#555555"'
     return "<" + "<BR/>".join(
         [f"<B>Dense block · {len(layers)} layers</B>"] + [f'<FONT POINT-SIZE="8">{esc(r)}</FONT>' for r in lines]
-        + [f'<FONT POINT-SIZE="8"{grey}>{esc(n)}</FONT>' for n in notes + d.annotation(_Part(stage, layers))]) + ">"
+        + [f'<FONT POINT-SIZE="8"{grey}>{esc(n)}</FONT>' for n in notes + d.annotation(_Costed.of(layers))]) + ">"  # type: ignore[arg-type]
 
 
-class _Part:
-    """The cost of some of a stage's children, for annotations (the dense layers without the transition)."""
+@dataclass(frozen=True)
+class _Costed:
+    """Some of a stage's children as one thing with a cost (annotations of the layers without the transition)."""
 
-    def __init__(self, stage: SeqNode, children: list) -> None:
-        from archc.ops import Cost
+    cost: Cost
 
-        params = sum(c.cost.params for c in children)
-        macs = sum(c.cost.macs for c in children)
-        self.cost = Cost(params, macs)
+    @staticmethod
+    def of(nodes: list) -> "_Costed":
+        return _Costed(Cost(sum(n.cost.params for n in nodes), sum(n.cost.macs for n in nodes)))
 
 
 def transition_label(node: SeqNode, d: "Drawer") -> str:
@@ -155,8 +158,8 @@ def draw_layer(node: ConcatNode, d: "Drawer", g: graphviz.Digraph, src: str) -> 
     k = node.out_shape[0] - node.in_shape[0]
     d.dense = True
     cat_id = d.nid(node.path + ".concat")
-    # the spine's edges carry no label (in dot a label takes a rank of its own, doubling the ladder's height):
-    # each concat node names the running feature map instead
+    # the spine's edges carry no label (one on each short edge between rows would crowd them): each concat
+    # node names the feature map after it instead
     d.edge(src, cat_id, label="", **style.DENSE_SPINE)
     with g.subgraph() as row:  # the body beside its concat: one rank per layer
         row.attr(rank="same")
