@@ -100,9 +100,11 @@ GOLDEN: dict[str, tuple[int, int]] = {  # spec -> (params without aux heads, par
     "resnet50_v1": (TORCHVISION_RESNETS["resnet50"],) * 2,  # moving the stride changes no weight
     "googlenet_tv": (6_624_904, 13_004_888),  # torchvision; with aux heads counted from its code
     "googlenet": googlenet_params(batchnorm=False, five=5),
+    "inception_v3": (23_834_568, 27_161_264),  # torchvision metadata (with aux); less its aux head counted by hand
     "plain34": (basic_resnet_params((3, 4, 6, 3), shortcuts=False),) * 2,
     "vgg19": (143_667_240, 143_667_240),  # torchvision vgg19 metadata
     "densenet121": (7_978_856, 7_978_856),  # torchvision densenet121 metadata
+    "mobilenet_v2": (3_504_872, 3_504_872),  # torchvision mobilenet_v2 metadata
     **{f"cifar/resnet{d}": (cifar_params(n),) * 2 for d, n in CIFAR_N.items()},
     **{f"cifar/plain{d}": (cifar_params(n),) * 2 for d, n in CIFAR_N.items()},
 }
@@ -148,7 +150,8 @@ def test_cifar_family_depth_is_6n_plus_2_weighted_layers():
 
 def test_macs_match_published_figures():
     torchvision_gmacs = {"resnet18": 1.814, "resnet34": 3.664, "resnet50": 4.089, "resnet101": 7.801,
-                         "resnet152": 11.514, "googlenet_tv": 1.498, "vgg19": 19.632, "densenet121": 2.834}
+                         "resnet152": 11.514, "googlenet_tv": 1.498, "vgg19": 19.632,
+                         "mobilenet_v2": 0.301, "densenet121": 2.834}
     for name, gmacs in torchvision_gmacs.items():
         assert round(archc.lower(SPECS / f"{name}.yaml").cost.macs / 1e9, 3) == gmacs, name
     # He et al. Table 1 prints GFLOPs (multiply-adds) truncated to one decimal: 1.8, 3.6, 3.8
@@ -181,6 +184,7 @@ def test_googlenet_aux_heads_are_on_4a_and_4d_with_weight_0_3():
 # ---------------------------------------------------------------- forward and backward on CPU
 
 SMALL_INPUT = {"googlenet": 224, "googlenet_tv": 64, "vgg19": 32}  # paper GoogLeNet ends in a fixed 7x7 avg pool
+SMALL_INPUT["inception_v3"] = 299  # its aux head's 5x5 conv needs Mixed_6e at 17x17
 
 
 def small_size(name: str) -> int:

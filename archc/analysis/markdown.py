@@ -142,6 +142,26 @@ def _inception(inc: dict[str, Any]) -> list[str]:
     return out + ["</details>", ""]
 
 
+def _factorisation(fac: Optional[dict[str, Any]]) -> list[str]:
+    """Inception-v3's factorised convs vs the dense conv each group stands for (archc.analysis.factorisation)."""
+    if not fac or not fac["factorisations"]:
+        return []
+    out = ["### Inception modules: factorised convolutions", "", fac["note"] + ".", ""]
+    rows = [[md_text(r["branch"]), r["kind"], f"{r['factorised']} for {r['replaces']}",
+             f"{shape(r['input'])} -> {shape(r['output'])}", n(r["specified"]["macs"]), n(r["dense"]["macs"]),
+             f"{r['macs_factor']:.2f}x", n(r["specified"]["params"]), n(r["dense"]["params"])]
+            for r in fac["factorisations"]]
+    t = fac["total"]
+    rows.append(["**total**", "", "", "", n(t["specified"]["macs"]), n(t["dense"]["macs"]), f"{t['macs_factor']:.2f}x",
+                 n(t["specified"]["params"]), n(t["dense"]["params"])])
+    out += [table(["branch", "kind", "convs", "in -> out", "MACs as specified", "MACs dense", "factor",
+                   "params as specified", "params dense"], rows, "llllrrrrr"), "",
+            "<details><summary>Formulas (k*k*C_in*C_out*H*W)</summary>", ""]
+    out += [f"- {md_text(r['branch'])}: {r['specified']['formula']} = {n(r['specified']['macs'])}; dense "
+            f"{r['replaces']}: {r['dense']['formula']} = {n(r['dense']['macs'])}" for r in fac["factorisations"]]
+    return out + ["", "</details>", ""]
+
+
 def _blocks(res: dict[str, Any]) -> list[str]:
     if not res["stages"]:
         return []
@@ -167,6 +187,30 @@ def _blocks(res: dict[str, Any]) -> list[str]:
             out.append(f"- {md_text(last['block'])} {key} ({last[key]['block']}): "
                        + " + ".join(c["formula"].split(" = ")[0] for c in convs)
                        + f" = {n(sum(c['macs'] for c in convs))}")
+    return out + ["", "</details>", ""]
+
+
+def _depthwise(dw: Optional[dict[str, Any]]) -> list[str]:
+    """Depthwise kxk + pointwise 1x1 pairs vs the dense kxk each replaces (absent: no such pair)."""
+    if not dw:
+        return []
+    t = dw["total"]
+    out = ["### Depthwise factorisations: depthwise + pointwise vs a dense conv", "", dw["note"] + ".", ""]
+    rows = [[md_text(s["stage"]), s["pairs"], n(s["specified"]["macs"]), n(s["dense"]["macs"]),
+             f"{s['macs_factor']:.2f}x", n(s["specified"]["params"]), n(s["dense"]["params"])] for s in dw["stages"]]
+    rows.append(["**total**", sum(s["pairs"] for s in dw["stages"]), n(t["specified"]["macs"]),
+                 n(t["dense"]["macs"]), f"{t['macs_factor']:.2f}x", n(t["specified"]["params"]),
+                 n(t["dense"]["params"])])
+    out += [table(["stage", "pairs", "MACs as specified", "MACs dense", "factor", "params as specified",
+                   "params dense"], rows, "lrrrrrr"), "",
+            f"The dense convs would add {n(t['macs_saved'])} MACs to the network's {n(t['network_macs'])}.", "",
+            "![savings](savings_depthwise.svg)", "",
+            "<details><summary>Formulas per block (k*k*C_in*C_out*H*W)</summary>", ""]
+    for b in dw["blocks"]:
+        spec = " + ".join(c["formula"].split(" = ")[0] for c in b["specified"]["convs"])
+        dense = b["dense"]["convs"][0]["formula"]
+        out.append(f"- {md_text(b['block'])} ({shape(b['input'])} -> {shape(b['output'])}): {spec} = "
+                   f"{n(b['specified']['macs'])}; dense: {dense} ({b['macs_factor']:.2f}x)")
     return out + ["", "</details>", ""]
 
 
@@ -231,7 +275,9 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[s
                  + "; ".join(f"{s['analysis']} (`{s['option']}`)" for s in r["skipped"])
                  + ". `--full` runs every analysis.", ""]
     body = _complexity(r) + _fvcore(r) + ["## Bottleneck savings", ""]
-    savings = _inception(r["savings"]["inception"]) + _blocks(r["savings"]["residual"])
+    savings = (_inception(r["savings"]["inception"]) + _factorisation(r["savings"].get("factorisation"))
+               + _blocks(r["savings"]["residual"]))
+    savings += _depthwise(r["savings"].get("depthwise"))
     body += savings or ["No inception modules and no basic/bottleneck block stages: nothing to rewrite.", ""]
     body += _paths(r) + _init(r)
     if probe_md:

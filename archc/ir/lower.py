@@ -8,6 +8,7 @@ from typing import Optional
 from archc.errors import SpecError
 from archc.ir.dense import dense_stage
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.inverted import check_inverted_stage, inverted_block
 from archc.names import class_name, name_problem
 from archc.ops import (PASS_THROUGH, REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape,
                           ShapeError, pair)
@@ -270,13 +271,19 @@ class Lowerer:
             raise self.error(spec_path + ("blocks",), f"{st.blocks:,} blocks is too many",
                              expected=f"at most {self.limits.max_blocks_per_stage:,} (see archc.Limits)")
         ctx = self._stage_ctx(st)
+        if st.block == "inverted":
+            check_inverted_stage(self, st, spec_path)
         blocks: list[Node] = []
         y = x
+        node: Node
         for b in range(st.blocks):
             stride = st.stride if b == 0 else 1
             block_name = f"block{b + 1}"
-            if isinstance(st, ResidualStage):
-                node: Node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx, first=b == 0)
+            if st.block == "inverted":  # MobileNet-V2 (archc/ir/inverted.py)
+                node = inverted_block(self, st, block_name, name, y, stride, spec_path, ctx,
+                                      residual=isinstance(st, ResidualStage), first=b == 0)
+            elif isinstance(st, ResidualStage):
+                node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx, first=b == 0)
             else:
                 items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False,
                                          first=b == 0)
@@ -290,11 +297,12 @@ class Lowerer:
 
     def inception_module(self, st: InceptionStage, key: str, module: object, name: str, prefix: str, x: Shape,
                          spec_path: tuple, ctx: LayerContext) -> ConcatNode:
+        from archc.ir.inception import branch_items, concat
+
         path = _join(prefix, name)
-        if isinstance(module, InceptionModuleSpec):
-            branch_layers = [list(b) for b in module.branches]
-            branches = [self.layers(layers, _join(path, f"branch{i + 1}"), x, spec_path + ("branches", i), ctx)
-                        for i, layers in enumerate(branch_layers)]
+        if isinstance(module, InceptionModuleSpec):  # an item may itself be `branches:` (archc.ir.inception)
+            branches = [branch_items(self, list(b), _join(path, f"branch{i + 1}"), x, spec_path + ("branches", i), ctx)
+                        for i, b in enumerate(module.branches)]
         else:
             n1, r3, n3, r5, n5, pp = module  # type: ignore[misc]
             k5 = st.five
@@ -314,18 +322,7 @@ class Lowerer:
                     items.append(node)
                     y = node.out_shape
                 branches.append(items)
-        seqs = []
-        for i, items in enumerate(branches):
-            if len(branches) > 1:
-                self.refuse_inplace_on_shared_input(items, "the other branches")
-            seqs.append(self.seq(f"branch{i + 1}", path, x, items, spec_path, "branch"))
-        shapes = [s.out_shape for s in seqs]
-        if any(len(s) != 3 for s in shapes) or len({s[1:] for s in shapes}) != 1:
-            raise self.error(spec_path, "inception branches must keep the same spatial size to concatenate",
-                             expected="equal H x W on every branch", got=", ".join(_fmt(s) for s in shapes))
-        y = (sum(s[0] for s in shapes), *shapes[0][1:])
-        return ConcatNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="module",
-                          meta={"kind": "inception", "key": key}, branches=seqs)
+        return concat(self, name, prefix, x, branches, spec_path, "module", {"kind": "inception", "key": key})
 
     def inception_stage(self, st: InceptionStage, name: str, x: Shape, spec_path: tuple) -> SeqNode:
         ctx = self._stage_ctx(st)
@@ -384,11 +381,13 @@ class Lowerer:
             items.append(node)
             x = node.out_shape
         head_layers = spec.head if spec.head is not None else DEFAULT_HEAD
-        top.name("head", "head", ("head",))
-        head = self.layers(head_layers, "head", x, ("head",), self.ctx)
-        items.append(self.seq("head", "", x, head, ("head",), "head"))
-        out = items[-1].out_shape
-        if tuple(out) != (spec.classes,):
+        head: list[Node] = []
+        if head_layers:  # `head: []`: a module alone (a block, a layer), ending in feature maps
+            top.name("head", "head", ("head",))
+            head = self.layers(head_layers, "head", x, ("head",), self.ctx)
+            items.append(self.seq("head", "", x, head, ("head",), "head"))
+        out = items[-1].out_shape  # the schema asks for at least one stage
+        if head_layers and tuple(out) != (spec.classes,):
             where: tuple = ("head",)
             if spec.head and len(out) == 1:  # flat, but not `classes` scores: name the layer that sized it
                 last = max((i for i, n in enumerate(head) if tuple(n.in_shape) != tuple(n.out_shape)),

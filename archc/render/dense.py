@@ -29,6 +29,22 @@ if TYPE_CHECKING:
     from archc.render.draw import Drawer
 
 
+def lead_op(node: Node, ops: list[OpNode]) -> OpNode:
+    """The op a unit is named after: its first, or the conv of a pre-activation unit (BN, act, conv)."""
+    if node.meta.get("preact"):
+        return next((op for op in ops if op.op.weighted), ops[0])
+    return ops[0]
+
+
+def unit_details(node: Node, ops: list[OpNode], d: "Drawer") -> str:
+    """A unit's second line: the ops after its conv ('BN, relu'), or 'BN, relu before' for a pre-activation one."""
+    i = ops.index(lead_op(node, ops))
+    before, after = ", ".join(d.name(op) for op in ops[:i]), ", ".join(d.name(op) for op in ops[i + 1:])
+    if not before:
+        return after
+    return f"{before} before" + (f"; {after} after" if after else "")
+
+
 def is_dense_layer(node: Node) -> bool:
     return isinstance(node, ConcatNode) and node.meta.get("kind") == "dense"
 

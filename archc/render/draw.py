@@ -25,7 +25,7 @@ from archc.text import clean_text
 ID_MAX_CHARS = 1_000
 
 GENERIC_WEIGHT = "weight layer"
-BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "custom": "Block"}
+BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "inverted": "Inverted residual", "custom": "Block"}
 
 
 class Drawer:
@@ -81,7 +81,7 @@ class Drawer:
         """What a node is called: its registry label ("3x3 conv, 64"), or "weight layer" for a weighted
         layer (or a unit that starts with one) under generic labels."""
         ops = [node] if isinstance(node, OpNode) else list(node.ops())
-        if self.opts.generic_labels and ops and lead_op(node, ops).op.weighted:
+        if self.opts.generic_labels and ops and dense.lead_op(node, ops).op.weighted:
             return GENERIC_WEIGHT
         if isinstance(node, OpNode):
             return node.label
@@ -293,23 +293,10 @@ def _sequence(items: list[Node], d: Drawer, g: graphviz.Digraph, src: str) -> st
     return src
 
 
-def lead_op(node: Node, ops: list[OpNode]) -> OpNode:
-    """The op a unit is named after: its first, or the conv of a pre-activation unit (BN, act, conv)."""
-    if node.meta.get("preact"):
-        return next((op for op in ops if op.op.weighted), ops[0])
-    return ops[0]
-
-
 def unit_label(node: SeqNode, d: Drawer) -> str:
     ops = list(node.ops())
     title = d.name(node)
-    details = []
-    if d.opts.unit_details and len(ops) > 1:
-        lead = lead_op(node, ops)
-        before = [d.name(op) for op in ops[:ops.index(lead)]]
-        after = [d.name(op) for op in ops[ops.index(lead) + 1:]]
-        details = [", ".join(after)] if not before else [", ".join(before) + " before" + (
-            "; " + ", ".join(after) + " after" if after else "")]
+    details = [dense.unit_details(node, ops, d)] if d.opts.unit_details and len(ops) > 1 else []
     return d.label(title, details, d.annotation(node))
 
 
@@ -319,7 +306,7 @@ def _unit(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
         d.out_of[node.path] = out
         return out
     ops = list(node.ops())
-    category = "shortcut" if node.role == "shortcut" else (lead_op(node, ops).op.category if ops else "other")
+    category = "shortcut" if node.role == "shortcut" else (dense.lead_op(node, ops).op.category if ops else "other")
     out = d.node(g, d.nid(node.path), unit_label(node, d), category, node.path)
     d.edge(src, out, node.in_shape)
     d.register(node, out)
@@ -382,7 +369,8 @@ def _plain_block(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str
         return dense.draw_transition(node, d, g, src)
     if d.level == "stage":  # only reached under --focus: draw the block as one unit-like node
         return _unit(node, d, g, src)
-    label = f"{node.name} · {node.meta.get('block', 'block')} (plain)"
+    plain = "no shortcut" if node.meta.get("shortcut") == "none" else "plain"  # a residual stage's block without one
+    label = f"{node.name} · {node.meta.get('block', 'block')} ({plain})"
     with d.cluster(g, node.path, label, "block") as sub:
         out = _sequence(node.items, d, sub, src)
     d.out_of[node.path] = out
@@ -455,14 +443,28 @@ def _(node: ResidualNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     return out
 
 
+def _chain_cell(items: list[Node], d: Drawer) -> str:
+    """A branch's units top to bottom; a concat nested in the branch (Inception-v3's 1x3 | 3x1) as its
+    sub-branches side by side, each in a thin box."""
+    shown = [c for c in items if not (isinstance(c, OpNode) and c.op.category in ("act", "norm"))]
+    if not any(isinstance(c, ConcatNode) for c in shown):
+        return f'<FONT POINT-SIZE="8">{"<BR/>".join(esc(d.name(c)) for c in shown)}</FONT>'
+    rows = []
+    for c in shown:
+        if isinstance(c, ConcatNode):
+            subs = "".join(f'<TD BORDER="1" COLOR="#c0c0c0">{_chain_cell(b.items, d)}</TD>' for b in c.branches)
+            cell = f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1"><TR>{subs}</TR></TABLE>'
+        else:
+            cell = f'<FONT POINT-SIZE="8">{esc(d.name(c))}</FONT>'
+        rows.append(f"<TR><TD>{cell}</TD></TR>")
+    return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{"".join(rows)}</TABLE>'
+
+
 def module_label(node: ConcatNode, d: Drawer) -> str:
     """An inception module as one node: its branches in columns, each the chain of its units."""
     cells = []
     for branch in node.branches:
-        chain = [d.name(c) for c in branch.items
-                 if not (isinstance(c, OpNode) and c.op.category in ("act", "norm"))]
-        rows = "<BR/>".join(esc(c) for c in chain)
-        cells.append(f'<TD BORDER="1" COLOR="#9a9a9a" BGCOLOR="white"><FONT POINT-SIZE="8">{rows}</FONT></TD>')
+        cells.append(f'<TD BORDER="1" COLOR="#9a9a9a" BGCOLOR="white">{_chain_cell(branch.items, d)}</TD>')
     grey = "" if d.scale is not None else ' COLOR="#555555"'
     notes = "".join(f'<BR/><FONT POINT-SIZE="8"{grey}>{esc(n)}</FONT>' for n in d.annotation(node))
     head = f'<TR><TD COLSPAN="{len(cells)}" BORDER="0"><B>{esc(node.name)}</B> → concat{notes}</TD></TR>'

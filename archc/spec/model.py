@@ -114,13 +114,13 @@ class BlockStage(Strict):
     """A run of `blocks` basic or bottleneck blocks, or of a custom `layers` block."""
 
     name: Optional[str] = Field(None, description="default stage<n>")
-    block: Optional[Literal["basic", "bottleneck"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand")
+    block: Optional[Literal["basic", "bottleneck", "inverted"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand; inverted: 1x1 expand, 3x3 depthwise, 1x1 linear projection (MobileNet-V2)")
     layers: Optional[list[Layer]] = Field(None, min_length=1, description="a custom block body instead of `block`")  # type: ignore[valid-type]
     width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion. Not with `layers`")
     blocks: PositiveInt = Field(1, validation_alias=AliasChoices("blocks", "repeat"),
                                 description="number of blocks; `repeat` is a synonym (VGG-style `layers`)")
     stride: PositiveInt = Field(1, description="stride of the first block. Not with `layers`: give a layer the stride")
-    expansion: Optional[PositiveInt] = Field(None, description="output/width ratio; default 1 basic, 4 bottleneck. Not with `layers`")
+    expansion: Optional[PositiveInt] = Field(None, description="output/width ratio; default 1 basic, 4 bottleneck; inverted: hidden/input ratio t, default 6 (output is width). Not with `layers`")
     groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality). Not with `layers`")
     base_width: PositiveInt = Field(64, description="ResNeXt/wide-ResNet width per group: mid = width*base_width/64*groups. Not with `layers`")
     stride_on: Literal["1x1", "3x3"] = Field("3x3", description="bottleneck: which conv strides (paper v1: 1x1; torchvision v1.5: 3x3). Not with `layers`")
@@ -147,7 +147,7 @@ class BlockStage(Strict):
     @model_validator(mode="after")
     def _block_or_layers(self) -> "BlockStage":
         if (self.block is None) == (self.layers is None):
-            raise ValueError("give either `block` (basic/bottleneck) with `width`, or `layers`")
+            raise ValueError("give either `block` (basic/bottleneck/inverted) with `width`, or `layers`")
         if self.block is not None and self.width is None:
             raise ValueError("`width` is required with `block`")
         return self
@@ -167,10 +167,27 @@ class PlainStage(BlockStage):
     """The same blocks without shortcuts (or VGG-style `layers` with `blocks` repeats)."""
 
 
+def _two_or_more(value: Optional[list]) -> Optional[list]:
+    if value is not None and len(value) < 2:
+        raise ValueError(f"a nested `branches:` item needs at least 2 sub-branches, got {len(value)} (a single "
+                         "sub-branch is just more layers of the branch: write them there)")
+    return value
+
+
+BranchItem = create_model(
+    "BranchItem", __base__=_LayerBase,
+    __doc__="One item of an inception branch: a layer, or `branches:` (sub-branches concatenated on channels).",
+    __validators__={"_two_or_more": field_validator("branches")(_two_or_more)},
+    branches=(Optional[list[list["BranchItem"]]],  # type: ignore[valid-type]
+              Field(None, description="sub-branches on this item's input, concatenated on channels "
+                                      "(Inception-v3's 1x3 / 3x1 pair); named concat<n>")),
+    **_layer_fields())
+
+
 class InceptionModuleSpec(Strict):
     """A general inception module: parallel branches concatenated on channels."""
 
-    branches: list[list[Layer]] = Field(min_length=1)  # type: ignore[valid-type]
+    branches: list[list[BranchItem]] = Field(min_length=1)  # type: ignore[valid-type]
 
 
 SIX = Field(description="1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj")
@@ -278,7 +295,7 @@ class Spec(Strict):
     init: InitSpec = Field(default_factory=InitSpec, description="weight initialisation")
     stem: list[Layer] = Field(default_factory=list, description="layers before the stages")  # type: ignore[valid-type]
     stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception / dense stages and bare layers")  # type: ignore[valid-type]
-    head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]")  # type: ignore[valid-type]
+    head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]; []: none (a module alone, ending in feature maps)")  # type: ignore[valid-type]
     aux_heads: list[AuxHead] = Field(default_factory=list, description="auxiliary classifiers (training only)")
     _document: Optional[Document] = PrivateAttr(None)
     _limits: Any = PrivateAttr(None)
@@ -310,7 +327,7 @@ class Spec(Strict):
         return spec_html(self)
 
 
-for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,
+for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec, BranchItem,
                ResidualStage, PlainStage, BlockStage, DenseStage, TransitionSpec, Layer, StageItem):
     _model.model_rebuild()
 
@@ -369,8 +386,9 @@ _MESSAGES = {
 }
 
 
-def _clean_loc(loc: tuple, data: Any) -> tuple:
-    """Keep the loc parts that address the user's data; drop pydantic's union-member and validator tags."""
+def _clean_loc(loc: tuple, data: Any, missing: bool = True) -> tuple:
+    """Keep the loc parts that address the user's data; drop pydantic's union-member and validator tags
+    (a last part not in the data is kept only for a `missing` key: else it is a tag like 'list[int]')."""
     out = []
     node = data
     for i, part in enumerate(loc):
@@ -380,7 +398,7 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
-        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
+        elif missing and i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
             out.append(part)  # a missing key: the path of the key that should be there
         else:
             node = node  # a tag such as 'InceptionModuleSpec' or 'list[int]': skip it
@@ -420,7 +438,7 @@ def _more(others: list, doc: Document, shown: int = 3) -> str:
 
 def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError:
     errors = exc.errors(include_url=False)
-    cleaned = [_clean_loc(e["loc"], doc.data) for e in errors]
+    cleaned = [_clean_loc(e["loc"], doc.data, e["type"] == "missing") for e in errors]
     # a union's alternatives fail together: keep the most specific (deepest) error of each problem
     specific = [i for i, c in enumerate(cleaned)
                 if not any(len(o) > len(c) and o[: len(c)] == c for o in cleaned)]
@@ -449,7 +467,7 @@ def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError
         message = str(err.get("ctx", {}).get("error", err["msg"]))
         return doc.error(loc, message + more)
     message = _MESSAGES.get(kind, err["msg"][0].lower() + err["msg"][1:])
-    here = [e for e in errors if _clean_loc(e["loc"], doc.data) == loc]
+    here = [e for e in errors if _clean_loc(e["loc"], doc.data, e["type"] == "missing") == loc]
     if len(here) > 1 and any(isinstance(p, str) and p.startswith("tuple[") for e in here for p in e["loc"]):
         # `kernel: [3, 5, 7]` fails both union members (an int, a pair): name both
         return doc.error(loc, f"expected an integer or a pair [h, w]{more}", got=got)
