@@ -280,6 +280,27 @@ def test_dense_block_paths_equal_brute_force_enumeration_of_the_papers_dag(layer
     assert own == result.layers["output"].as_dict()
 
 
+def test_identity_branches_each_count_as_a_path():
+    """An empty branch is the identity; two of them in one concat are two paths (the DAG keeps them apart)."""
+    text = textwrap.dedent("""\
+        name: identities
+        input: {size: 8}
+        classes: 3
+        stages:
+          - inception: {modules: {a: {branches: [[], [conv: {out: 4}]]}, b: {branches: [[], [], []]}}}
+        """)
+    model = archc.lower(archc.loads(text))
+    assert model.find("stage1.inceptionb").out_shape == (3 * 7, 8, 8)
+    result = path_counts(model)
+    assert result.layers["output"].as_dict() == {1: 3, 2: 3}  # (identity | conv) x 3 identities; fc always
+    g = to_dag(model)
+    assert enumerate_paths(g, "input", "output", lambda v: 1 if g.nodes[v].get("weighted") else 0) == {1: 3, 2: 3}
+    module = archc.compile(model).eval().get_submodule("stage1.inceptionb")
+    y = torch.randn(1, 7, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(module(y), torch.cat([y, y, y], 1))
+
+
 def test_densenet121_has_2_to_the_58_paths():
     result = path_counts(archc.lower(DENSENET121))
     layers = result.layers["output"]
