@@ -219,13 +219,15 @@ def list_specs() -> None:
     import archc
 
     root = bundled_specs_dir()
-    for path in bundled_specs():
+    paths = bundled_specs()
+    width = max([22] + [len(str(p.relative_to(root).with_suffix(""))) for p in paths])  # the names in one column
+    for path in paths:
         rel = path.relative_to(root).with_suffix("")
         try:
             model = archc.lower(archc.load(path))
-            click.echo(f"{str(rel):<22} {model.title:<46} {model.cost.params / 1e6:8.2f}M params")
+            click.echo(f"{str(rel):<{width}} {model.title:<46} {model.cost.params / 1e6:8.2f}M params")
         except ArchcError as exc:
-            click.echo(f"{str(rel):<22} INVALID: {exc.format()}")
+            click.echo(f"{str(rel):<{width}} INVALID: {exc.format()}")
 
 
 @main.command()

@@ -107,6 +107,10 @@ GOLDEN: dict[str, tuple[int, int]] = {  # spec -> (params without aux heads, par
     "mobilenet_v2": (3_504_872, 3_504_872),  # torchvision mobilenet_v2 metadata
     **{f"cifar/resnet{d}": (cifar_params(n),) * 2 for d, n in CIFAR_N.items()},
     **{f"cifar/plain{d}": (cifar_params(n),) * 2 for d, n in CIFAR_N.items()},
+    # torchvision metadata; pre-activation ResNets: independent modules and counts in tests/test_family_preact.py
+    "resnext50_32x4d": (25_028_904,) * 2, "wide_resnet50_2": (68_883_240,) * 2,
+    "preact_resnet18": (11_687_720,) * 2, "cifar/preact_resnet164": (1_703_258,) * 2,
+    "cifar/preact_resnet1001": (10_327_706,) * 2,
 }
 
 

@@ -260,7 +260,7 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[s
                   probe_md: Optional[str] = None) -> str:
     head = [f"# {md_text(r['title'])}: analysis", ""]
     facts = [f"spec {md_code(r['spec'])}" if r["spec"] else "", f"input {shape(r['input'])}",
-             f"{r['classes']} classes"]
+             f"{r['classes']} classes" if r["classes"] is not None else "no classifier (a module alone)"]
     if r.get("overrides"):
         facts.append("with " + " ".join(md_code(f"--set {o}") for o in r["overrides"]))
     head += [" · ".join(f for f in facts if f), ""]

@@ -187,12 +187,19 @@ def _ratio(a: int, b: int) -> float:
 # ---------------------------------------------------------------- residual blocks
 
 
+# block kind -> (its kind of convs, the counterpart of the same family): a pre-activation block's counterpart
+# is a pre-activation block
+COUNTERPARTS = {"bottleneck": ("bottleneck", "basic"), "basic": ("basic", "bottleneck"),
+                "preact_bottleneck": ("bottleneck", "preact_basic"), "preact_basic": ("basic", "preact_bottleneck")}
+
+
 def _counterpart(stage: Any, c_out: int) -> Optional[dict[str, Any]]:
     """Spec fields of the other block kind with the same output width, or None."""
-    if stage.block == "bottleneck":
-        return {"block": "basic", "width": c_out, "expansion": 1, "groups": 1, "base_width": 64}
-    if stage.block == "basic" and c_out % 4 == 0:
-        return {"block": "bottleneck", "width": c_out // 4, "expansion": 4, "groups": 1, "base_width": 64,
+    convs, other = COUNTERPARTS.get(stage.block, ("", ""))
+    if convs == "bottleneck":
+        return {"block": other, "width": c_out, "expansion": 1, "groups": 1, "base_width": 64}
+    if convs == "basic" and c_out % 4 == 0:
+        return {"block": other, "width": c_out // 4, "expansion": 4, "groups": 1, "base_width": 64,
                 "stride_on": "3x3"}
     return None
 
@@ -231,6 +238,11 @@ def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
     return lower(spec, None, counted_only), swaps
 
 
+def _blocks(stage: Node) -> list[Node]:
+    """A stage's blocks (not a pre-activation stage's shared BN-ReLU unit before them)."""
+    return [c for c in stage.children() if c.role == "block"]
+
+
 def _block_summary(node: Node) -> dict[str, Any]:
     c = node.cost
     return {"block": node.meta.get("block"), "params": c.params, "macs": c.macs,
@@ -251,7 +263,7 @@ def block_savings(model: Model) -> dict[str, Any]:
         mine = model.find(swap["stage"])
         theirs = other.find(swap["stage"])
         blocks = []
-        for a, b in zip(mine.children(), theirs.children()):
+        for a, b in zip(_blocks(mine), _blocks(theirs)):
             blocks.append({"block": a.path, "input": list(a.in_shape), "output": list(a.out_shape),
                            "specified": _block_summary(a), "counterpart": _block_summary(b),
                            "macs_factor": _ratio(b.cost.macs, a.cost.macs)})

@@ -25,7 +25,8 @@ from archc.text import clean_text
 ID_MAX_CHARS = 1_000
 
 GENERIC_WEIGHT = "weight layer"
-BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "inverted": "Inverted residual", "custom": "Block"}
+BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "inverted": "Inverted residual", "custom": "Block",
+                "preact_bottleneck": "Pre-act bottleneck", "preact_basic": "Pre-act basic block"}
 
 
 class Drawer:

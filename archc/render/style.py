@@ -100,7 +100,8 @@ def category_style(category: str) -> dict[str, str]:
 def esc(text: object) -> str:
     """Text for an HTML-like Graphviz label: printable, bounded (Graphviz refuses a label over 16,384
     characters), escaped."""
-    return html.escape(clean_text(text), quote=True)
+    # Graphviz expands \G, \N, ... even inside HTML labels (and after entities): a doubled backslash stays one
+    return html.escape(clean_text(text), quote=True).replace("\\", "\\\\")
 
 
 def fmt_shape(shape: Sequence[int]) -> str:

@@ -114,7 +114,10 @@ class BlockStage(Strict):
     """A run of `blocks` basic or bottleneck blocks, or of a custom `layers` block."""
 
     name: Optional[str] = Field(None, description="default stage<n>")
-    block: Optional[Literal["basic", "bottleneck", "inverted"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand; inverted: 1x1 expand, 3x3 depthwise, 1x1 linear projection (MobileNet-V2)")
+    block: Optional[Literal["basic", "bottleneck", "inverted", "preact_basic", "preact_bottleneck"]] = Field(
+        None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand; inverted: 1x1 expand, 3x3 "
+                          "depthwise, 1x1 linear projection (MobileNet-V2); preact_*: basic/bottleneck convs each "
+                          "after BN-ReLU, nothing after the add (residual stages only)")
     layers: Optional[list[Layer]] = Field(None, min_length=1, description="a custom block body instead of `block`")  # type: ignore[valid-type]
     width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion. Not with `layers`")
     blocks: PositiveInt = Field(1, validation_alias=AliasChoices("blocks", "repeat"),
@@ -161,6 +164,9 @@ class ResidualStage(BlockStage):
         description="when shapes change: projection (1x1 conv + BN, option B), pad (zero-pad, option A); "
         "projection_all: always project (option C); identity: never (shapes must match)")
     zero_init: Optional[bool] = Field(None, description="zero-init the last BN of each block; default init.zero_init_residual")
+    first_preact: Optional[bool] = Field(
+        None, description="preact blocks: the stage opens with a BN-ReLU (`preact`) that the first block's body and "
+                          "shortcut share (default true); false: the input is activated already (a stem's BN-ReLU)")
 
 
 class PlainStage(BlockStage):

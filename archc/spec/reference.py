@@ -101,6 +101,8 @@ inside a residual block or an inception branch (whose output is not the network'
 | `basic` | 3x3 conv (stride), 3x3 conv | `width x expansion` (expansion 1) |
 | `bottleneck` | 1x1 reduce, 3x3 (groups), 1x1 expand | `width x expansion` (expansion 4) |
 | `inverted` | 1x1 expand (skipped when expansion is 1), 3x3 depthwise (stride), 1x1 linear projection | `width` (expansion 6) |
+| `preact_basic` | BN-ReLU-3x3, BN-ReLU-3x3 (residual stages only) | as `basic` |
+| `preact_bottleneck` | BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1 (residual stages only) | as `bottleneck` |
 
 In a bottleneck the middle width is `int(width * base_width / 64) * groups` (ResNeXt: `groups: 32,
 base_width: 4`; wide ResNet-50-2: `base_width: 128`). `stride_on: 3x3` is torchvision's "v1.5";
@@ -156,6 +158,32 @@ stages:   # Table 2: t, c, n, s
 `archc analyze` reports what each depthwise + pointwise pair saves against the dense kxk conv it
 replaces (from the depthwise conv's input to the pointwise conv's output channels), per block, per
 stage and in total.
+
+### Pre-activation blocks
+
+`block: preact_basic` / `preact_bottleneck` are He et al.'s full pre-activation units ("Identity
+Mappings in Deep Residual Networks", 2016, Fig. 4e): each conv comes after BN-ReLU and nothing follows
+the add, so the identity path runs clean from block to block. The convs take every option of
+`basic` / `bottleneck` (`groups`, `base_width`, `stride_on`, `dilation`). As in the authors' code
+(resnet-1k-layers `resnet-pre-act.lua`, fb.resnet.torch `preresnet.lua`), a stage opens with one
+BN-ReLU, `stageN.preact`, that its **first** block's body and shortcut both read; the later blocks
+pre-activate inside their body (`stageN.blockB.preact`) and add their raw input. A projection
+shortcut is a bare 1x1 conv (no BN), as is each block's last conv. `first_preact: false` leaves the
+stage's BN-ReLU out, for an input that is activated already (an ImageNet stem's conv-BN-ReLU-max
+pool: fb.resnet.torch's `no_preact`). The network's last BN-ReLU is the head's. `zero_init` zeroes the
+BN before the last conv (the block starts as the identity). Pre-activation blocks need a `residual`
+stage; `first_preact` needs pre-activation blocks.
+
+```yaml
+stem:
+  - conv: {out: 16, kernel: 3, norm: none, act: none, bias: false}   # no BN-ReLU: stage1.preact does it
+stages:
+  - residual: {block: preact_bottleneck, width: 16, blocks: 18, stride_on: 1x1}
+  - residual: {block: preact_bottleneck, width: 32, blocks: 18, stride: 2, stride_on: 1x1}
+  - residual: {block: preact_bottleneck, width: 64, blocks: 18, stride: 2, stride_on: 1x1}
+head: [batchnorm, relu, gap, fc]                                      # the final BN-ReLU before the pool
+```
+(`specs/cifar/preact_resnet164.yaml`; `specs/preact_resnet18.yaml` shows `first_preact: false`.)
 
 ## Inception modules
 
