@@ -171,7 +171,7 @@ def _say_once_per_job() -> Any:
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.version_option(package_name="archc")
 def main(debug: bool) -> None:
-    """archc: compile, draw and analyse CNN architecture specs (plain, inception, residual)."""
+    """archc: compile, draw and analyse CNN architecture specs (plain, residual, inception, dense)."""
 
 
 def debug_enabled() -> bool:

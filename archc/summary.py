@@ -25,6 +25,9 @@ def stage_kind(node: Node) -> str:
         n = node.meta.get("blocks")
         if kind == "inception":
             return f"inception x{n}"
+        if kind == "dense":  # a dense block: its layers and growth rate (and the transition after it)
+            return f"dense x{n}, k={node.meta.get('growth_rate')}" + (" + transition" if node.meta.get("transition")
+                                                                      else "")
         return f"{kind} {block} x{n}"
     if node.role in ("stem", "head"):
         return node.role

@@ -129,8 +129,9 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
     inc = report["savings"]["inception"]["modules"]
     if inc:
         out["savings_inception.svg"] = plots.paired_bars(
-            f"{title}: inception modules with and without 1x1 reductions",
-            [m["module"].rsplit(".", 1)[-1] for m in inc], [m["specified"]["macs"] for m in inc],
+            f"{title}: {report['savings']['inception'].get('title', 'inception modules').split(':')[0].lower()} "
+            "with and without 1x1 reductions",
+            [".".join(m["module"].split(".")[-2 if m.get("kind") == "dense" else -1:]) for m in inc], [m["specified"]["macs"] for m in inc],
             [m["naive"]["macs"] for m in inc], "without 1x1 reductions", "MMACs")
     res = report["savings"]["residual"]["stages"]
     if res:

@@ -78,6 +78,8 @@ def _(node: OpNode, depth: int) -> list[str]:
 
 @expr.register
 def _(node: SeqNode, depth: int) -> list[str]:
+    if not node.items:  # an identity branch (a dense layer's): the empty sequence hands its input on
+        return ["seq()"]
     comment = f"{_shape(node.in_shape)} -> {_shape(node.out_shape)}"
     return _named_children("seq(", ")", [(c.name, c) for c in node.items], depth, comment)
 

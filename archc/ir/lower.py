@@ -7,6 +7,7 @@ from typing import Optional
 
 from archc.errors import SpecError
 from archc.ir import preact
+from archc.ir.dense import dense_stage
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.ir.inverted import check_inverted_stage, inverted_block
 from archc.names import class_name, name_problem
@@ -18,6 +19,8 @@ from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
 # BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
 BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation")
+
+STAGE_KINDS = ("residual", "plain", "inception", "dense")  # StageItem keys that are stages, not bare layers
 
 DEFAULT_HEAD = [Layer.model_validate({"gap": {}}), Layer.model_validate({"fc": {}})]
 
@@ -371,13 +374,15 @@ class Lowerer:
             sp = ("stages", i)
             kind = item.kind
             params = item.params
-            if kind in ("residual", "plain", "inception"):
+            if kind in STAGE_KINDS:
                 stage_count += 1
                 name = top.name(params.name, "stage", sp + (kind, "name")) if params.name else None
                 if name is None:
                     name = top.name(f"stage{stage_count}", "stage", sp)
                 if kind == "inception":
                     node: Node = self.inception_stage(params, name, x, sp + (kind,))
+                elif kind == "dense":
+                    node = dense_stage(self, params, name, x, sp + (kind,))
                 else:
                     node = self.block_stage(params, kind, name, x, sp + (kind,))
             else:

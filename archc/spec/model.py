@@ -13,6 +13,7 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from archc.errors import SpecError, format_path, short_repr
 from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
+from archc.spec.dense import DenseStage, TransitionSpec
 from archc.spec.yamlload import Document
 
 FORMAT_VERSION = 1
@@ -232,9 +233,10 @@ _stage_fields.update(
     residual=(Optional[ResidualStage], Field(None, description=ResidualStage.__doc__)),
     plain=(Optional[PlainStage], Field(None, description=PlainStage.__doc__)),
     inception=(Optional[InceptionStage], Field(None, description=InceptionStage.__doc__)),
+    dense=(Optional[DenseStage], Field(None, description=DenseStage.__doc__)),
 )
 StageItem = create_model("StageItem", __base__=_LayerBase,
-                         __doc__="A stage (`residual`, `plain`, `inception`) or a bare layer.", **_stage_fields)
+                         __doc__="A stage (`residual`, `plain`, `inception`, `dense`) or a bare layer.", **_stage_fields)
 
 
 # ---------------------------------------------------------------- the whole spec
@@ -298,7 +300,7 @@ class Spec(Strict):
     defaults: Defaults = Field(default_factory=Defaults, description="norm/act every conv unit gets")
     init: InitSpec = Field(default_factory=InitSpec, description="weight initialisation")
     stem: list[Layer] = Field(default_factory=list, description="layers before the stages")  # type: ignore[valid-type]
-    stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception stages and bare layers")  # type: ignore[valid-type]
+    stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception / dense stages and bare layers")  # type: ignore[valid-type]
     head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]; []: none (a module alone, ending in feature maps)")  # type: ignore[valid-type]
     aux_heads: list[AuxHead] = Field(default_factory=list, description="auxiliary classifiers (training only)")
     _document: Optional[Document] = PrivateAttr(None)
@@ -332,7 +334,7 @@ class Spec(Strict):
 
 
 for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec, BranchItem,
-               ResidualStage, PlainStage, BlockStage, Layer, StageItem):
+               ResidualStage, PlainStage, BlockStage, DenseStage, TransitionSpec, Layer, StageItem):
     _model.model_rebuild()
 
 

@@ -54,8 +54,8 @@ head:
 
 * `stem`, `head` and each aux head's `layers` are lists of **layers**; a layer is a one-key
   mapping `{kind: {params}}` (`- gap` alone is short for `- gap: {}`).
-* `stages` is a list whose items are a `residual`, `plain` or `inception` **stage**, or a bare
-  layer (a max pool between stages, say).
+* `stages` is a list whose items are a `residual`, `plain`, `inception` or `dense` **stage**, or a
+  bare layer (a max pool between stages, say).
 * `conv` is a unit: convolution, then `norm` (default `defaults.norm`), then `act`
   (default `defaults.act`); its bias defaults to on only when there is no norm. Padding defaults
   to `dilation*(kernel-1)//2` ("same" at stride 1).
@@ -78,8 +78,9 @@ head:
 Every node has a stable dotted name that is also its module path in torch and in the generated
 source: `stage2.block3.conv2.conv`, `stage2.inception4a.branch3.conv2`. Stages are `stage1`,
 `stage2`, ... in order (bare layers between them are `<kind><n>`, e.g. `maxpool1`); blocks are
-`block1..N`; inception modules are `<prefix><key>` (`inception4a`); layers are `<kind><n>` within
-their container (`conv1`, `conv2`, `fc1`). Any layer or stage may set `name:`, unique in its
+`block1..N`; inception modules are `<prefix><key>` (`inception4a`); dense layers are `layer1..L`, each
+with an `identity` and a `body` branch (`denseblock2.layer3.body.conv2.conv`), and a dense block's
+transition is `transition`; layers are `<kind><n>` within their container (`conv1`, `conv2`, `fc1`). Any layer or stage may set `name:`, unique in its
 container.
 
 One rule holds for every name a spec gives: the model `name`, stage and layer names, aux head
@@ -233,6 +234,38 @@ concat's convs then reading the module's input) and, under "factorised convoluti
 factorised group saves against the one dense conv with its receptive field: two stacked 3x3 for a
 5x5, 1xn + nx1 for an nxn, a parallel 1xn | nx1 pair for one nxn to their summed width.
 
+## Dense blocks
+
+A `dense` stage is one dense block of DenseNet (Huang et al. 2017): `layers` layers, each
+BN-ReLU-1x1 conv to `bn_size x growth_rate` channels (the bottleneck, default 4k), BN-ReLU-3x3 conv to
+`growth_rate` (k) channels, whose output is concatenated to its input, `[x, new features]` on channels
+(torchvision's order). Layer i therefore sees the block's input and every earlier layer's features,
+C0 + (i-1)k channels, and the block ends with C0 + Lk. `bottleneck: false` drops the 1x1 (the paper's
+DenseNet without B); `dropout: p` follows each 3x3 conv; `norm`/`act` override the defaults as in
+other stages. `transition: {compression: 0.5}` (or `{}`) adds the transition layer after the block:
+BN-ReLU-1x1 conv to floor(compression x C) channels, then a 2x2 average pool with stride 2. The final
+BN-ReLU before the global pool is the head's (`head: [batchnorm, relu, gap, fc]`).
+
+```yaml
+stem:
+  - conv: {out: 64, kernel: 7, stride: 2}
+  - maxpool: {kernel: 3, stride: 2, padding: 1}
+stages:           # DenseNet-121 (specs/densenet121.yaml): 7,978,856 params, 2.834 GMACs
+  - dense: {layers: 6,  growth_rate: 32, transition: {compression: 0.5}}   # 64 -> 256 -> 128 channels
+  - dense: {layers: 12, growth_rate: 32, transition: {compression: 0.5}}  # 128 -> 512 -> 256
+  - dense: {layers: 24, growth_rate: 32, transition: {compression: 0.5}}  # 256 -> 1024 -> 512
+  - dense: {layers: 16, growth_rate: 32}                                  # 512 -> 1024
+head: [batchnorm, relu, gap, fc]
+```
+
+The transition is an option of the block rather than four bare layers because its width follows from
+the block (floor(0.5 x (C0 + Lk))): a change to `layers` or `growth_rate` needs no arithmetic by hand,
+and compression is named as in the paper. Bare layers still express any other transition (`- batchnorm`,
+`- relu`, `- conv: {out: 128, kernel: 1, norm: none, act: none, bias: false}`, `- avgpool: {kernel: 2}`).
+A dense layer lowers to the IR's ConcatNode of an empty (identity) branch and its body, so every
+backend and analysis handles it as it does an inception module; paths: a block of L layers multiplies
+the input-output path count by 2^L (docs/analysis.md).
+
 ## `vars` and expressions
 
 `vars: {n: 9}` defines numbers. Any string value may contain `${expr}`: a whole-string expression
@@ -340,6 +373,7 @@ def reference() -> str:
     for title, model in [("Top level (`Spec`)", m.Spec), ("`input`", m.InputSpec), ("`defaults`", m.Defaults),
                          ("`init`", m.InitSpec), ("`residual` stage", m.ResidualStage),
                          ("`plain` stage", m.PlainStage), ("`inception` stage", m.InceptionStage),
+                         ("`dense` stage", m.DenseStage), ("`dense.transition`", m.TransitionSpec),
                          ("`aux_heads[]`", m.AuxHead)]:
         doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
         parts.append(f"### {title}\n\n{doc}\n\n{model_table(model)}\n")
