@@ -112,12 +112,17 @@ def test_replot_redraws_a_finished_run_from_its_json(specs, tmp_path):
              "-o", str(out)])
     assert r.exit_code == 0, r.output
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    (out / "probe.md").write_text("edited")
+    (out / "probe.md").unlink()
     (out / "training_curves.svg").unlink()
     r = CliRunner().invoke(main, ["probe", "--replot", str(out)])
     assert r.exit_code == 0 and "redrew" in r.output, r.output
     after = {p.name: p.read_bytes() for p in out.iterdir()}
     assert after == before  # the same bytes: title and notes come from probe.json
+    (out / "probe.md").write_text("edited by hand")  # an edited report is the user's now: refused, kept
+    r = CliRunner().invoke(main, ["probe", "--replot", str(out)])
+    assert r.exit_code == 2 and "probe.md was changed since archc wrote it" in r.output
+    assert (out / "probe.md").read_text() == "edited by hand"
+    (out / "probe.md").write_bytes(before["probe.md"])
     assert CliRunner().invoke(main, ["probe", "--replot", str(out), str(specs["tinyres"])]).exit_code == 2
     r = CliRunner().invoke(main, ["probe", "--replot", str(tmp_path)])  # no probe.json there
     assert r.exit_code == 2 and "not a probe result" in r.output
