@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from archc.ir.graph import ConcatNode, Model, Node, OpNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 from archc.ops import Cost
 
 BLOCK_STAGE_KINDS = ("residual", "plain")
@@ -67,12 +67,29 @@ def _is_1x1(op: Optional[OpNode]) -> bool:
     return _window(op) == ((1, 1), (1, 1))
 
 
+def _chain(node: Node) -> bool:
+    return True
+
+
+def _not_rewritten(node: Node) -> bool:
+    return False
+
+
+# whether the 1x1 rewrite may read a branch item of each IR node type as a chain of its ops (a new structure: one
+# entry here). A gate's 1x1 convs work on its squeezed 1 x 1 map and scale channels: they reduce nothing, and
+# without the branch's reduction the gate would weigh other channels, so a branch holding a gate is kept as is
+REWRITABLE: NodeRules[bool] = NodeRules("savings", {
+    OpNode: _chain, SeqNode: _chain, ResidualNode: _chain, ConcatNode: _chain, GateNode: _not_rewritten})
+
+
 def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tuple]]]:
     """The branch without its 1x1 reduction / projection: (what was removed, [(op, its input shape)])."""
     groups = _items_ops(branch.items)
     firsts = [_first_weighted(g) for g in groups]
     weighted_items = [i for i, f in enumerate(firsts) if f is not None]
     plan = [(op, tuple(op.in_shape)) for g in groups for op in g]
+    if not all(REWRITABLE(item) for item in branch.items):
+        return "", plan
     if len(weighted_items) >= 2 and weighted_items[0] == 0 and _is_1x1(firsts[0]):
         nxt = firsts[weighted_items[1]]
         window = _window(nxt)

@@ -7,6 +7,7 @@ from typing import Optional
 
 from archc.errors import SpecError
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.structural import LAYER_RULES, squeeze_excitation
 from archc.names import class_name, name_problem
 from archc.ops import (PASS_THROUGH, REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape,
                           ShapeError, pair)
@@ -15,7 +16,12 @@ from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, Inceptio
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
 # BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
-BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation")
+BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation",
+                   "se")
+WITH_LAYERS_INSTEAD = {  # what to write with custom `layers` in place of a block-only key
+    "stride": "; put a stride on a layer instead, e.g. conv: {stride: 2} (it applies in every block: a one-block "
+              "stage downsamples once)",
+    "se": "; put an `se` layer in the body instead, e.g. after its last conv: se: {reduction: 16}"}
 
 DEFAULT_HEAD = [Layer.model_validate({"gap": {}}), Layer.model_validate({"fc": {}})]
 
@@ -120,6 +126,8 @@ class Lowerer:
 
     def layer(self, kind: str, params: LayerParams, name: str, prefix: str, x: Shape, spec_path: tuple,
               ctx: LayerContext, role: str = "layer") -> Node:
+        if kind in LAYER_RULES:  # a structural layer: its own rule (archc.ir.structural)
+            return LAYER_RULES[kind](self, params, name, prefix, x, spec_path + (kind,), ctx)
         opdef = REGISTRY[kind]
         params = opdef.resolve(params, ctx, x)
         parts = opdef.expand(params, ctx, x)
@@ -220,6 +228,9 @@ class Lowerer:
                        spec_path: tuple, ctx: LayerContext, first: bool = True) -> ResidualNode:
         path = _join(prefix, name)
         body = self._block_body(st, path, x, stride, spec_path, ctx, residual=True, first=first)
+        if st.se is not None:  # Hu et al. Fig. 3: on the body's output, before the add
+            body.append(squeeze_excitation(self, st.se, st.se.name or "se", path, body[-1].out_shape,
+                                           spec_path + ("se",), ctx))
         self.refuse_inplace_on_shared_input(body, "the shortcut")
         y = body[-1].out_shape
         shortcut: Optional[Node] = None
@@ -258,8 +269,7 @@ class Lowerer:
         if st.layers is not None:
             for key in BLOCK_ONLY_KEYS:
                 if key in st.model_fields_set:
-                    where = ("; put a stride on a layer instead, e.g. conv: {stride: 2} (it applies in every "
-                             "block: a one-block stage downsamples once)") if key == "stride" else ""
+                    where = WITH_LAYERS_INSTEAD.get(key, "")
                     raise self.error(spec_path + (key,), f"`{key}` has no effect with custom `layers`{where}",
                                      expected="`block: basic/bottleneck` to use it, or no "
                                               f"`{key}` with `layers`")

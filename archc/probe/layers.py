@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 from archc.ir.graph import Model, Node, OpNode
 
 GROUP_ROLES = ("block", "module")  # a residual/plain block, an inception module
+SIDE_ROLES = ("shortcut", "gate")  # off the main path: a residual shortcut, a gate's squeeze and excitation
 
 
 @dataclass(frozen=True)
@@ -23,22 +24,24 @@ class LayerInfo:
     kind: str  # conv | fc
     stage: str  # top-level node ("stem", "stage2", "head") or the aux head's name
     block: str  # enclosing block / inception module, else the top-level node
-    role: str  # main | shortcut | aux
+    role: str  # main | shortcut | gate (a squeeze-excitation gate's convs) | aux
     depth: int
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _walk(node: Node, stage: str, block: str, shortcut: bool) -> Iterable[tuple[OpNode, str, str, bool]]:
+def _walk(node: Node, stage: str, block: str, side: str) -> Iterable[tuple[OpNode, str, str, str]]:
+    """(op, stage, block, role) of every op under `node`; role: main, or the side role (shortcut, gate) of the
+    innermost node holding it."""
     if node.role in GROUP_ROLES:
         block = node.path
-    shortcut = shortcut or node.role == "shortcut"
+    side = node.role if node.role in SIDE_ROLES else side
     if isinstance(node, OpNode):
-        yield node, stage, block, shortcut
+        yield node, stage, block, side
         return
     for child in node.children():
-        yield from _walk(child, stage, block, shortcut)
+        yield from _walk(child, stage, block, side)
 
 
 def layer_depths(model: Model) -> dict[str, int]:
@@ -72,10 +75,10 @@ def watched_layers(model: Model) -> list[LayerInfo]:
     depths = layer_depths(model)
     out: list[LayerInfo] = []
     for top in model.body.items:
-        for op, stage, block, shortcut in _walk(top, top.name, top.path, False):
-            out += _infos(op, stage, block, "shortcut" if shortcut else "main", depths)
+        for op, stage, block, role in _walk(top, top.name, top.path, "main"):
+            out += _infos(op, stage, block, role, depths)
     for aux in model.aux_heads:
-        for op, _, _, _ in _walk(aux.head, aux.name, aux.name, False):
+        for op, _, _, _ in _walk(aux.head, aux.name, aux.name, "main"):
             out += _infos(op, aux.name, aux.name, "aux", depths)
     return out
 

@@ -12,7 +12,7 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
                       ValidationError, create_model, field_validator, model_validator)
 
 from archc.errors import SpecError, format_path, short_repr
-from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
+from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams, check_identifier
 from archc.spec.yamlload import Document
 
 FORMAT_VERSION = 1
@@ -21,7 +21,7 @@ NormLiteral = Literal[NORMS]  # type: ignore[valid-type]
 
 
 from archc.names import class_name, name_problem  # noqa: E402
-from archc.ops import check_identifier  # noqa: E402  (one rule for every name)
+from archc.spec.structural import STRUCTURAL_LAYERS, SEParams  # noqa: E402  (layers that lower to a structure)
 from archc.text import DESCRIPTION_MAX_CHARS, TITLE_MAX_CHARS, check_text  # noqa: E402
 
 
@@ -84,8 +84,9 @@ def _single_key(cls: type, data: Any) -> Any:
 
 
 def _layer_fields() -> dict:
-    return {kind: (Optional[REGISTRY[kind].Params], Field(None, description=REGISTRY[kind].__doc__))
-            for kind in LAYER_KINDS}
+    kinds = {kind: (REGISTRY[kind].Params, REGISTRY[kind].__doc__) for kind in LAYER_KINDS}
+    kinds.update({kind: (params, params.__doc__) for kind, params in STRUCTURAL_LAYERS.items()})
+    return {kind: (Optional[params], Field(None, description=doc)) for kind, (params, doc) in kinds.items()}
 
 
 class _LayerBase(Strict):
@@ -160,6 +161,8 @@ class ResidualStage(BlockStage):
         description="when shapes change: projection (1x1 conv + BN, option B), pad (zero-pad, option A); "
         "projection_all: always project (option C); identity: never (shapes must match)")
     zero_init: Optional[bool] = Field(None, description="zero-init the last BN of each block; default init.zero_init_residual")
+    se: Optional[SEParams] = Field(None, description="squeeze-excitation gate on each block's body output, before the "
+                                   "add (Hu et al. 2018, Fig. 3). Not with `layers`: put an `se` layer in the body")
 
 
 class PlainStage(BlockStage):
