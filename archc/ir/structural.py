@@ -29,8 +29,8 @@ def squeeze_excitation(lw: "Lowerer", p: SEParams, name: str, prefix: str, x: Sh
                        got=f"a flat vector of {x[0]}")
     c = x[0]
     if c < 2:
-        raise lw.error(spec_path, "a squeeze-excitation gate on a 1-channel tensor weighs nothing against nothing",
-                       expected="at least 2 channels", got=" x ".join(map(str, x)))
+        raise lw.error(spec_path, "a squeeze-excitation gate on a 1-channel tensor: there is no other channel to "
+                       "weigh it against", expected="at least 2 channels", got=" x ".join(map(str, x)))
     hidden = c // p.reduction
     if hidden < 1:
         raise lw.error(spec_path + ("reduction",), f"reduction {p.reduction} leaves 0 of the {c} channels "

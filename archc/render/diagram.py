@@ -49,7 +49,8 @@ def _legend_entries(d: Drawer) -> list[tuple[str, str]]:
     if d.shortcuts:
         entries.append(('<TD><FONT POINT-SIZE="12">+</FONT></TD>', "residual add: F(x) + shortcut(x)"))
     if d.gates:
-        entries.append(('<TD><FONT POINT-SIZE="12">×</FONT></TD>', "gate (squeeze-excitation): x × s(x), one scale per channel"))
+        entries.append(('<TD><FONT POINT-SIZE="12">×</FONT></TD>',
+                        "gate (squeeze-excitation): x × s(x), one scale per channel"))
     if d.has_aux:
         aux = style.AUX_EDGE
         entries.append((line_sample(aux["color"], edge_pattern(aux)), "auxiliary classifier (training only)"))

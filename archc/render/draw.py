@@ -285,7 +285,7 @@ def _sequence(items: list[Node], d: Drawer, g: graphviz.Digraph, src: str) -> st
     return src
 
 
-def unit_label(node: Node, d: Drawer) -> str:
+def unit_label(node: SeqNode, d: Drawer) -> str:
     ops = list(node.ops())
     title = d.name(node)
     details = [", ".join(d.name(op) for op in ops[1:])] if d.opts.unit_details and len(ops) > 1 else []
@@ -463,7 +463,8 @@ def _gate(node: GateNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     """The gate as it computes: its squeeze and excitation a side branch off the input, ending in a multiply
     (×) that takes the input itself on the main line; at stage level (a gate standing alone) one node."""
     if d.level == "stage":  # one node: "SE gate, r=16" over its ops
-        out = d.node(g, d.nid(node.path), unit_label(node, d), "conv", node.path)
+        details = [", ".join(d.name(op) for op in node.ops())] if d.opts.unit_details else []
+        out = d.node(g, d.nid(node.path), d.label(d.name(node), details, d.annotation(node)), "conv", node.path)
         d.edge(src, out, node.in_shape)
         d.register(node, out)
         return out
