@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Iterator, Sequence
 
-from archc.ir.graph import Model, Node, OpNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 
 GROUP_ROLES = ("block", "module")  # a residual/plain block, an inception module
-SIDE_ROLES = ("shortcut", "gate")  # off the main path: a residual shortcut, a gate's squeeze and excitation
 
 
 @dataclass(frozen=True)
@@ -31,17 +30,44 @@ class LayerInfo:
         return asdict(self)
 
 
-def _walk(node: Node, stage: str, block: str, side: str) -> Iterable[tuple[OpNode, str, str, str]]:
-    """(op, stage, block, role) of every op under `node`; role: main, or the side role (shortcut, gate) of the
-    innermost node holding it."""
+Found = Iterator[tuple[OpNode, str, str, str]]  # (op, stage, block, role)
+
+
+def _walk(node: Node, stage: str, block: str, role: str) -> Found:
+    """(op, stage, block, role) of every op under `node`, in forward order; role: main, or the side its
+    structure puts it on (a residual shortcut, a gate's squeeze and excitation)."""
     if node.role in GROUP_ROLES:
         block = node.path
-    side = node.role if node.role in SIDE_ROLES else side
-    if isinstance(node, OpNode):
-        yield node, stage, block, side
-        return
+    return _LAYERS(node, stage, block, role)
+
+
+def _op_layers(node: OpNode, stage: str, block: str, role: str) -> Found:
+    yield node, stage, block, role
+
+
+def _child_layers(node: Node, stage: str, block: str, role: str) -> Found:
     for child in node.children():
-        yield from _walk(child, stage, block, side)
+        yield from _walk(child, stage, block, role)
+
+
+def _residual_layers(node: ResidualNode, stage: str, block: str, role: str) -> Found:
+    for child in node.body:
+        yield from _walk(child, stage, block, role)
+    if node.shortcut is not None:
+        yield from _walk(node.shortcut, stage, block, "shortcut")
+    if node.post is not None:
+        yield from _walk(node.post, stage, block, role)
+
+
+def _gate_layers(node: GateNode, stage: str, block: str, role: str) -> Found:
+    for child in node.gate:  # its convs compute a per-channel scale, off the main path
+        yield from _walk(child, stage, block, "gate")
+
+
+# the ops of each IR node type and the role the structure gives them (a new structure: one entry here)
+_LAYERS: NodeRules[Found] = NodeRules("probe", {
+    OpNode: _op_layers, SeqNode: _child_layers, ResidualNode: _residual_layers, ConcatNode: _child_layers,
+    GateNode: _gate_layers})
 
 
 def layer_depths(model: Model) -> dict[str, int]:

@@ -26,6 +26,7 @@ from archc.analysis.paths import path_counts
 from archc.backends import codegen, torch_backend
 from archc.ir import dag
 from archc.ir.graph import NODE_TYPES, GateNode, Model, NodeRules, OpNode, ResidualNode
+from archc.probe import layers as probe_layers
 from archc.probe.layers import watched_layers
 from archc.render import draw, dot_source
 
@@ -60,7 +61,8 @@ head: [gap, fc]
 """
 TABLES: dict[str, NodeRules[Any]] = {
     "torch": torch_backend.build, "codegen": codegen.expr, "DAG": dag._lower, "diagram": draw.emit,
-    "paths": path_analysis._OWNERSHIP, "init propagation": initprop.FEATURE_OPS, "savings": savings.REWRITABLE}
+    "paths": path_analysis._OWNERSHIP, "init propagation": initprop.FEATURE_OPS, "savings": savings.REWRITABLE,
+    "probe": probe_layers._LAYERS}
 
 
 @pytest.fixture(scope="module")
