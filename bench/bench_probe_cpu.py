@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import archc  # noqa: E402
 from archc.probe import ProbeConfig, run_probe  # noqa: E402
-from archc.probe.data import BatchOrder, load_data  # noqa: E402
+from archc.probe.data import BatchOrder  # noqa: E402
+from archc.probe.sources import load_data  # noqa: E402
 
 NETS = ("cifar/resnet20", "cifar/plain56")
 OVERRIDES = ("input.size=16",)

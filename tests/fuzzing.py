@@ -99,10 +99,10 @@ def stage(draw: Any) -> dict:
     body: dict = {"width": draw(st.integers(1, 12)), "blocks": draw(st.integers(1, 3)),
                   "stride": draw(st.integers(1, 2))}
     if draw(st.booleans()):
-        body["block"] = draw(st.sampled_from(["basic", "bottleneck"]))
+        body["block"] = draw(st.sampled_from(["basic", "bottleneck", "inverted"]))
     else:
         body = {"layers": draw(st.lists(layer(), min_size=1, max_size=3)), "blocks": body["blocks"]}
-    if kind == "residual" and "block" in body:
+    if kind == "residual" and body.get("block") in ("basic", "bottleneck"):
         body["shortcut"] = draw(st.sampled_from(["projection", "pad", "projection_all", "identity"]))
     return {kind: body}
 

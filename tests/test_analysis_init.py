@@ -87,10 +87,12 @@ def test_unknown_scheme_is_a_value_error():
         init_propagation(archc.lower(archc.loads(PLAIN.format(norm="none"))), InitConfig(schemes=("nope",)))
 
 
-def test_large_inputs_are_probed_smaller():
-    result = init_propagation(archc.lower("specs/resnet18.yaml"), InitConfig(schemes=("kaiming_fan_out",)))
-    assert result["input"] == [3, 64, 64]
-    assert len(result["layers"]) == 21  # 17 convs + 3 projections + fc
+def test_nets_are_probed_at_their_own_size_unless_asked_smaller():
+    model = archc.lower("specs/resnet18.yaml")
+    small = init_propagation(model, InitConfig(schemes=("kaiming_fan_out",), size=64, without_norm=False))
+    assert small["input"] == [3, 64, 64]
+    assert len(small["layers"]) == 21  # 17 convs + 3 projections + fc
+    assert InitConfig().size is None  # by default: 224x224, where the last stage's maps are 7x7, not 2x2
 
 
 def _fresh_build_study(model, cfg):

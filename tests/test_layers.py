@@ -139,3 +139,34 @@ def test_lower_layers_do_not_import_higher_ones() -> None:
     wrong = [f"{a} -> {b} ({sorted(mods)[0]})" for a, targets in deps.items() for b, mods in targets.items()
              if a in order and b in order and order[b] > order[a]]
     assert not wrong, "imports against the layers: " + ", ".join(wrong)
+
+
+def module_imports(package: str) -> dict[str, dict[str, set[str]]]:
+    """Within one subpackage: module -> module of the same package it imports (at the top or inside a
+    function) -> {the importing module}. `from archc.probe import data` counts as importing `data`."""
+    folder = PACKAGE / package.split(".", 1)[1]
+    known = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    deps: dict[str, dict[str, set[str]]] = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.stem == "__init__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module == package:
+                    targets = [a.name for a in node.names if a.name in known]
+                elif node.module.startswith(package + "."):
+                    targets = [node.module.split(".")[2]]
+            elif isinstance(node, ast.Import):
+                targets = [a.name.split(".")[2] for a in node.names if a.name.startswith(package + ".")]
+            for target in targets:
+                if target != path.stem and target in known:
+                    deps.setdefault(path.stem, {}).setdefault(target, set()).add(path.stem)
+    return deps
+
+
+def test_the_probe_modules_import_one_way() -> None:
+    """The training loop, the collectives, the launcher and the figures import in one direction only."""
+    deps = module_imports("archc.probe")
+    assert "collectives" in deps["train"] and "train" in deps["launch"]  # the walk sees real imports
+    assert not cycles(deps), f"import cycles inside archc.probe: {cycles(deps)}"

@@ -12,7 +12,7 @@ import archc
 from archc.errors import ArchcError, ArchcRuntimeError
 from archc.probe import ProbeConfig, ProbeResult, run_probe
 from archc.probe.data import ProbeData, synthetic
-from archc.probe.dist import env_info
+from archc.probe.collectives import env_info
 from archc.probe.layers import group_norms, watched_layers
 from archc.probe.hardware import resolve_setup
 from archc.probe.train import Trainer

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from archc.probe import ProbeConfig, run_probe
-from archc.probe.data import BatchOrder, DataError, cifar10, digits, image_folder, load_data, synthetic
+from archc.probe.data import BatchOrder, DataError, cifar10, digits, image_folder, synthetic
+from archc.probe.sources import load_data
 from probe_helpers import TINY_RES, model, write_cifar
 
 

@@ -7,7 +7,7 @@ import torch.distributed as dist
 
 import archc
 from archc.probe import ProbeConfig, run_probe, spawn_local
-from archc.probe.dist import GlooSyncBatchNorm, convert_sync_bn, plain_bn_copy
+from archc.probe.collectives import GlooSyncBatchNorm, convert_sync_bn, plain_bn_copy
 from probe_helpers import TINY_NOBN, TINY_RES, model
 
 

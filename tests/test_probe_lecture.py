@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import archc
 from archc.cli import main
+from archc.probe.figure_set import comparison_plots
 from archc.probe import ProbeConfig, ProbeData, ProbeResult, load_data, plots, run_probe
 from archc.probe import hardware
 from archc.probe.evaluate import evaluate
@@ -220,7 +221,7 @@ def figures(monkeypatch):
 def test_error_figure_has_a_panel_per_kind_thin_training_and_bold_test(figures):
     runs = [_fake(model(TINY_PLAIN), "plain-4", "plain"), _fake(model(TINY_RES), "res-4", "residual"),
             _fake(model(TINY_PLAIN), "plain-8", "plain", depth=8)]
-    plots.comparison_plots(runs, __import__("pathlib").Path("unused"))
+    comparison_plots(runs, __import__("pathlib").Path("unused"))
     fig = figures["error_curves"]
     plain, residual = fig.axes[:2]
     assert plain.get_title() == "plain nets" and residual.get_title().startswith("residual nets")
@@ -233,7 +234,7 @@ def test_error_figure_has_a_panel_per_kind_thin_training_and_bold_test(figures):
     assert residual.get_lines()[1].get_color() == bold.get_color()
     assert "degradation experiment" in fig._suptitle.get_text()
     nobn = [_fake(model(TINY_PLAIN), "p", "plain", norm_layers=0), _fake(model(TINY_RES), "r", "residual", 0)]
-    plots.comparison_plots(nobn, __import__("pathlib").Path("unused"))
+    comparison_plots(nobn, __import__("pathlib").Path("unused"))
     title = figures["error_curves"]._suptitle.get_text()
     assert "without batch norm" in title and "degradation" not in title
 

@@ -9,6 +9,7 @@ import pytest
 
 import archc
 from archc.analysis.paths import path_counts
+from archc.probe.figure_set import comparison_plots
 from archc.probe import ProbeConfig, ProbeResult, plots
 from archc.probe.layers import watched_layers
 from probe_helpers import TINY_AUX, TINY_PLAIN, TINY_PROJ, TINY_RES, model
@@ -116,7 +117,7 @@ def test_depth_and_step_axes_have_integer_ticks(figures):
     """A 3-step run over an 8-layer net: matplotlib's default locator would put ticks at 1.25, 2.5, ..."""
     result = fake_result(model(TINY_RES), steps=3)
     plots.result_plots(result, Path("unused"))
-    plots.comparison_plots([result], Path("unused"))
+    comparison_plots([result], Path("unused"))
     assert set(figures) == {"tinyres_gradnorm", "tinyres_training", "tinyres_paths", "gradnorm_depth",
                             "training_curves", "path_gradients"}
     for name, fig in figures.items():
@@ -166,7 +167,7 @@ def test_mixed_windows_are_named_in_the_legend(figures):
 def test_single_run_title_is_neutral(figures):
     result = fake_result(model(TINY_RES), steps=3, kind="residual")
     plots.result_plots(result, Path("unused"))
-    plots.comparison_plots([result], Path("unused"))
+    comparison_plots([result], Path("unused"))
     for name in ("tinyres_training", "training_curves"):
         title = figures[name]._suptitle.get_text()
         assert title == "Training curves: loss and error per step"
@@ -175,13 +176,13 @@ def test_single_run_title_is_neutral(figures):
 
 def test_plain_against_residual_names_the_experiment(figures):
     runs = [fake_result(model(TINY_PLAIN), steps=3, kind="plain"), fake_result(model(TINY_RES), steps=3)]
-    plots.comparison_plots(runs, Path("unused"))
+    comparison_plots(runs, Path("unused"))
     title = figures["training_curves"]._suptitle.get_text()
     assert "plain and residual" in title and "He et al. 2016" in title
     # two plain runs, or runs whose kind is unknown (paths not measured): neutral
-    plots.comparison_plots([runs[0], runs[0]], Path("unused"))
+    comparison_plots([runs[0], runs[0]], Path("unused"))
     assert "He et al." not in figures["training_curves"]._suptitle.get_text()
-    plots.comparison_plots([fake_result(model(TINY_PLAIN), kind=""), runs[1]], Path("unused"))
+    comparison_plots([fake_result(model(TINY_PLAIN), kind=""), runs[1]], Path("unused"))
     assert "He et al." not in figures["training_curves"]._suptitle.get_text()
 
 
@@ -206,7 +207,7 @@ def test_per_depth_mean():
 
 def test_chain_keeps_one_line_through_the_layers(figures):
     result = fake_result(model(TINY_PROJ), steps=3)
-    plots.comparison_plots([result], Path("unused"))
+    comparison_plots([result], Path("unused"))
     a0, _ = figures["gradnorm_depth"].axes
     assert "mean" not in a0.get_ylabel()
     line, shortcut = a0.get_lines()
@@ -217,8 +218,8 @@ def test_chain_keeps_one_line_through_the_layers(figures):
 
 def test_branched_net_plots_are_deterministic(tmp_path):
     runs = [fake_result(bundled("googlenet"), steps=12, kind=""), fake_result(model(TINY_RES), steps=3)]
-    first = plots.comparison_plots(runs, tmp_path / "a", ("svg",))
-    second = plots.comparison_plots(runs, tmp_path / "b", ("svg", "png"))
+    first = comparison_plots(runs, tmp_path / "a", ("svg",))
+    second = comparison_plots(runs, tmp_path / "b", ("svg", "png"))
     assert [p.name for p in first] == ["gradnorm_depth.svg", "training_curves.svg", "path_gradients.svg"]
     assert len(second) == 6
     for p in first:

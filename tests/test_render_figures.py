@@ -138,7 +138,7 @@ def test_committed_figures_exist_and_are_current(name):
 
 
 def test_every_lecture_figure_is_in_the_index():
-    numbers = sorted(n for f in FIGURES.values() for n in f.lecture)
+    numbers = sorted({n for f in FIGURES.values() for n in f.lecture})
     assert numbers == list(range(1, 12))
     committed = (REPORTS / "index.md").read_text(encoding="utf-8")
     assert committed == index_text(FIGURES, ["svg", "pdf", "png"])

@@ -170,6 +170,30 @@ def _blocks(res: dict[str, Any]) -> list[str]:
     return out + ["", "</details>", ""]
 
 
+def _depthwise(dw: Optional[dict[str, Any]]) -> list[str]:
+    """Depthwise kxk + pointwise 1x1 pairs vs the dense kxk each replaces (absent: no such pair)."""
+    if not dw:
+        return []
+    t = dw["total"]
+    out = ["### Depthwise factorisations: depthwise + pointwise vs a dense conv", "", dw["note"] + ".", ""]
+    rows = [[md_text(s["stage"]), s["pairs"], n(s["specified"]["macs"]), n(s["dense"]["macs"]),
+             f"{s['macs_factor']:.2f}x", n(s["specified"]["params"]), n(s["dense"]["params"])] for s in dw["stages"]]
+    rows.append(["**total**", sum(s["pairs"] for s in dw["stages"]), n(t["specified"]["macs"]),
+                 n(t["dense"]["macs"]), f"{t['macs_factor']:.2f}x", n(t["specified"]["params"]),
+                 n(t["dense"]["params"])])
+    out += [table(["stage", "pairs", "MACs as specified", "MACs dense", "factor", "params as specified",
+                   "params dense"], rows, "lrrrrrr"), "",
+            f"The dense convs would add {n(t['macs_saved'])} MACs to the network's {n(t['network_macs'])}.", "",
+            "![savings](savings_depthwise.svg)", "",
+            "<details><summary>Formulas per block (k*k*C_in*C_out*H*W)</summary>", ""]
+    for b in dw["blocks"]:
+        spec = " + ".join(c["formula"].split(" = ")[0] for c in b["specified"]["convs"])
+        dense = b["dense"]["convs"][0]["formula"]
+        out.append(f"- {md_text(b['block'])} ({shape(b['input'])} -> {shape(b['output'])}): {spec} = "
+                   f"{n(b['specified']['macs'])}; dense: {dense} ({b['macs_factor']:.2f}x)")
+    return out + ["", "</details>", ""]
+
+
 def _paths(r: dict[str, Any]) -> list[str]:
     p = r["paths"]
     lo, hi = p["effective_window"]
@@ -231,6 +255,7 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[s
                  + ". `--full` runs every analysis.", ""]
     body = _complexity(r) + _fvcore(r) + ["## Bottleneck savings", ""]
     savings = _inception(r["savings"]["inception"]) + _blocks(r["savings"]["residual"])
+    savings += _depthwise(r["savings"].get("depthwise"))
     body += savings or ["No inception modules and no basic/bottleneck block stages: nothing to rewrite.", ""]
     body += _paths(r) + _init(r)
     if probe_md:

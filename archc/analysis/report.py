@@ -137,6 +137,12 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
             f"{title}: blocks as specified vs the other block kind", [s["stage"] for s in res],
             [s["specified"]["macs"] for s in res], [s["counterpart"]["macs"] for s in res],
             "counterpart blocks", "MMACs")
+    dw = report["savings"].get("depthwise")
+    if dw:
+        out["savings_depthwise.svg"] = plots.paired_bars(
+            f"{title}: depthwise + pointwise vs a dense conv", [s["stage"] for s in dw["stages"]],
+            [s["specified"]["macs"] for s in dw["stages"]], [s["dense"]["macs"] for s in dw["stages"]],
+            "dense convs", "MMACs")
     main = report["paths"]["outputs"]["output"]
     out["paths.svg"] = plots.path_histogram(
         f"{title}: input-to-output path lengths",

@@ -10,6 +10,11 @@ Residual (and plain) block stages: every bottleneck block vs a basic block of th
 width (and every basic block vs a bottleneck with a 4x narrower middle), obtained by rewriting the
 spec's stage and lowering again; the whole network both ways.
 
+Depthwise factorisations (MobileNet): every depthwise kxk conv followed by a pointwise 1x1 (norms and
+activations between them allowed) vs the dense kxk conv from the depthwise conv's input to the
+pointwise conv's output channels, with the same window, that the pair replaces; per block, per stage,
+and for the network. Howard et al. 2017 (MobileNets, eq. 5) give the MACs ratio 1/C_out + 1/k^2.
+
 Every conv's MACs comes with its formula k*k*C_in*C_out*H*W (C_in per group, H x W of the output).
 """
 from __future__ import annotations
@@ -242,5 +247,112 @@ def block_savings(model: Model) -> dict[str, Any]:
                     "width; basic blocks become bottlenecks (1x1, 3x3, 1x1) with a 4x narrower middle"}
 
 
+# ---------------------------------------------------------------- depthwise factorisations
+
+
+def _runs(node: Node, run: list[OpNode], out: list[list[OpNode]]) -> list[OpNode]:
+    """Split the tree into runs of ops that execute one after another (an add or a concat ends a run);
+    appends finished runs to `out` and returns the run still open after `node`."""
+    if isinstance(node, OpNode):
+        run.append(node)
+        return run
+    if isinstance(node, ResidualNode):
+        out.append(run)
+        for part in ([*node.body], [node.shortcut] if node.shortcut is not None else []):
+            inner: list[OpNode] = []
+            for child in part:
+                inner = _runs(child, inner, out)
+            out.append(inner)
+        return [node.post] if node.post is not None else []
+    if isinstance(node, ConcatNode):
+        out.append(run)
+        for branch in node.branches:
+            out.append(_runs(branch, [], out))
+        return []
+    for child in node.children():
+        run = _runs(child, run, out)
+    return run
+
+
+def _owner(model: Model) -> dict[str, str]:
+    """Op path -> the innermost block (or inception module, or top-level item) that holds it."""
+    owner: dict[str, str] = {}
+    for top in model.stages:
+        for node in top.walk():  # walk is outer-first: inner blocks overwrite their stage
+            if node is top or node.role in ("block", "module"):
+                for op in node.ops():
+                    owner[op.path] = node.path
+    return owner
+
+
+def depthwise_pairs(model: Model) -> list[tuple[OpNode, OpNode, Any]]:
+    """(depthwise op, the pointwise 1x1 after it, the dense op's parameters) for every factorisation."""
+    runs: list[list[OpNode]] = []
+    runs.append(_runs(model.body, [], runs))
+    for aux in model.aux_heads:
+        runs.append(_runs(aux.head, [], runs))
+    pairs = []
+    for run in runs:
+        weighted = [op for op in run if op.op.weighted]
+        for a, b in zip(weighted, weighted[1:]):
+            dense = a.op.dense(a.params, tuple(a.in_shape), b.out_shape[0])
+            if dense is not None and _is_1x1(b) and b.in_shape[0] == a.out_shape[0]:
+                pairs.append((a, b, dense))
+    return pairs
+
+
+def _add(total: dict[str, int], cost: Cost) -> None:
+    total["params"] += cost.params
+    total["macs"] += cost.macs
+
+
+def depthwise_savings(model: Model) -> dict[str, Any]:
+    """Each depthwise + pointwise pair vs the dense conv it replaces, by block, by stage and in total."""
+    owner = _owner(model)
+    blocks, stages = [], {}
+    total_spec, total_dense = {"params": 0, "macs": 0}, {"params": 0, "macs": 0}
+    for a, b, dense in depthwise_pairs(model):
+        x = tuple(a.in_shape)
+        y = (b.out_shape[0], *a.out_shape[1:])
+        spec_rows = _conv_rows([(a, x), (b, tuple(b.in_shape))])
+        spec_cost = Cost(a.cost.params + b.cost.params, a.cost.macs + b.cost.macs)
+        dense_cost = a.op.cost(dense, x, y)
+        formula = a.op.formula(dense, x, y)
+        dense_rows = [{"op": a.path, "label": a.op.label(dense, x, y), "macs": dense_cost.macs,
+                       "formula": f"{formula} = {dense_cost.macs:,}" if formula else None}]
+        stage = owner.get(a.path, a.path).split(".")[0]
+        blocks.append({"block": owner.get(a.path, a.path), "stage": stage, "depthwise": a.path, "pointwise": b.path,
+                       "input": list(x), "output": list(y),
+                       "specified": {"params": spec_cost.params, "macs": spec_cost.macs, "convs": spec_rows},
+                       "dense": {"params": dense_cost.params, "macs": dense_cost.macs, "convs": dense_rows},
+                       "macs_factor": _ratio(dense_cost.macs, spec_cost.macs),
+                       "params_factor": _ratio(dense_cost.params, spec_cost.params)})
+        row = stages.setdefault(stage, {"stage": stage, "pairs": 0, "specified": {"params": 0, "macs": 0},
+                                        "dense": {"params": 0, "macs": 0}})
+        row["pairs"] += 1
+        for totals, cost in ((row["specified"], spec_cost), (total_spec, spec_cost), (row["dense"], dense_cost),
+                             (total_dense, dense_cost)):
+            _add(totals, cost)
+    for row in stages.values():
+        row["macs_factor"] = _ratio(row["dense"]["macs"], row["specified"]["macs"])
+        row["params_factor"] = _ratio(row["dense"]["params"], row["specified"]["params"])
+    return {"blocks": blocks, "stages": list(stages.values()),
+            "total": {"specified": total_spec, "dense": total_dense,
+                      "macs_saved": total_dense["macs"] - total_spec["macs"],
+                      "macs_factor": _ratio(total_dense["macs"], total_spec["macs"]),
+                      "params_factor": _ratio(total_dense["params"], total_spec["params"]),
+                      "network_macs": model.cost.macs},
+            "note": "dense = the kxk conv, with the depthwise conv's window, from its input straight to the "
+                    "pointwise 1x1's output channels, which the pair (depthwise kxk + pointwise 1x1) factorises; "
+                    "conv weights and MACs only (the norm and activation between the two are left out); the MACs "
+                    "ratio is 1/C_out + 1/k^2 (Howard et al. 2017, eq. 5)"}
+
+
 def bottleneck_savings(model: Model) -> dict[str, Any]:
-    return {"inception": inception_savings(model), "residual": block_savings(model)}
+    """Inception 1x1 reductions and block rewrites; `depthwise` only for a network with depthwise
+    factorisations (so reports of other networks keep their exact form)."""
+    out = {"inception": inception_savings(model), "residual": block_savings(model)}
+    depthwise = depthwise_savings(model)
+    if depthwise["blocks"]:
+        out["depthwise"] = depthwise
+    return out

@@ -7,6 +7,7 @@ from typing import Optional
 
 from archc.errors import SpecError
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.inverted import check_inverted_stage, inverted_block
 from archc.ir.structural import LAYER_RULES, squeeze_excitation
 from archc.names import class_name, name_problem
 from archc.ops import (PASS_THROUGH, REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape,
@@ -277,13 +278,19 @@ class Lowerer:
             raise self.error(spec_path + ("blocks",), f"{st.blocks:,} blocks is too many",
                              expected=f"at most {self.limits.max_blocks_per_stage:,} (see archc.Limits)")
         ctx = self._stage_ctx(st)
+        if st.block == "inverted":
+            check_inverted_stage(self, st, spec_path)
         blocks: list[Node] = []
         y = x
+        node: Node
         for b in range(st.blocks):
             stride = st.stride if b == 0 else 1
             block_name = f"block{b + 1}"
-            if isinstance(st, ResidualStage):
-                node: Node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx, first=b == 0)
+            if st.block == "inverted":  # MobileNet-V2 (archc/ir/inverted.py)
+                node = inverted_block(self, st, block_name, name, y, stride, spec_path, ctx,
+                                      residual=isinstance(st, ResidualStage), first=b == 0)
+            elif isinstance(st, ResidualStage):
+                node = self.residual_block(st, block_name, name, y, stride, spec_path, ctx, first=b == 0)
             else:
                 items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False,
                                          first=b == 0)
@@ -389,11 +396,13 @@ class Lowerer:
             items.append(node)
             x = node.out_shape
         head_layers = spec.head if spec.head is not None else DEFAULT_HEAD
-        top.name("head", "head", ("head",))
-        head = self.layers(head_layers, "head", x, ("head",), self.ctx)
-        items.append(self.seq("head", "", x, head, ("head",), "head"))
-        out = items[-1].out_shape
-        if tuple(out) != (spec.classes,):
+        head: list[Node] = []
+        if head_layers:  # `head: []`: a module alone (a block, a layer), ending in feature maps
+            top.name("head", "head", ("head",))
+            head = self.layers(head_layers, "head", x, ("head",), self.ctx)
+            items.append(self.seq("head", "", x, head, ("head",), "head"))
+        out = items[-1].out_shape  # the schema asks for at least one stage
+        if head_layers and tuple(out) != (spec.classes,):
             where: tuple = ("head",)
             if spec.head and len(out) == 1:  # flat, but not `classes` scores: name the layer that sized it
                 last = max((i for i, n in enumerate(head) if tuple(n.in_shape) != tuple(n.out_shape)),

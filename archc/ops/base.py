@@ -188,6 +188,13 @@ class OpDef:
         op is not one (a 1x1 stride-1 window is a reduction or projection the analysis may remove)."""
         return None
 
+    def dense(self, p: Any, x: Shape, out: int) -> Optional[LayerParams]:
+        """For a depthwise op (each output channel sees one input channel): the parameters of this same op made
+        dense (groups 1) with the same window from `x` to `out` channels, the convolution a depthwise
+        factorisation (depthwise kxk + pointwise 1x1 to `out`) replaces; None for any other op. The savings
+        analysis costs it with this op's own `cost` rule."""
+        return None
+
     def formula(self, p: Any, x: Shape, y: Shape) -> Optional[str]:
         """The MACs as a product of its factors ('3*3*64*64*56*56'), for reports; None if not weighted."""
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional, Protocol
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from archc.labels import dilation_text, stride_text
 from archc.ops.base import (REGISTRY, Cost, IntPair, LayerContext, LayerParams, ModuleCall, NonNegPair, OpDef,
@@ -59,11 +59,14 @@ def same_padding(padding: Optional[object], kernel: object, dilation: object = 1
 
 
 class ConvParams(LayerParams):
-    out: PositiveInt = Field(description="output channels")
+    out: Optional[PositiveInt] = Field(None, description="output channels; required unless `depthwise` (default: "
+                                                         "the input channels)")
     kernel: IntPair = Field(3, description="kernel size, int or [kh, kw]")
     stride: IntPair = 1
     padding: Optional[NonNegPair] = Field(None, description="default: dilation*(kernel-1)//2 ('same' at stride 1)")
     groups: PositiveInt = 1
+    depthwise: bool = Field(False, description="groups = the input channels (one filter per channel; `out` a "
+                                               "multiple of them, the channel multiplier); not with `groups`")
     dilation: IntPair = 1
     bias: Optional[bool] = Field(None, description="default: true only when the unit has no norm")
     norm: Optional[str] = Field(None, description="batchnorm | none; default from `defaults.norm`")
@@ -72,8 +75,34 @@ class ConvParams(LayerParams):
     _known_norm = field_validator("norm")(known_norm)
     _known_act = field_validator("act")(known_act)
 
+    @field_validator("depthwise")
+    @classmethod
+    def _not_with_groups(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("groups", 1) != 1:
+            raise ValueError(f"give `depthwise: true` or `groups: {info.data['groups']}`, not both (a depthwise "
+                             "conv's groups are its input channels)")
+        return value
+
+    @model_validator(mode="after")
+    def _out_or_depthwise(self) -> "ConvParams":
+        if self.out is None and not self.depthwise:
+            raise ValueError("missing required key 'out' (only a depthwise conv may leave it out: it keeps the "
+                             "input channels)")
+        return self
+
     def resolved_padding(self) -> tuple[int, int]:
         return same_padding(self.padding, self.kernel, self.dilation)
+
+    @property
+    def channels(self) -> int:
+        """`out` once resolved (a depthwise conv's default is filled in from the input shape)."""
+        if self.out is None:
+            raise ValueError("conv `out` is not resolved yet (lowering fills it in from the input shape)")
+        return self.out
+
+    def groups_on(self, c_in: int) -> int:
+        """The groups on a `c_in`-channel input: c_in for a depthwise conv, else `groups`."""
+        return c_in if self.depthwise else self.groups
 
 
 def window_shape(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
@@ -114,25 +143,37 @@ class Conv(OpDef):
     init = "conv"
     example = {"out": 6, "kernel": 3, "stride": 2}
 
+    def resolve(self, p: ConvParams, ctx: LayerContext, x: Shape) -> ConvParams:
+        """A depthwise conv's `out` defaults to its input channels (its groups are the input channels: every
+        rule below reads them from the input shape, so resolved params stay valid spec params)."""
+        if p.out is not None or not p.depthwise or len(x) != 3:
+            return p  # a flat input is refused by the shape rule
+        return p.model_copy(update={"out": x[0]})
+
     def shape(self, p: ConvParams, x: Shape) -> Shape:
         c, h, w = need_map("conv", x)
-        if c % p.groups:
-            raise ShapeError(f"groups={p.groups} does not divide the {c} input channels", "groups",
-                             expected=f"a divisor of {c}", got=str(p.groups))
-        if p.out % p.groups:
-            raise ShapeError(f"groups={p.groups} does not divide out={p.out}", "groups",
-                             expected=f"a divisor of {p.out}", got=str(p.groups))
-        return (p.out, *window_shape(h, w, pair(p.kernel), pair(p.stride), p.resolved_padding(), pair(p.dilation)))
+        out, groups = p.channels, p.groups_on(c)
+        if p.depthwise and out % c:
+            raise ShapeError(f"a depthwise conv's out={out} is not a multiple of its {c} input channels (the channel "
+                             "multiplier out / in must be a whole number)", "out",
+                             expected=f"a multiple of {c}", got=str(out))
+        if c % groups:
+            raise ShapeError(f"groups={groups} does not divide the {c} input channels", "groups",
+                             expected=f"a divisor of {c}", got=str(groups))
+        if out % groups:
+            raise ShapeError(f"groups={groups} does not divide out={out}", "groups",
+                             expected=f"a divisor of {out}", got=str(groups))
+        return (out, *window_shape(h, w, pair(p.kernel), pair(p.stride), p.resolved_padding(), pair(p.dilation)))
 
     def cost(self, p: ConvParams, x: Shape, y: Shape) -> Cost:
         kh, kw = pair(p.kernel)
-        per_out = kh * kw * (x[0] // p.groups)
-        params = per_out * p.out + (p.out if p.bias else 0)
+        per_out = kh * kw * (x[0] // p.groups_on(x[0]))
+        params = per_out * p.channels + (p.channels if p.bias else 0)
         return Cost(params=params, macs=per_out * y[0] * y[1] * y[2])
 
     def module(self, p: ConvParams, x: Shape, y: Shape) -> ModuleCall:
-        return conv_call(x[0], p.out, pair(p.kernel), pair(p.stride), p.resolved_padding(), pair(p.dilation),
-                         p.groups, bool(p.bias))
+        return conv_call(x[0], p.channels, pair(p.kernel), pair(p.stride), p.resolved_padding(), pair(p.dilation),
+                         p.groups_on(x[0]), bool(p.bias))
 
     def expand(self, p: ConvParams, ctx: LayerContext, x: Shape) -> Optional[Parts]:
         """conv = conv, norm, act (unless overridden)."""
@@ -141,15 +182,25 @@ class Conv(OpDef):
     def label(self, p: ConvParams, x: Shape, y: Shape) -> str:
         kh, kw = pair(p.kernel)
         extra = stride_text(p.stride) + dilation_text(p.dilation)
-        extra += f", g{p.groups}" if p.groups != 1 else ""
-        return f"{kh}x{kw} conv, {p.out}{extra}"
+        if p.depthwise:
+            extra += ", dw"
+        elif p.groups != 1:
+            extra += f", g{p.groups}"
+        return f"{kh}x{kw} conv, {p.channels}{extra}"
 
     def window(self, p: ConvParams) -> Optional[tuple[tuple[int, int], tuple[int, int]]]:
         return pair(p.kernel), pair(p.stride)
 
+    def dense(self, p: ConvParams, x: Shape, out: int) -> Optional[ConvParams]:
+        """A depthwise conv (groups = C_in > 1, `depthwise: true` or written out) as the dense conv with the same
+        window to `out` channels; None for any other conv."""
+        if x[0] < 2 or p.groups_on(x[0]) != x[0]:
+            return None
+        return p.model_copy(update={"groups": 1, "depthwise": False, "out": out, "name": None})
+
     def formula(self, p: ConvParams, x: Shape, y: Shape) -> Optional[str]:
         kh, kw = pair(p.kernel)
-        return f"{kh}*{kw}*{x[0] // p.groups}*{y[0]}*{y[1]}*{y[2]}"
+        return f"{kh}*{kw}*{x[0] // p.groups_on(x[0])}*{y[0]}*{y[1]}*{y[2]}"
 
 
 class FcParams(LayerParams):

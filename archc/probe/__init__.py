@@ -6,8 +6,9 @@
     result.to_dict(); result.markdown_section(); result.plots("reports/probe")
 """
 from archc.probe.config import ProbeConfig
-from archc.probe.data import DataError, ProbeData, load_data
-from archc.probe.dist import spawn_local
+from archc.probe.data import DataError, ProbeData
+from archc.probe.sources import load_data
+from archc.probe.launch import spawn_local
 from archc.probe.result import ProbeResult
 from archc.probe.train import run_probe
 

@@ -46,7 +46,7 @@ def write_outputs(results: list, out_dir: Path, formats: tuple, title: str, note
     from archc.io import atomic_write, atomic_write_json
     from archc.outdir import OutputFolder
     from archc.probe.naming import unique_slugs
-    from archc.probe.plots import comparison_plots
+    from archc.probe.figure_set import comparison_plots
     from archc.probe.report import report_markdown
 
     runs = results if shown is None else shown
@@ -199,16 +199,19 @@ def probe(specs: tuple, **options: Any) -> None:
 
 
 def _run(specs: tuple, options: dict, formats: tuple, about: str) -> None:
-    from archc.probe.dist import env_info, spawn_local
+    from archc.probe.collectives import env_info
+    from archc.probe.launch import spawn_local
     from archc.probe.hardware import choose_threads, usable_cores
     from archc.probe.naming import run_label
-    from archc.probe.train import run_probe
+    from archc.probe.train import require_classifier, run_probe
 
     info = env_info()
     nproc, overrides = options["nproc"], tuple(options["overrides"])
     if nproc > 1 and info.active:
         raise click.UsageError("--nproc starts processes itself; do not combine it with torchrun")
     models = [load_model(spec, overrides) for spec in specs]  # every spec checked before any training
+    for model in models:
+        require_classifier(model)
     names = [model.name for model in models]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -380,7 +383,8 @@ def _data_key(model, config: ProbeConfig) -> tuple:
 def _checked_data(models: list, configs: list) -> dict:
     """Load each real data source once per input shape and check it against every spec that uses it; the
     synthetic set is made from the spec's own shape, so only its size is checked here."""
-    from archc.probe.data import DataError, load_data, synthetic_size
+    from archc.probe.data import DataError, synthetic_size
+    from archc.probe.sources import load_data
 
     loaded: dict = {}
     for model, config in zip(models, configs):

@@ -429,24 +429,3 @@ def with_test(train: ProbeData, test: ProbeData, how: str) -> ProbeData:
     test.mean, test.std = train.mean, train.std
     train.test, train.split = test, how
     return train
-
-
-def load_data(source: str, shape: tuple, classes: int, seed: int = 0, synthetic_size: int = 8192,
-              test_fraction: float = 0.2) -> ProbeData:
-    """`digits`, `synthetic`, `cifar10:PATH` or `folder:PATH` -> ProbeData with its test part (not yet
-    checked against the spec). A source with its own test split keeps it; the others hold out
-    `test_fraction` of each class (seeded by `seed`; 0: no test part). See `archc.probe.holdout`."""
-    from archc.probe.holdout import hold_out
-
-    kind, _, arg = source.partition(":")
-    if kind == "synthetic" and not arg:
-        data = synthetic(shape, classes, synthetic_size, seed)
-    elif kind == "digits" and not arg:
-        data = digits()
-    elif kind == "cifar10" and arg:
-        data = cifar10(arg)
-    elif kind == "folder" and arg:
-        data = image_folder(arg, shape)
-    else:
-        raise DataError(f"unknown data source {source!r}", expected="digits, synthetic, cifar10:PATH or folder:PATH")
-    return data if data.test is not None else hold_out(data, test_fraction, seed)

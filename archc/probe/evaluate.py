@@ -19,7 +19,7 @@ def evaluate(net: nn.Module, data: ProbeData, images: torch.Tensor, labels: torc
     (N, C, H, W), already on the net's device; `data` normalises them). Under DDP (`world` > 1) each process
     scores images rank, rank + world, ... and the sums are all-reduced, so every process gets the whole
     set's figures. The batch-norm running statistics and the weights are left as they were."""
-    from archc.probe.dist import all_reduce_sum
+    from archc.probe.collectives import all_reduce_sum
 
     was_training = net.training
     sums = torch.zeros(3, dtype=torch.float64, device=images.device)

@@ -18,7 +18,7 @@ import torch
 from archc.analysis.crosscheck import torch_threads  # noqa: F401 - the one thread-count scope, re-exported
 from archc.errors import ArchcError
 from archc.probe.config import ProbeConfig
-from archc.probe.dist import DistInfo
+from archc.probe.collectives import DistInfo
 
 
 def usable_cores() -> int:

@@ -172,7 +172,7 @@ def summarize(n: int, sums: list[float], sq: list[float], counts: list[int]) -> 
 def measure_path_gradients(net: nn.Module, model: Model, data: ProbeData, config: Any,
                            device: torch.device) -> tuple[Optional[dict], str]:
     """Path-length gradients of a trained copy of `net` -> (figures, "" ) or (None, why not)."""
-    from archc.probe.dist import plain_bn_copy
+    from archc.probe.collectives import plain_bn_copy
 
     blocks = residual_paths(model)
     if not blocks:

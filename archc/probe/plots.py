@@ -259,26 +259,6 @@ def _paths_axes(results: Sequence, base: Path, formats: Sequence[str], title: st
     return save(fig, base, formats)
 
 
-def comparison_plots(results: Sequence, out_dir: Path, formats: Sequence[str] = ("svg",),
-                     title: str = "") -> list[Path]:
-    """Figures comparing several runs on shared axes; `title` (default: made from the runs) heads the
-    error-curve figure, the lecture figure."""
-    from archc.probe.lecture_plots import error_curves
-
-    out = []
-    if any(r.test_error for r in results):
-        out += error_curves(results, out_dir / "error_curves", formats, title)
-    if any(r.norms for r in results):
-        out += gradnorm_comparison(results, out_dir / "gradnorm_depth", formats)
-    if any(r.loss for r in results):
-        out += training_comparison(results, out_dir / "training_curves", formats)
-    with_paths = [r for r in results if r.path_gradients]
-    if with_paths:
-        out += _paths_axes(with_paths, out_dir / "path_gradients", formats,
-                           "Path-length gradients (Veit et al. 2016, Sec. 5)")
-    return out
-
-
 def result_plots(result, out_dir: Path, formats: Sequence[str] = ("svg",), stem: str = "") -> list[Path]:
     """One run: gradient norm vs depth at every kept step, its training curves, its path gradients; files
     named `<stem>_gradnorm` ... (stem: the label's slug by default)."""

@@ -8,7 +8,6 @@ every logged step, with a snapshot of the weights so that a NaN found later is r
 traced to the first layer whose output (or gradient) became non-finite."""
 from __future__ import annotations
 
-import math
 import time
 from contextlib import nullcontext
 from typing import Any, Callable, Iterable, Optional, Union
@@ -20,22 +19,22 @@ from torch import nn
 from archc.errors import ArchcError, ArchcRuntimeError
 from archc.ir.graph import Model, OpNode
 from archc.probe.config import ProbeConfig
-from archc.probe.data import BatchOrder, ProbeData, load_data
-from archc.probe.dist import (DistInfo, InterruptGuard, all_reduce_sum, barrier, convert_sync_bn, ddp_wrap,
-                              env_info, init_process_group, plain_bn_copy)
+from archc.probe.data import BatchOrder, ProbeData
+from archc.probe.sources import load_data
+from archc.probe.collectives import (all_reduce_sum, barrier, convert_sync_bn, ddp_wrap, env_info,
+                                     init_process_group)
 from archc.probe.evaluate import evaluate
 from archc.probe.hardware import Setup, machine_info, resolve_setup, torch_threads
+from archc.probe.interrupts import InterruptGuard
 from archc.probe.naming import run_label
+from archc.probe.nonfinite import diagnose, finite, first_nonfinite_output, undiagnosed
 from archc.probe.layers import watched_layers
 from archc.probe.progress import Progress
 from archc.probe.result import ProbeResult
+from archc.probe.state import restore, snapshot
 
 GRAPH_WARMUP = 3
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch.OutOfMemoryError: >= 2.5
-
-
-def _finite(value: float) -> bool:
-    return math.isfinite(value)
 
 
 class Trainer:
@@ -146,39 +145,11 @@ class Trainer:
 
     # ------------------------------------------------------------ state snapshots (for replays and graphs)
 
-    def _opt_tensors(self) -> list[torch.Tensor]:
-        return [v for p in self.raw.parameters() for _, v in sorted(self.opt.state.get(p, {}).items())
-                if isinstance(v, torch.Tensor)]
-
     def snapshot(self) -> list[Any]:
-        model = [t.detach().clone() for t in [*self.raw.parameters(), *self.raw.buffers()]]
-        opt = {id(p): {k: (v.detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in st.items()}
-               for p, st in self.opt.state.items()}
-        return [model, opt]
+        return snapshot(self.raw, self.opt)
 
     def restore(self, snap: list[Any], fresh_optimizer: bool = False) -> None:
-        model, opt = snap
-        with torch.no_grad():
-            for t, saved in zip([*self.raw.parameters(), *self.raw.buffers()], model):
-                t.copy_(saved)
-            if fresh_optimizer:  # zeroed in place: SGD/Adam then step exactly as from an empty state
-                for t in self._opt_tensors():
-                    t.zero_()
-                return
-            for p in self.raw.parameters():
-                saved_state = opt.get(id(p))
-                if saved_state is None:
-                    self.opt.state.pop(p, None)
-                    continue
-                state = self.opt.state[p]
-                for key in list(state):
-                    if key not in saved_state:
-                        del state[key]
-                for key, value in saved_state.items():
-                    if isinstance(value, torch.Tensor) and isinstance(state.get(key), torch.Tensor):
-                        state[key].copy_(value)
-                    else:
-                        state[key] = value.clone() if isinstance(value, torch.Tensor) else value
+        restore(self.raw, self.opt, snap, fresh_optimizer)
 
     def capture_graph(self) -> None:
         """Record forward, backward, norms and the optimizer step as one CUDA graph (whole-network capture).
@@ -219,45 +190,9 @@ class Trainer:
 
     # ------------------------------------------------------------ non-finite values
 
-    def _first_nonfinite_output(self, x: torch.Tensor) -> Optional[str]:
-        """Run a copy of the net on x; the first leaf module (execution order) whose output is not finite."""
-        net = plain_bn_copy(self.raw).train()
-        found: list[str] = []
-        handles = []
-        for name, module in net.named_modules():
-            if name and not any(True for _ in module.children()):
-                def hook(mod: nn.Module, inputs: Any, out: Any, name: str = name) -> None:
-                    if not found and isinstance(out, torch.Tensor) and not bool(torch.isfinite(out).all()):
-                        found.append(name)
-                handles.append(module.register_forward_hook(hook))
-        try:
-            with torch.no_grad(), self._autocast():
-                net(x)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return found[0] if found else None
-
     def diagnose(self, step: int, row: torch.Tensor, x: torch.Tensor) -> dict:
-        loss = float(row[0])
-        norms = [float(v) for v in row[2:]]
-        bad = [i for i, v in enumerate(norms) if not _finite(v)]
-        what = "loss" if not _finite(loss) else "gradient"
-        info: dict[str, Any] = {"step": step, "what": what, "loss": loss if _finite(loss) else None,
-                                "nonfinite_layers": [self.layers[i].path for i in bad]}
-        if not bool(torch.isfinite(x).all()):
-            info.update(where="input", layer="input batch")
-        elif (layer := self._first_nonfinite_output(x)) is not None:
-            info.update(where="forward", layer=layer)
-        elif what == "loss":
-            info.update(where="loss", layer="loss (all layer outputs finite)")
-        else:
-            info.update(where="backward", layer=self.layers[max(bad)].path if bad else "?")
-        place = {"input": "in the input batch", "forward": f"first in the output of {info['layer']}",
-                 "loss": "in the loss (every layer output finite)",
-                 "backward": f"first in the gradient of {info['layer']} (backward order)"}[info["where"]]
-        info["message"] = f"non-finite {what} at step {step}: appeared {place}"
-        return info
+        return diagnose(step, row, x, [layer.path for layer in self.layers],
+                        lambda batch: first_nonfinite_output(self.raw, batch, self._autocast))
 
     def replay_to(self, step: int) -> Optional[dict]:
         """Restore the last snapshot, rerun eagerly up to `step` and diagnose it there."""
@@ -269,7 +204,7 @@ class Trainer:
             lc, norms = self.compute(x, y)
             if t == step:
                 row = torch.cat([lc, norms]).cpu()
-                if all(_finite(float(v)) for v in row):
+                if all(finite(float(v)) for v in row):
                     return None
                 return self.diagnose(step, row, x)
             self.update(t)
@@ -283,7 +218,7 @@ class Trainer:
     def absorb(self, rows: torch.Tensor, first_step: int, result: ProbeResult) -> Optional[int]:
         """Append rows to the result up to the first non-finite one; return that row's index, if any."""
         for i, row in enumerate(rows.tolist()):
-            if not all(_finite(v) for v in row):
+            if not all(finite(v) for v in row):
                 return i
             step = first_step + i
             result.loss.append(row[0])
@@ -332,7 +267,7 @@ class Trainer:
                         if bad_step == step and self.graph is None:
                             info = self.diagnose(step, rows[bad], x)
                         else:
-                            info = self.replay_to(bad_step) or self._undiagnosed(bad_step, rows[bad])
+                            info = self.replay_to(bad_step) or undiagnosed(bad_step, rows[bad], [lyr.path for lyr in self.layers])
                         result.status, result.nonfinite = "nonfinite", info
                         self._keep_last_norms(result)
                         progress.close(f"{result.label}: stopped: {info['message']}")
@@ -374,15 +309,6 @@ class Trainer:
             result.norm_steps.append(last[0])
             result.norms.append(last[1])
 
-    def _undiagnosed(self, step: int, row: torch.Tensor) -> dict:
-        norms = [float(v) for v in row[2:]]
-        bad = [self.layers[i].path for i, v in enumerate(norms) if not _finite(v)]
-        what = "loss" if not _finite(float(row[0])) else "gradient"
-        first = bad[0] if bad else "?"
-        return {"step": step, "what": what, "loss": None, "nonfinite_layers": bad, "where": "gradient",
-                "layer": first, "message": f"non-finite {what} at step {step}: first layer with a non-finite "
-                f"gradient: {first} (the replay did not reproduce it, so no forward trace)"}
-
     def _timing(self, started: float, syncs: list[tuple[int, float]]) -> dict:
         total = time.perf_counter() - started
         out = {"seconds": round(total, 3), "test_seconds": round(self.eval_seconds, 3)}
@@ -419,6 +345,17 @@ def _display_path(source: Any) -> str:
         return str(source)
 
 
+def require_classifier(ir: Model) -> None:
+    """The probe trains a classifier: refuse a network that ends in feature maps (a module alone, `head: []`).
+
+    Raises ArchcError naming the output shape."""
+    out = tuple(ir.body.out_shape)
+    if out != (ir.classes,):
+        shape = " x ".join(str(d) for d in out)
+        raise ArchcError(f"{ir.name} ends in feature maps ({shape}), not class scores: the probe trains a classifier",
+                         expected="a head ending in class scores (e.g. gap + fc) instead of `head: []`")
+
+
 def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[ProbeData] = None,
               overrides: Iterable[str] = (), stop: Optional[Callable[[], bool]] = None) -> ProbeResult:
     """Train `model` (IR, Spec or spec path) briefly and record what the gradients do. See ProbeConfig.
@@ -428,6 +365,7 @@ def run_probe(model: Union[Model, Any], config: ProbeConfig, data: Optional[Prob
     from archc.probe.paths import measure_path_gradients, residual_paths
 
     ir = archc.lower(model, overrides)
+    require_classifier(ir)
     overrides = ir.overrides
     info = env_info()
     setup = resolve_setup(config, info)

@@ -63,13 +63,16 @@ def _split_out(out: Optional[str], fmt: Optional[str], default_dir: Path) -> tup
               help="Every font times X (0.5 to 4; slides: 1.5 to 2).")
 @click.option("--fit", type=click.Choice(["slide", "a4", "a4-landscape"]), default=None,
               help="Scale the drawing to fit a 16:9 slide (13.33x7.5 in) or an A4 page (margins kept).")
+@click.option("--columns", type=click.IntRange(1, 8), default=1, show_default=True, metavar="N",
+              help="Fold a tall drawing into N side-by-side columns (stem, stages and head kept whole; "
+                   "GoogLeNet at stage level: 3 for a slide). Not with --focus.")
 @click.option("-o", "--out", default=None, metavar="PATH",
               help="Output folder or file (default build/<name>/<name>[_level].<format>).")
 @set_option
 def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional[str], rankdir: str,
             annotate: str, no_shapes: bool, no_legend: bool, large: Optional[bool], title: Optional[str],
             caption: Optional[str], generic_labels: bool, font_scale: float, fit: Optional[str],
-            out: Optional[str], overrides: tuple) -> None:
+            columns: int, out: Optional[str], overrides: tuple) -> None:
     """Draw SPEC with Graphviz, straight from the spec (no model is run).
 
     \b
@@ -78,6 +81,7 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
     archc diagram specs/googlenet.yaml --focus inception3a
     archc diagram specs/resnet34.yaml --rankdir LR --annotate params,macs
     archc diagram resnet34 --focus stage1.block1 --generic-labels --font-scale 1.6 --fit slide
+    archc diagram googlenet --columns 3 --fit slide
     """
     from archc.outdir import OutputFolder
     from archc.render import diagram_stem, dot_source, write_rendered
@@ -96,7 +100,7 @@ def diagram(spec: str, level: Optional[str], fmt: Optional[str], focus: Optional
     try:
         source = dot_source(model, level, focus=focus, rankdir=rankdir.upper(), annotate=annotate,
                             shapes=not no_shapes, legend=not no_legend, large=large, title=title, caption=caption,
-                            generic_labels=generic_labels, font_scale=font_scale, fit=fit)
+                            generic_labels=generic_labels, font_scale=font_scale, fit=fit, columns=columns)
     except ValueError as exc:
         raise _bad(exc) from None
     missing_dot: Optional[ArchcError] = None

@@ -11,6 +11,7 @@ from archc.summary import format_macs
 from archc.errors import ArchcError
 from archc.ir.graph import Model, Node
 from archc.render import style
+from archc.render.fold import fold
 from archc.render.draw import Drawer, DrawOptions
 from archc.render.present import add_caption, edge_pattern, fit_attrs, line_sample, scale_fonts
 from archc.render.style import esc
@@ -111,6 +112,8 @@ def draw_into(g: graphviz.Digraph, model: Model, opts: DrawOptions) -> Drawer:
         d.draw_focus(g, resolve_focus(model, opts.focus))
     else:
         d.draw_model(g)
+        if opts.columns > 1:
+            fold(g, model, d, opts.columns)
     d.finish(g)
     return d
 

@@ -24,7 +24,7 @@ from archc.text import clean_text
 ID_MAX_CHARS = 1_000
 
 GENERIC_WEIGHT = "weight layer"
-BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "custom": "Block"}
+BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "inverted": "Inverted residual", "custom": "Block"}
 
 
 class Drawer:
@@ -357,7 +357,8 @@ def _stage(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
 def _plain_block(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     if d.level == "stage":  # only reached under --focus: draw the block as one unit-like node
         return _unit(node, d, g, src)
-    label = f"{node.name} · {node.meta.get('block', 'block')} (plain)"
+    plain = "no shortcut" if node.meta.get("shortcut") == "none" else "plain"  # a residual stage's block without one
+    label = f"{node.name} · {node.meta.get('block', 'block')} ({plain})"
     with d.cluster(g, node.path, label, "block") as sub:
         out = _sequence(node.items, d, sub, src)
     d.out_of[node.path] = out

@@ -33,7 +33,7 @@ FIGURES: dict[str, Figure] = {
     "conv1x1_tensors": Figure(lecture.fig_conv1x1, "how a 1x1 convolution works: H×W×C boxes, F filters of 1×1×C",
                               (4,)),
     "googlenet_stage": Figure(gv.fig_googlenet, "GoogLeNet (paper) with its two aux classifiers, stage level", (5,),
-                              "archc diagram googlenet"),
+                              "archc diagram googlenet --columns 3"),
     "googlenet_aux1": Figure(lecture.fig_aux1, "one auxiliary classifier (aux1) in detail, training only, loss × 0.3",
                              (6,), "archc diagram googlenet --focus aux1"),
     "probe_plain_vs_residual": Figure(lecture.fig_probe_both, "plain vs residual nets: training and test error",
@@ -44,7 +44,10 @@ FIGURES: dict[str, Figure] = {
     "residual_shortcuts": Figure(gv.fig_shortcuts, "identity vs projection vs zero-pad shortcut", ()),
     "unraveled_paths": Figure(gv.fig_unraveled, "n residual blocks as 2^n paths (--unravel-blocks, default 3)",
                               (9,)),
-    "vgg19_plain34_resnet34": Figure(gv.fig_columns, "He et al. Fig. 3: VGG-19 / plain-34 / ResNet-34", (10,)),
+    "vgg19_plain34_resnet34": Figure(gv.fig_columns, "He et al. Fig. 3: VGG-19 / plain-34 / ResNet-34, 16:9 slide",
+                                     (10,)),
+    "vgg19_plain34_resnet34_a4": Figure(gv.fig_columns_page, "the same in two panels, for an A4 page (portrait)",
+                                        (10,)),
     "he_init": Figure(lecture.fig_he_init, "He initialisation: activations across depth, norm layers removed", (11,),
                       "archc analyze plain34 --full (the numbers)"),
     "resnet50_stage": Figure(gv.fig_resnet50, "ResNet-50 at stage level", (), "archc diagram resnet50"),
@@ -74,18 +77,20 @@ def write_one(name: str, base: Path, fmts: list[str], echo: Callable[[str], None
 def index_text(names: Iterable[str], fmts: list[str], unravel_blocks: int = 3) -> str:
     """reports/figures/index.md: each lecture figure, its files and the command that made them."""
     chosen = list(names)
-    by_number = {n: name for name in chosen for n in FIGURES[name].lecture}
+    by_number: dict[int, list[str]] = {}
+    for name in chosen:
+        for n in FIGURES[name].lecture:
+            by_number.setdefault(n, []).append(name)
     option = f" --unravel-blocks {unravel_blocks}" if unravel_blocks != 3 else ""
     lines = ["# Lecture figures", "", "Made by `archc figures` (all of them: `archc figures -f "
              f"{','.join(fmts)}{option}`); one figure: `archc figures --only NAME`. Generated; do not edit.", "",
              "| # | lecture figure | files | command |", "|---|---|---|---|"]
     for number, title in LECTURE_TITLES.items():
-        name = by_number.get(number)
-        if name is None:
-            continue
-        files = " · ".join(f"[{f}]({name}.{f})" for f in fmts if f != "dot" or not FIGURES[name].writes_itself)
-        direct = f"; `{FIGURES[name].command}`" if FIGURES[name].command else ""
-        lines.append(f"| {number} | {title} | `{name}` ({files}) | `archc figures --only {name}`{direct} |")
+        for k, name in enumerate(by_number.get(number, [])):
+            files = " · ".join(f"[{f}]({name}.{f})" for f in fmts if f != "dot" or not FIGURES[name].writes_itself)
+            direct = f"; `{FIGURES[name].command}`" if FIGURES[name].command else ""
+            what = title if k == 0 else f"{title}: {FIGURES[name].doc}"
+            lines.append(f"| {number} | {what} | `{name}` ({files}) | `archc figures --only {name}`{direct} |")
     extra = [n for n in chosen if not FIGURES[n].lecture]
     if extra:
         lines += ["", "Also drawn: " + ", ".join(f"`{n}` ({FIGURES[n].doc})" for n in extra) + "."]

@@ -462,11 +462,18 @@ def fig_columns(panels: int = COLUMN_PANELS) -> graphviz.Digraph:
     return g
 
 
+def fig_columns_page() -> graphviz.Digraph:
+    """He et al. Fig. 3 for an A4 page (portrait): the same three nets in two panels, about square, so the page
+    width sets the scale."""
+    return fig_columns(panels=2)
+
+
 # ---------------------------------------------------------------- 5. whole networks at stage level
 
 
 def fig_googlenet() -> graphviz.Digraph:
-    return to_dot(_spec_model("googlenet"), "stage")
+    """Szegedy et al. 2015 Fig. 3 at stage level, folded into 3 columns: about square, for a 16:9 slide."""
+    return to_dot(_spec_model("googlenet"), "stage", columns=3)
 
 
 def fig_resnet50() -> graphviz.Digraph:

@@ -90,6 +90,10 @@ def fig_he_init(report: Path = INIT_REPORT) -> Any:
         ys = [v if v and v > 0 else float("nan") for v in init["results"][scheme][variant]["activation_std"]]
         ax.plot(range(1, len(ys) + 1), ys, color=SCHEME_COLOURS[scheme], lw=2.4, marker="o", ms=3.5,
                 label=SCHEME_NAMES[scheme])
+        if scheme == "torch_default" and len(ys) > 1 and ys[-1] > 100 * ys[-2]:  # nan compares False
+            ax.annotate("the last layer's output is\nits bias (default init:\nuniform), not the signal",
+                        xy=(len(ys), ys[-1]), xytext=(len(ys) - 12, ys[-1] * 0.015), fontsize=11, va="bottom",
+                        color=SCHEME_COLOURS[scheme], arrowprops={"arrowstyle": "->", "color": SCHEME_COLOURS[scheme]})
     ax.set_yscale("log")
     ax.axhline(1.0, color="#999999", lw=0.8, ls=":")
     ax.set_xlabel("weighted layer (conv / fc), input → output", fontsize=14)

@@ -35,6 +35,7 @@ class DrawOptions:
     generic_labels: bool = False  # every weighted layer (conv, fc) labelled "weight layer" (He et al. Fig. 2)
     font_scale: float = 1.0  # every font times this (slides: 1.5 to 2)
     fit: Optional[str] = None  # slide | a4 | a4-landscape: the drawing scaled to fit (archc.render.present.FITS)
+    columns: int = 1  # the top-level parts dealt into this many side-by-side columns (archc.render.fold)
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -52,3 +53,9 @@ class DrawOptions:
 
         self.font_scale = check_font_scale(self.font_scale)
         self.fit = check_fit(self.fit)
+        from archc.render.fold import check_columns
+
+        self.columns = check_columns(self.columns)
+        if self.columns > 1 and (self.focus or self.rankdir != "TB"):
+            raise ValueError("columns folds the whole network drawn top to bottom: not with a focus or a rankdir "
+                             "other than TB")

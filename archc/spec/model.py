@@ -114,13 +114,13 @@ class BlockStage(Strict):
     """A run of `blocks` basic or bottleneck blocks, or of a custom `layers` block."""
 
     name: Optional[str] = Field(None, description="default stage<n>")
-    block: Optional[Literal["basic", "bottleneck"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand")
+    block: Optional[Literal["basic", "bottleneck", "inverted"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand; inverted: 1x1 expand, 3x3 depthwise, 1x1 linear projection (MobileNet-V2)")
     layers: Optional[list[Layer]] = Field(None, min_length=1, description="a custom block body instead of `block`")  # type: ignore[valid-type]
     width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion. Not with `layers`")
     blocks: PositiveInt = Field(1, validation_alias=AliasChoices("blocks", "repeat"),
                                 description="number of blocks; `repeat` is a synonym (VGG-style `layers`)")
     stride: PositiveInt = Field(1, description="stride of the first block. Not with `layers`: give a layer the stride")
-    expansion: Optional[PositiveInt] = Field(None, description="output/width ratio; default 1 basic, 4 bottleneck. Not with `layers`")
+    expansion: Optional[PositiveInt] = Field(None, description="output/width ratio; default 1 basic, 4 bottleneck; inverted: hidden/input ratio t, default 6 (output is width). Not with `layers`")
     groups: PositiveInt = Field(1, description="groups of the 3x3 conv (ResNeXt cardinality). Not with `layers`")
     base_width: PositiveInt = Field(64, description="ResNeXt/wide-ResNet width per group: mid = width*base_width/64*groups. Not with `layers`")
     stride_on: Literal["1x1", "3x3"] = Field("3x3", description="bottleneck: which conv strides (paper v1: 1x1; torchvision v1.5: 3x3). Not with `layers`")
@@ -147,7 +147,7 @@ class BlockStage(Strict):
     @model_validator(mode="after")
     def _block_or_layers(self) -> "BlockStage":
         if (self.block is None) == (self.layers is None):
-            raise ValueError("give either `block` (basic/bottleneck) with `width`, or `layers`")
+            raise ValueError("give either `block` (basic/bottleneck/inverted) with `width`, or `layers`")
         if self.block is not None and self.width is None:
             raise ValueError("`width` is required with `block`")
         return self
@@ -279,7 +279,7 @@ class Spec(Strict):
     init: InitSpec = Field(default_factory=InitSpec, description="weight initialisation")
     stem: list[Layer] = Field(default_factory=list, description="layers before the stages")  # type: ignore[valid-type]
     stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception stages and bare layers")  # type: ignore[valid-type]
-    head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]")  # type: ignore[valid-type]
+    head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]; []: none (a module alone, ending in feature maps)")  # type: ignore[valid-type]
     aux_heads: list[AuxHead] = Field(default_factory=list, description="auxiliary classifiers (training only)")
     _document: Optional[Document] = PrivateAttr(None)
     _limits: Any = PrivateAttr(None)

@@ -62,6 +62,10 @@ head:
   to `dilation*(kernel-1)//2` ("same" at stride 1).
 * `fc` flattens its input; its `out` defaults to `classes`. Without `head`, the head is `[gap, fc]`.
   The head must end in exactly `classes` scores, shape `(classes,)`.
+* `head: []` draws and analyses a **module alone** (one block, one layer): the network ends in
+  feature maps, nothing checks class scores, and `archc probe` refuses it (it trains a classifier).
+  For example one bottleneck block at the size of ResNet-50's stage 1:
+  `input: {channels: 256, size: 56}`, `stages: [{residual: {block: bottleneck, width: 64}}]`, `head: []`.
 * `kernel`, `stride`, `padding`, `dilation` (conv), pool `kernel`/`stride`/`padding` and
   `adaptive_avgpool.size` take an integer or a pair `[h, w]`.
 * A stage with custom `layers` takes no `width`, `stride`, `expansion`, `groups`, `base_width`,
@@ -96,6 +100,7 @@ inside a residual block or an inception branch (whose output is not the network'
 |---|---|---|
 | `basic` | 3x3 conv (stride), 3x3 conv | `width x expansion` (expansion 1) |
 | `bottleneck` | 1x1 reduce, 3x3 (groups), 1x1 expand | `width x expansion` (expansion 4) |
+| `inverted` | 1x1 expand (skipped when expansion is 1), 3x3 depthwise (stride), 1x1 linear projection | `width` (expansion 6) |
 
 In a bottleneck the middle width is `int(width * base_width / 64) * groups` (ResNeXt: `groups: 32,
 base_width: 4`; wide ResNet-50-2: `base_width: 128`). `stride_on: 3x3` is torchvision's "v1.5";
@@ -110,6 +115,47 @@ He et al. option B, the default), `pad` (subsample + zero channels: option A, no
 `projection_all` (option C), `identity` (shapes must match: an error otherwise).
 `plain` stages are the same blocks without shortcuts, or any `layers` list repeated `blocks` times
 (VGG-style).
+
+### Depthwise convolutions
+
+`conv: {depthwise: true}` sets `groups` to the conv's input channels without writing them: one
+kxk filter per channel (MobileNet). Its `out` defaults to the input channels; a larger `out` must be
+a multiple of them (the channel multiplier), and `groups` may not be given with it. Every other conv
+still requires `out`. Errors are located at the conv's `out` (multiplier not a whole number) or at
+`depthwise` (given with `groups`). `sepconv` is the whole depthwise-separable unit as one layer.
+
+```yaml
+layers:
+  - conv: {out: 96, kernel: 1}                       # expand
+  - conv: {kernel: 3, stride: 2, depthwise: true}    # 96 -> 96, groups 96
+  - conv: {out: 24, kernel: 1, act: none}            # linear projection
+```
+
+### Inverted residual blocks (MobileNet-V2)
+
+`block: inverted` is Sandler et al.'s inverted residual with a linear bottleneck: on a C_in-channel
+input, a 1x1 conv expands to `expansion` x C_in channels (t in the paper; default 6; left out when
+1), a 3x3 depthwise conv takes the stride (and `dilation`), and a 1x1 conv projects to `width`
+channels with a norm but **no activation**. `width` is the block's output (c in the paper's Table 2),
+not a middle width. In a `residual` stage the identity shortcut is added exactly where the stride is 1
+and the input and output channels are equal (torchvision's `use_res_connect`), with nothing after the
+add; the other blocks have no shortcut (`shortcut`, `groups`, `base_width` and `stride_on` are refused).
+In a `plain` stage no block has one. The activation is the stage's or `defaults.act` (`relu6` for
+MobileNet-V2). Units are named `expand`, `depthwise`, `project` (`stage2.block1.depthwise.conv`).
+
+```yaml
+defaults: {act: relu6}
+stem:
+  - conv: {out: 32, kernel: 3, stride: 2}
+stages:   # Table 2: t, c, n, s
+  - residual: {block: inverted, expansion: 1, width: 16, blocks: 1}
+  - residual: {block: inverted, expansion: 6, width: 24, blocks: 2, stride: 2}
+  # ... as specs/mobilenet_v2.yaml
+```
+
+`archc analyze` reports what each depthwise + pointwise pair saves against the dense kxk conv it
+replaces (from the depthwise conv's input to the pointwise conv's output channels), per block, per
+stage and in total.
 
 ## Inception modules
 
