@@ -72,29 +72,12 @@ def _is_1x1(op: Optional[OpNode]) -> bool:
     return _window(op) == ((1, 1), (1, 1))
 
 
-def _chain(node: Node) -> bool:
-    return True
-
-
-def _not_rewritten(node: Node) -> bool:
-    return False
-
-
-# whether the 1x1 rewrite may read a branch item of each IR node type as a chain of its ops (a new structure: one
-# entry here). A gate's 1x1 convs work on its squeezed 1 x 1 map and scale channels: they reduce nothing, and
-# without the branch's reduction the gate would weigh other channels, so a branch holding a gate is kept as is
-REWRITABLE: NodeRules[bool] = NodeRules("savings", {
-    OpNode: _chain, SeqNode: _chain, ResidualNode: _chain, ConcatNode: _chain, GateNode: _not_rewritten})
-
-
 def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tuple]]]:
     """The branch without its 1x1 reduction / projection: (what was removed, [(op, its input shape)])."""
     groups = _items_ops(branch.items)
     firsts = [_first_weighted(g) for g in groups]
     weighted_items = [i for i, f in enumerate(firsts) if f is not None]
     plan = [(op, tuple(op.in_shape)) for g in groups for op in g]
-    if not all(REWRITABLE(item) for item in branch.items):
-        return "", plan
     if len(weighted_items) >= 2 and weighted_items[0] == 0 and _is_1x1(firsts[0]):
         nxt = firsts[weighted_items[1]]
         window = _window(nxt)
@@ -250,28 +233,53 @@ def block_savings(model: Model) -> dict[str, Any]:
 # ---------------------------------------------------------------- depthwise factorisations
 
 
-def _runs(node: Node, run: list[OpNode], out: list[list[OpNode]]) -> list[OpNode]:
+Runs = list[list[OpNode]]
+
+
+def _runs(node: Node, run: list[OpNode], out: Runs) -> list[OpNode]:
     """Split the tree into runs of ops that execute one after another (an add or a concat ends a run);
     appends finished runs to `out` and returns the run still open after `node`."""
-    if isinstance(node, OpNode):
-        run.append(node)
-        return run
-    if isinstance(node, ResidualNode):
-        out.append(run)
-        for part in ([*node.body], [node.shortcut] if node.shortcut is not None else []):
-            inner: list[OpNode] = []
-            for child in part:
-                inner = _runs(child, inner, out)
-            out.append(inner)
-        return [node.post] if node.post is not None else []
-    if isinstance(node, ConcatNode):
-        out.append(run)
-        for branch in node.branches:
-            out.append(_runs(branch, [], out))
-        return []
+    return _RUNS(node, run, out)
+
+
+def _op_run(node: OpNode, run: list[OpNode], out: Runs) -> list[OpNode]:
+    run.append(node)
+    return run
+
+
+def _seq_run(node: Node, run: list[OpNode], out: Runs) -> list[OpNode]:
     for child in node.children():
         run = _runs(child, run, out)
     return run
+
+
+def _residual_run(node: ResidualNode, run: list[OpNode], out: Runs) -> list[OpNode]:
+    out.append(run)
+    for part in ([*node.body], [node.shortcut] if node.shortcut is not None else []):
+        inner: list[OpNode] = []
+        for child in part:
+            inner = _runs(child, inner, out)
+        out.append(inner)
+    return [node.post] if node.post is not None else []
+
+
+def _concat_run(node: ConcatNode, run: list[OpNode], out: Runs) -> list[OpNode]:
+    out.append(run)
+    for branch in node.branches:
+        out.append(_runs(branch, [], out))
+    return []
+
+
+def _gate_run(node: GateNode, run: list[OpNode], out: Runs) -> list[OpNode]:
+    """The gate's squeeze and excitation are a run of their own, off the feature path, which goes on through
+    the multiply: a depthwise conv, a gate, a pointwise 1x1 (MobileNet-V3, EfficientNet) still pair."""
+    out.append(_seq_run(node, [], out))
+    return run
+
+
+# how each IR node type splits into runs (a new structure: one entry here)
+_RUNS: NodeRules[list[OpNode]] = NodeRules("savings", {
+    OpNode: _op_run, SeqNode: _seq_run, ResidualNode: _residual_run, ConcatNode: _concat_run, GateNode: _gate_run})
 
 
 def _owner(model: Model) -> dict[str, str]:

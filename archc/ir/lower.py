@@ -223,15 +223,14 @@ class Lowerer:
                 raise self.error(spec_path + field, exc.message, expected=exc.expected, got=exc.got) from None
             body.append(node)
             x = node.out_shape
+        if st.se is not None:  # Hu et al. Fig. 3: on the body's output (before a residual add)
+            body.append(squeeze_excitation(self, st.se, st.se.name or "se", prefix, x, spec_path + ("se",), ctx))
         return body
 
     def residual_block(self, st: ResidualStage, name: str, prefix: str, x: Shape, stride: int,
                        spec_path: tuple, ctx: LayerContext, first: bool = True) -> ResidualNode:
         path = _join(prefix, name)
         body = self._block_body(st, path, x, stride, spec_path, ctx, residual=True, first=first)
-        if st.se is not None:  # Hu et al. Fig. 3: on the body's output, before the add
-            body.append(squeeze_excitation(self, st.se, st.se.name or "se", path, body[-1].out_shape,
-                                           spec_path + ("se",), ctx))
         self.refuse_inplace_on_shared_input(body, "the shortcut")
         y = body[-1].out_shape
         shortcut: Optional[Node] = None

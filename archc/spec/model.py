@@ -129,6 +129,8 @@ class BlockStage(Strict):
                                                  "Not with `layers`")
     first_dilation: Optional[PositiveInt] = Field(None, description="dilation of the first block's 3x3 conv (the "
                                                                     "previous stage's); default `dilation`. Not with `layers`")
+    se: Optional[SEParams] = Field(None, description="squeeze-excitation gate in each block, on the body's output (Hu et al. "
+                                   "2018, Fig. 3); inverted: after the depthwise. Not with `layers`: an `se` layer there")
     norm: Optional[NormLiteral] = Field(None, description="override defaults.norm in this stage")  # type: ignore[valid-type]
     act: Optional[ActLiteral] = Field(None, description="override defaults.act in this stage")  # type: ignore[valid-type]
 
@@ -161,8 +163,6 @@ class ResidualStage(BlockStage):
         description="when shapes change: projection (1x1 conv + BN, option B), pad (zero-pad, option A); "
         "projection_all: always project (option C); identity: never (shapes must match)")
     zero_init: Optional[bool] = Field(None, description="zero-init the last BN of each block; default init.zero_init_residual")
-    se: Optional[SEParams] = Field(None, description="squeeze-excitation gate on each block's body output, before the "
-                                   "add (Hu et al. 2018, Fig. 3). Not with `layers`: put an `se` layer in the body")
 
 
 class PlainStage(BlockStage):

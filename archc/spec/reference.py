@@ -175,9 +175,11 @@ multiply's C x H x W products count 0 MACs: archc counts conv and fc multiply-ad
 `<name>.squeeze`, `<name>.reduce.conv`, `<name>.expand.conv` (state_dict keys
 `stage1.block1.se.reduce.conv.weight`, ...).
 
-On residual stages with built-in blocks, `se:` puts a gate on each block's body output, before the
-add (Hu et al. Fig. 3, SE-ResNet); in any list of layers, `se` is a layer, so a custom body (or a
-stem, a head, an inception branch) places gates where it likes:
+On stages of built-in blocks, `se:` puts a gate in every block: on a basic or bottleneck body's
+output, before the add of a residual block (Hu et al. Fig. 3, SE-ResNet); in an inverted block
+between the depthwise conv and the projection (where MobileNet-V3 has it; C is then the hidden
+width). In any list of layers `se` is a layer, so a custom body (or a stem, a head, an inception
+branch) places gates where it likes:
 
 ```yaml
 stages:

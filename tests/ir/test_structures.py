@@ -1,9 +1,9 @@
 """Every IR node type keeps its contract in every backend (as the registry contract does for ops).
 
 One small spec uses every node type of `archc.ir.graph.NODE_TYPES` (a new structure must be added to it):
-a sequence, residual blocks (built-in with the `se` option, and a custom body with a gate between its convs),
-an inception module whose branches hold a gate (one branch is nothing but a gate), and bare gates in the
-stem and between stages. On it: each backend's table covers exactly the node types; the compiled module's
+a sequence, residual blocks (built-in with the `se` option, a custom body with a gate between its convs, an
+inverted block with a gate after its depthwise conv), an inception module whose branches hold a gate (one
+branch is nothing but a gate), and bare gates in the stem and between stages. On it: each backend's table covers exactly the node types; the compiled module's
 parameters equal the analytic count and every node's real output shape its inferred one; the generated source
 gives identical outputs; fvcore counts the conv/fc MACs exactly; the probe finds every weight it watches;
 the DAG's path counts are those counted by hand (a gate adds no path); the diagram draws every structure."""
@@ -49,11 +49,12 @@ stages:
         - conv: {out: 16}
         - se: {reduction: 4}
         - conv: {out: 16}
+  - residual: {block: inverted, width: 16, expansion: 2, se: {reduction: 4}}
   - inception:
       modules:
         a:
           branches:
-            - [{conv: {out: 4, kernel: 1}}, {se: {reduction: 2}}]
+            - [{conv: {out: 4, kernel: 1}}, {conv: {out: 8, kernel: 3}}, {se: {reduction: 2}}]
             - [{conv: {out: 8, kernel: 3}}]
             - [{se: {reduction: 4}}]
   - se: {reduction: 7, name: gate}
@@ -61,7 +62,7 @@ head: [gap, fc]
 """
 TABLES: dict[str, NodeRules[Any]] = {
     "torch": torch_backend.build, "codegen": codegen.expr, "DAG": dag._lower, "diagram": draw.emit,
-    "paths": path_analysis._OWNERSHIP, "init propagation": initprop.FEATURE_OPS, "savings": savings.REWRITABLE,
+    "paths": path_analysis._OWNERSHIP, "init propagation": initprop.FEATURE_OPS, "savings": savings._RUNS,
     "probe": probe_layers._LAYERS}
 
 
@@ -79,10 +80,14 @@ def x_batch(model: Model) -> torch.Tensor:
     return torch.randn(2, *model.input_shape, generator=torch.Generator().manual_seed(0))
 
 
+def gate_ops(model: Model) -> set[str]:
+    return {op.path for gate in model.walk() if isinstance(gate, GateNode) for op in gate.ops()}
+
+
 def test_the_spec_uses_every_node_type(model: Model) -> None:
     used = {type(node) for node in model.walk()}
     assert used == set(NODE_TYPES), f"add a use of {set(NODE_TYPES) - used} to SPEC"
-    assert sum(isinstance(n, GateNode) for n in model.walk()) == 1 + 1 + 2 + 1 + 2 + 1  # stem, stages 1-3, a, bare
+    assert sum(isinstance(n, GateNode) for n in model.walk()) == 1 + 1 + 2 + 1 + 1 + 2 + 1  # stem, stages 1-4, a, bare
 
 
 @pytest.mark.parametrize("backend", sorted(TABLES))
@@ -130,10 +135,10 @@ def test_generated_source_gives_identical_outputs(model: Model, net: nn.Module, 
 def test_fvcore_counts_every_conv_and_fc_exactly_and_names_what_it_skips(model: Model) -> None:
     check = fvcore_crosscheck(model)
     assert check["all_equal"], check["mismatches"]
-    gate_convs = [r for r in check["ops"] if ".reduce." in r["path"] or ".expand." in r["path"]]
-    assert len(gate_convs) == 2 * 8 and all(r["equal"] for r in gate_convs)
+    gate_convs = [r for r in check["ops"] if r["path"] in gate_ops(model)]
+    assert len(gate_convs) == 2 * 9 and all(r["equal"] for r in gate_convs)
     # what fvcore does not count: each gate's multiply and sigmoid (0 MACs in archc's convention as well)
-    assert check["unsupported"]["aten::mul"] == 8 and check["unsupported"]["aten::sigmoid"] == 8
+    assert check["unsupported"]["aten::mul"] == 9 and check["unsupported"]["aten::sigmoid"] == 9
 
 
 def test_the_probe_watches_every_gate_conv(model: Model, net: nn.Module) -> None:
@@ -141,7 +146,7 @@ def test_the_probe_watches_every_gate_conv(model: Model, net: nn.Module) -> None
     params = dict(net.named_parameters())
     assert all(layer.param in params for layer in layers)
     gates = [layer for layer in layers if layer.role == "gate"]
-    assert len(gates) == 2 * 8 and all(layer.path.rsplit(".", 2)[-2] in ("reduce", "expand") for layer in gates)
+    assert len(gates) == 2 * 9 and {layer.path for layer in gates} == {p for p in gate_ops(model) if p.endswith("conv")}
     # the gate's convs hang off the main path: the block after it is not deeper for it
     depth = {layer.path: layer.depth for layer in layers}
     assert depth["stage1.block1.se.reduce.conv"] == depth["stage1.block1.conv2.conv"] + 1
@@ -149,32 +154,42 @@ def test_the_probe_watches_every_gate_conv(model: Model, net: nn.Module) -> None
 
 
 def test_a_gate_adds_no_path(model: Model) -> None:
-    """By hand: residual blocks (stage1, stage2 x2, stage3) double the paths, the 3-branch module triples
-    them: 2^4 * 3 = 48. Blocks: each residual block is 0 or 1, the module always 1 (every branch is its body,
-    the gate-only branch too): (1 + x)^4 * 3x. Weighted layers: stem 1, then (2|0) + (3|1) + (3|0) + (2|0),
-    the module's branches (1|1|0), the fc 1; the gates' convs are on no path."""
+    """By hand: residual blocks (stage1, stage2 x2, stage3, stage4) double the paths, the 3-branch module
+    triples them: 2^5 * 3 = 96. Blocks: each residual block is 0 or 1, the module always 1 (every branch is its
+    body, the gate-only branch too): (1 + x)^5 * 3x. Weighted layers: stem 1, then (2|0) + (3|1) + (3|0) +
+    (2|0) + (3|0), the module's branches (2|1|0), the fc 1; the gates' convs are on no path."""
     result = path_counts(model)
     layers, blocks = result.layers["output"], result.blocks["output"]
-    assert layers.total == blocks.total == 48
-    assert blocks.as_dict() == {k + 1: 3 * comb(4, k) for k in range(5)}
-    assert min(layers.as_dict()) == 1 + 0 + 1 + 0 + 0 + 0 + 1 and max(layers.as_dict()) == 1 + 2 + 3 + 3 + 2 + 1 + 1
+    assert layers.total == blocks.total == 96
+    assert blocks.as_dict() == {k + 1: 3 * comb(5, k) for k in range(6)}
+    assert min(layers.as_dict()) == 1 + 0 + 1 + 0 + 0 + 0 + 0 + 1
+    assert max(layers.as_dict()) == 1 + 2 + 3 + 3 + 2 + 3 + 2 + 1
     g = dag.to_dag(model)
     muls = [v for v, kind in g.nodes(data="kind") if kind == "mul"]
-    assert len(muls) == 8 and all(g.in_degree(v) == 1 and g.nodes[v]["scale"] in g for v in muls)
+    assert len(muls) == 9 and all(g.in_degree(v) == 1 and g.nodes[v]["scale"] in g for v in muls)
 
 
 def test_init_propagation_follows_the_feature_maps(model: Model) -> None:
     result = initprop.init_propagation(model, initprop.InitConfig(schemes=("kaiming_fan_out",), without_norm=False))
-    in_gates = {op.path for gate in model.walk() if isinstance(gate, GateNode) for op in gate.ops()}
-    expected = [op.path for op in model.body.ops() if op.op.weighted and op.path not in in_gates]
+    expected = [op.path for op in model.body.ops() if op.op.weighted and op.path not in gate_ops(model)]
     assert result["layers"] == expected  # every conv/fc but the gates' own
     stds = result["results"]["kaiming_fan_out"]["as specified"]["activation_std"]
     assert len(stds) == len(expected) and all(s is not None and s > 0 for s in stds)
 
 
-def test_the_savings_rewrite_keeps_a_branch_with_a_gate(model: Model) -> None:
+def test_the_savings_see_through_a_gate(model: Model) -> None:
+    """The 1x1 reduction of a branch that ends in a gate is found (the gate kept, on the same channels), and a
+    depthwise conv pairs with the pointwise 1x1 after the gate between them (MobileNet-V3's place), never with
+    the gate's own 1x1 convs."""
     module = savings.inception_savings(model)["modules"][0]
-    assert [b["removed"] for b in module["branches"]] == ["nothing", "nothing", "nothing"]
+    branch = module["branches"][0]
+    assert [b["removed"] for b in module["branches"]] == ["1x1 reduction", "nothing", "nothing"]
+    gate = model.find("stage5.inceptiona.branch1.se1")
+    three = model.find("stage5.inceptiona.branch1.conv2.conv")
+    naive_3x3 = 3 * 3 * 16 * 8 * 8 * 8  # the 3x3 on the module's 16-channel input, 8 x 8
+    assert branch["naive"]["macs"] == naive_3x3 + gate.cost.macs and three.cost.macs == 3 * 3 * 4 * 8 * 8 * 8
+    pairs = [(a.path, b.path) for a, b, _ in savings.depthwise_pairs(model)]
+    assert pairs == [("stage4.block1.depthwise.conv", "stage4.block1.project.conv")]
 
 
 @pytest.mark.parametrize("level", ["stage", "block", "layer"])
@@ -188,7 +203,7 @@ def test_the_diagram_draws_every_structure(model: Model, level: str) -> None:
         return
     assert all(f'"{g.path}.mul"' in source for g in gates)
     assert all(f'"{r.path}.add"' in source for r in model.walk() if isinstance(r, ResidualNode))
-    assert '"stage4.inceptiona.concat"' in source
+    assert '"stage5.inceptiona.concat"' in source
     assert "gate (squeeze-excitation)" in source  # the legend names the multiply
     if level == "layer":
         assert all(f'"{op.path}"' in source for op in model.body.ops() if isinstance(op, OpNode))
