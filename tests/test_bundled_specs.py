@@ -100,6 +100,7 @@ GOLDEN: dict[str, tuple[int, int]] = {  # spec -> (params without aux heads, par
     "resnet50_v1": (TORCHVISION_RESNETS["resnet50"],) * 2,  # moving the stride changes no weight
     "googlenet_tv": (6_624_904, 13_004_888),  # torchvision; with aux heads counted from its code
     "googlenet": googlenet_params(batchnorm=False, five=5),
+    "inception_v3": (23_834_568, 27_161_264),  # torchvision metadata (with aux); less its aux head counted by hand
     "plain34": (basic_resnet_params((3, 4, 6, 3), shortcuts=False),) * 2,
     "vgg19": (143_667_240, 143_667_240),  # torchvision vgg19 metadata
     "se_resnet50": (28_088_024,) * 2,  # timm seresnet50 (28.09M; Hu et al. Table 1: 28.1M); counted by hand and by
@@ -184,6 +185,7 @@ def test_googlenet_aux_heads_are_on_4a_and_4d_with_weight_0_3():
 # ---------------------------------------------------------------- forward and backward on CPU
 
 SMALL_INPUT = {"googlenet": 224, "googlenet_tv": 64, "vgg19": 32}  # paper GoogLeNet ends in a fixed 7x7 avg pool
+SMALL_INPUT["inception_v3"] = 299  # its aux head's 5x5 conv needs Mixed_6e at 17x17
 
 
 def small_size(name: str) -> int:

@@ -142,6 +142,26 @@ def _inception(inc: dict[str, Any]) -> list[str]:
     return out + ["</details>", ""]
 
 
+def _factorisation(fac: Optional[dict[str, Any]]) -> list[str]:
+    """Inception-v3's factorised convs vs the dense conv each group stands for (archc.analysis.factorisation)."""
+    if not fac or not fac["factorisations"]:
+        return []
+    out = ["### Inception modules: factorised convolutions", "", fac["note"] + ".", ""]
+    rows = [[md_text(r["branch"]), r["kind"], f"{r['factorised']} for {r['replaces']}",
+             f"{shape(r['input'])} -> {shape(r['output'])}", n(r["specified"]["macs"]), n(r["dense"]["macs"]),
+             f"{r['macs_factor']:.2f}x", n(r["specified"]["params"]), n(r["dense"]["params"])]
+            for r in fac["factorisations"]]
+    t = fac["total"]
+    rows.append(["**total**", "", "", "", n(t["specified"]["macs"]), n(t["dense"]["macs"]), f"{t['macs_factor']:.2f}x",
+                 n(t["specified"]["params"]), n(t["dense"]["params"])])
+    out += [table(["branch", "kind", "convs", "in -> out", "MACs as specified", "MACs dense", "factor",
+                   "params as specified", "params dense"], rows, "llllrrrrr"), "",
+            "<details><summary>Formulas (k*k*C_in*C_out*H*W)</summary>", ""]
+    out += [f"- {md_text(r['branch'])}: {r['specified']['formula']} = {n(r['specified']['macs'])}; dense "
+            f"{r['replaces']}: {r['dense']['formula']} = {n(r['dense']['macs'])}" for r in fac["factorisations"]]
+    return out + ["", "</details>", ""]
+
+
 def _blocks(res: dict[str, Any]) -> list[str]:
     if not res["stages"]:
         return []
@@ -254,7 +274,8 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[s
                  + "; ".join(f"{s['analysis']} (`{s['option']}`)" for s in r["skipped"])
                  + ". `--full` runs every analysis.", ""]
     body = _complexity(r) + _fvcore(r) + ["## Bottleneck savings", ""]
-    savings = _inception(r["savings"]["inception"]) + _blocks(r["savings"]["residual"])
+    savings = (_inception(r["savings"]["inception"]) + _factorisation(r["savings"].get("factorisation"))
+               + _blocks(r["savings"]["residual"]))
     savings += _depthwise(r["savings"].get("depthwise"))
     body += savings or ["No inception modules and no basic/bottleneck block stages: nothing to rewrite.", ""]
     body += _paths(r) + _init(r)

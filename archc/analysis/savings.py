@@ -4,7 +4,10 @@ Inception modules: each module as specified vs the same module without 1x1 reduc
 and 5x5 convs directly on the module's input; the pool branch without its 1x1 projection), on the
 module's actual input: params and MACs each, and the saving factor; summed over the network.
 A reduction is recognised structurally: a branch whose first weighted op is a 1x1 stride-1 conv
-followed by a larger conv; a projection: a branch that ends in a 1x1 conv after unweighted ops.
+followed by a larger conv (or by a concat nested in the branch, Inception-v3's 1x3 | 3x1, whose
+sub-branches' first convs then all read the module's input); a projection: a branch that ends in a
+1x1 conv after unweighted ops. Factorised convolutions (Inception-v3: two 3x3 for a 5x5, 1xn + nx1
+for an nxn) are compared with the dense conv they replace in archc.analysis.factorisation.
 
 Residual (and plain) block stages: every bottleneck block vs a basic block of the same input/output
 width (and every basic block vs a bottleneck with a 4x narrower middle), obtained by rewriting the
@@ -72,6 +75,18 @@ def _is_1x1(op: Optional[OpNode]) -> bool:
     return _window(op) == ((1, 1), (1, 1))
 
 
+def _readers(node: Node) -> list[OpNode]:
+    """The weighted ops that read `node`'s input first: its first weighted op, or, for a concat nested in a
+    branch (Inception-v3's 1x3 | 3x1 pair), the first weighted op of each of its sub-branches."""
+    if isinstance(node, ConcatNode):
+        out: list[OpNode] = []
+        for sub in node.branches:
+            out += next((r for r in map(_readers, sub.items) if r), [])
+        return out
+    first = _first_weighted(list(node.ops()))
+    return [first] if first is not None else []
+
+
 def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tuple]]]:
     """The branch without its 1x1 reduction / projection: (what was removed, [(op, its input shape)])."""
     groups = _items_ops(branch.items)
@@ -79,10 +94,11 @@ def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tup
     weighted_items = [i for i, f in enumerate(firsts) if f is not None]
     plan = [(op, tuple(op.in_shape)) for g in groups for op in g]
     if len(weighted_items) >= 2 and weighted_items[0] == 0 and _is_1x1(firsts[0]):
-        nxt = firsts[weighted_items[1]]
-        window = _window(nxt)
-        if window is not None and window[0] != (1, 1):
-            kept = [(op, tuple(x) if op is nxt else tuple(op.in_shape)) for g in groups[1:] for op in g]
+        readers = _readers(branch.items[weighted_items[1]])  # every op that read the reduction's output
+        windows = [_window(op) for op in readers]
+        if readers and all(w is not None and w[0] != (1, 1) for w in windows):
+            ids = {id(op) for op in readers}
+            kept = [(op, tuple(x) if id(op) in ids else tuple(op.in_shape)) for g in groups[1:] for op in g]
             return "1x1 reduction", kept
     if weighted_items and weighted_items[-1] == len(groups) - 1 and len(weighted_items) == 1 \
             and weighted_items[0] > 0 and _is_1x1(firsts[-1]):
@@ -103,7 +119,7 @@ def inception_savings(model: Model) -> dict[str, Any]:
     modules = []
     total_spec = total_naive = Cost()
     for node in model.walk():
-        if not isinstance(node, ConcatNode):
+        if not isinstance(node, ConcatNode) or node.role != "module":  # a concat nested in a branch is part of it
             continue
         x = tuple(node.in_shape)
         branches = []
@@ -357,9 +373,15 @@ def depthwise_savings(model: Model) -> dict[str, Any]:
 
 
 def bottleneck_savings(model: Model) -> dict[str, Any]:
-    """Inception 1x1 reductions and block rewrites; `depthwise` only for a network with depthwise
-    factorisations (so reports of other networks keep their exact form)."""
+    """1x1 reductions (inception), bottleneck vs basic blocks (residual); where a network has them, what
+    Inception-v3's factorised convolutions save (`factorisation`, archc.analysis.factorisation) and what
+    depthwise factorisations save (`depthwise`), so reports of other networks keep their exact form."""
+    from archc.analysis.factorisation import factorisation_savings
+
     out = {"inception": inception_savings(model), "residual": block_savings(model)}
+    factorised = factorisation_savings(model)
+    if factorised["factorisations"]:
+        out["factorisation"] = factorised
     depthwise = depthwise_savings(model)
     if depthwise["blocks"]:
         out["depthwise"] = depthwise

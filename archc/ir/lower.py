@@ -303,11 +303,12 @@ class Lowerer:
 
     def inception_module(self, st: InceptionStage, key: str, module: object, name: str, prefix: str, x: Shape,
                          spec_path: tuple, ctx: LayerContext) -> ConcatNode:
+        from archc.ir.inception import branch_items, concat
+
         path = _join(prefix, name)
-        if isinstance(module, InceptionModuleSpec):
-            branch_layers = [list(b) for b in module.branches]
-            branches = [self.layers(layers, _join(path, f"branch{i + 1}"), x, spec_path + ("branches", i), ctx)
-                        for i, layers in enumerate(branch_layers)]
+        if isinstance(module, InceptionModuleSpec):  # an item may itself be `branches:` (archc.ir.inception)
+            branches = [branch_items(self, list(b), _join(path, f"branch{i + 1}"), x, spec_path + ("branches", i), ctx)
+                        for i, b in enumerate(module.branches)]
         else:
             n1, r3, n3, r5, n5, pp = module  # type: ignore[misc]
             k5 = st.five
@@ -327,18 +328,7 @@ class Lowerer:
                     items.append(node)
                     y = node.out_shape
                 branches.append(items)
-        seqs = []
-        for i, items in enumerate(branches):
-            if len(branches) > 1:
-                self.refuse_inplace_on_shared_input(items, "the other branches")
-            seqs.append(self.seq(f"branch{i + 1}", path, x, items, spec_path, "branch"))
-        shapes = [s.out_shape for s in seqs]
-        if any(len(s) != 3 for s in shapes) or len({s[1:] for s in shapes}) != 1:
-            raise self.error(spec_path, "inception branches must keep the same spatial size to concatenate",
-                             expected="equal H x W on every branch", got=", ".join(_fmt(s) for s in shapes))
-        y = (sum(s[0] for s in shapes), *shapes[0][1:])
-        return ConcatNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="module",
-                          meta={"kind": "inception", "key": key}, branches=seqs)
+        return concat(self, name, prefix, x, branches, spec_path, "module", {"kind": "inception", "key": key})
 
     def inception_stage(self, st: InceptionStage, name: str, x: Shape, spec_path: tuple) -> SeqNode:
         ctx = self._stage_ctx(st)

@@ -429,14 +429,28 @@ def _residual(node: ResidualNode, d: Drawer, g: graphviz.Digraph, src: str) -> s
     return out
 
 
+def _chain_cell(items: list[Node], d: Drawer) -> str:
+    """A branch's units top to bottom; a concat nested in the branch (Inception-v3's 1x3 | 3x1) as its
+    sub-branches side by side, each in a thin box."""
+    shown = [c for c in items if not (isinstance(c, OpNode) and c.op.category in ("act", "norm"))]
+    if not any(isinstance(c, ConcatNode) for c in shown):
+        return f'<FONT POINT-SIZE="8">{"<BR/>".join(esc(d.name(c)) for c in shown)}</FONT>'
+    rows = []
+    for c in shown:
+        if isinstance(c, ConcatNode):
+            subs = "".join(f'<TD BORDER="1" COLOR="#c0c0c0">{_chain_cell(b.items, d)}</TD>' for b in c.branches)
+            cell = f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1"><TR>{subs}</TR></TABLE>'
+        else:
+            cell = f'<FONT POINT-SIZE="8">{esc(d.name(c))}</FONT>'
+        rows.append(f"<TR><TD>{cell}</TD></TR>")
+    return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{"".join(rows)}</TABLE>'
+
+
 def module_label(node: ConcatNode, d: Drawer) -> str:
     """An inception module as one node: its branches in columns, each the chain of its units."""
     cells = []
     for branch in node.branches:
-        chain = [d.name(c) for c in branch.items
-                 if not (isinstance(c, OpNode) and c.op.category in ("act", "norm"))]
-        rows = "<BR/>".join(esc(c) for c in chain)
-        cells.append(f'<TD BORDER="1" COLOR="#9a9a9a" BGCOLOR="white"><FONT POINT-SIZE="8">{rows}</FONT></TD>')
+        cells.append(f'<TD BORDER="1" COLOR="#9a9a9a" BGCOLOR="white">{_chain_cell(branch.items, d)}</TD>')
     grey = "" if d.scale is not None else ' COLOR="#555555"'
     notes = "".join(f'<BR/><FONT POINT-SIZE="8"{grey}>{esc(n)}</FONT>' for n in d.annotation(node))
     head = f'<TR><TD COLSPAN="{len(cells)}" BORDER="0"><B>{esc(node.name)}</B> → concat{notes}</TD></TR>'

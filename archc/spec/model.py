@@ -169,10 +169,27 @@ class PlainStage(BlockStage):
     """The same blocks without shortcuts (or VGG-style `layers` with `blocks` repeats)."""
 
 
+def _two_or_more(value: Optional[list]) -> Optional[list]:
+    if value is not None and len(value) < 2:
+        raise ValueError(f"a nested `branches:` item needs at least 2 sub-branches, got {len(value)} (a single "
+                         "sub-branch is just more layers of the branch: write them there)")
+    return value
+
+
+BranchItem = create_model(
+    "BranchItem", __base__=_LayerBase,
+    __doc__="One item of an inception branch: a layer, or `branches:` (sub-branches concatenated on channels).",
+    __validators__={"_two_or_more": field_validator("branches")(_two_or_more)},
+    branches=(Optional[list[list["BranchItem"]]],  # type: ignore[valid-type]
+              Field(None, description="sub-branches on this item's input, concatenated on channels "
+                                      "(Inception-v3's 1x3 / 3x1 pair); named concat<n>")),
+    **_layer_fields())
+
+
 class InceptionModuleSpec(Strict):
     """A general inception module: parallel branches concatenated on channels."""
 
-    branches: list[list[Layer]] = Field(min_length=1)  # type: ignore[valid-type]
+    branches: list[list[BranchItem]] = Field(min_length=1)  # type: ignore[valid-type]
 
 
 SIX = Field(description="1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj")
@@ -311,7 +328,7 @@ class Spec(Strict):
         return spec_html(self)
 
 
-for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec,
+for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec, BranchItem,
                ResidualStage, PlainStage, BlockStage, Layer, StageItem):
     _model.model_rebuild()
 
@@ -370,8 +387,9 @@ _MESSAGES = {
 }
 
 
-def _clean_loc(loc: tuple, data: Any) -> tuple:
-    """Keep the loc parts that address the user's data; drop pydantic's union-member and validator tags."""
+def _clean_loc(loc: tuple, data: Any, missing: bool = True) -> tuple:
+    """Keep the loc parts that address the user's data; drop pydantic's union-member and validator tags
+    (a last part not in the data is kept only for a `missing` key: else it is a tag like 'list[int]')."""
     out = []
     node = data
     for i, part in enumerate(loc):
@@ -381,7 +399,7 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
-        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
+        elif missing and i == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
             out.append(part)  # a missing key: the path of the key that should be there
         else:
             node = node  # a tag such as 'InceptionModuleSpec' or 'list[int]': skip it
@@ -421,7 +439,7 @@ def _more(others: list, doc: Document, shown: int = 3) -> str:
 
 def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError:
     errors = exc.errors(include_url=False)
-    cleaned = [_clean_loc(e["loc"], doc.data) for e in errors]
+    cleaned = [_clean_loc(e["loc"], doc.data, e["type"] == "missing") for e in errors]
     # a union's alternatives fail together: keep the most specific (deepest) error of each problem
     specific = [i for i, c in enumerate(cleaned)
                 if not any(len(o) > len(c) and o[: len(c)] == c for o in cleaned)]
@@ -450,7 +468,7 @@ def spec_error_from_validation(exc: ValidationError, doc: Document) -> SpecError
         message = str(err.get("ctx", {}).get("error", err["msg"]))
         return doc.error(loc, message + more)
     message = _MESSAGES.get(kind, err["msg"][0].lower() + err["msg"][1:])
-    here = [e for e in errors if _clean_loc(e["loc"], doc.data) == loc]
+    here = [e for e in errors if _clean_loc(e["loc"], doc.data, e["type"] == "missing") == loc]
     if len(here) > 1 and any(isinstance(p, str) and p.startswith("tuple[") for e in here for p in e["loc"]):
         # `kernel: [3, 5, 7]` fails both union members (an int, a pair): name both
         return doc.error(loc, f"expected an integer or a pair [h, w]{more}", got=got)

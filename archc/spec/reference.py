@@ -72,7 +72,7 @@ head:
   `stride_on`, `dilation`, `first_dilation` or `se` (they shape the built-in blocks only): put a stride
   or a dilation on one of its layers instead, an `se` layer in its body.
 * An activation may not be `inplace: true` where its input is also read elsewhere: as the first op
-  (after any `dropout` or `flatten`) of a residual body, of an inception branch, or of an aux head.
+  (after any `dropout` or `flatten`) of a residual body, of an inception branch or sub-branch, or of an aux head.
 
 ## Names
 
@@ -163,6 +163,48 @@ stage and in total.
 (GoogLeNet Table 1) or to `{branches: [[layers], [layers], ...]}`. The "5x5" branch uses a
 `five: 5` (paper) or `five: 3` (torchvision) kernel; the pool branch's pool is `pool:`
 (3x3, stride 1, padding 1 by default; `ceil: true` for torchvision).
+
+### Nested branches (Inception-v3)
+
+In the `branches:` form an item of a branch may itself be `branches: [[layers], ...]`: its
+sub-branches all read that item's input and are concatenated on channels, inside the branch
+(Szegedy et al. 2016, Fig. 7: after a 1x1 reduction a 1x3 and a 3x1 conv read the same tensor).
+It needs at least two sub-branches, which must end in the same H x W; sub-branches may nest
+again. The node is named `concat<n>` in its branch, its sub-branches `branch1..k`:
+`mixed7.Mixed_7b.branch2.concat1.branch2.conv1`. A grid reduction is a module whose branches
+all stride (stride-2 convs beside a `maxpool: {kernel: 3, stride: 2}`); asymmetric kernels are
+pairs (`kernel: [1, 7]`, padding "same" per axis); BN eps is `defaults.bn_eps`. The bundled
+`specs/inception_v3.yaml` is torchvision's Inception-v3 written this way.
+
+```yaml
+defaults: {norm: batchnorm, act: relu, bn_eps: 0.001}
+stages:
+  - inception:
+      prefix: Mixed_
+      modules:
+        6a:                          # grid reduction 35 -> 17: two strided branches beside a max pool
+          branches:
+            - [conv: {out: 384, kernel: 3, stride: 2, padding: 0}]
+            - [conv: {out: 64, kernel: 1}, conv: {out: 96, kernel: 3},
+               conv: {out: 96, kernel: 3, stride: 2, padding: 0}]
+            - [maxpool: {kernel: 3, stride: 2}]
+        7b:                          # the expanded filter bank (three of its four branches)
+          branches:
+            - [conv: {out: 320, kernel: 1}]
+            - - conv: {out: 384, kernel: 1}
+              - branches:            # 1x3 and 3x1 on the same 384 channels, concatenated: 768
+                  - [conv: {out: 384, kernel: [1, 3]}]
+                  - [conv: {out: 384, kernel: [3, 1]}]
+            - [avgpool: {kernel: 3, stride: 1, padding: 1}, conv: {out: 192, kernel: 1}]
+aux_heads:
+  - {name: AuxLogits, attach: Mixed_6e, loss_weight: 0.4, layers: [avgpool: {kernel: 5, stride: 3},
+     conv: {out: 128, kernel: 1}, conv: {out: 768, kernel: 5, padding: 0}, adaptive_avgpool: {size: 1}, fc: {}]}
+```
+
+`archc analyze` reports what the 1x1 reductions save (each module without them, a nested
+concat's convs then reading the module's input) and, under "factorised convolutions", what each
+factorised group saves against the one dense conv with its receptive field: two stacked 3x3 for a
+5x5, 1xn + nx1 for an nxn, a parallel 1xn | nx1 pair for one nxn to their summed width.
 
 ## Squeeze-excitation gates
 
