@@ -207,7 +207,8 @@ def test_the_command_line_on_se_resnet50(tmp_path: Path) -> None:
                                     str(tmp_path / f"d_{level}.dot")])
         assert done.exit_code == 0, done.output
     layer = (tmp_path / "d_layer.dot").read_text()
-    assert len(re.findall(r'^\s*"[^"]*\.se\.mul" \[', layer, re.M)) == 16 and "stage4.block3.se.expand.act" in layer
+    assert len(re.findall(r'^\s*"[^"]*\.se\.mul" \[', layer, re.M)) == 16  # one multiply node per gate
+    assert "stage4.block3.se.expand.act" in layer
 
 
 @pytest.mark.parametrize("where", ["residual", "plain", "inception"])

@@ -143,7 +143,7 @@ class Drawer:
     def cluster(self, g: graphviz.Digraph, path: str, label: str, kind: str) -> graphviz.Digraph:
         """A cluster subgraph context (or the graph itself when clusters are off)."""
         if not self.opts.clusters:
-            if self.opts.large and kind not in ("block", "module", "gate"):  # no box for the title: the edge in has it
+            if self.opts.large and kind not in ("block", "module", "gate"):  # no title box: the edge in has it
                 self.pending_title = label
             return _NullContext(g)  # type: ignore[return-value]
         sub = g.subgraph(name=f"cluster_{self.nid(path)}")

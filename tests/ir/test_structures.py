@@ -3,10 +3,11 @@
 One small spec uses every node type of `archc.ir.graph.NODE_TYPES` (a new structure must be added to it):
 a sequence, residual blocks (built-in with the `se` option, a custom body with a gate between its convs, an
 inverted block with a gate after its depthwise conv), an inception module whose branches hold a gate (one
-branch is nothing but a gate), and bare gates in the stem and between stages. On it: each backend's table covers exactly the node types; the compiled module's
-parameters equal the analytic count and every node's real output shape its inferred one; the generated source
-gives identical outputs; fvcore counts the conv/fc MACs exactly; the probe finds every weight it watches;
-the DAG's path counts are those counted by hand (a gate adds no path); the diagram draws every structure."""
+branch is nothing but a gate), and bare gates in the stem and between stages. On it: each backend's table
+covers exactly the node types; the compiled module's parameters equal the analytic count and every node's
+real output shape its inferred one; the generated source gives identical outputs; fvcore counts the conv/fc
+MACs exactly; the probe finds every weight it watches; the DAG's path counts are those counted by hand (a
+gate adds no path); the savings see through a gate; the diagram draws every structure."""
 from __future__ import annotations
 
 import sys
