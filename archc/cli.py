@@ -171,7 +171,7 @@ def _say_once_per_job() -> Any:
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.version_option(package_name="archc")
 def main(debug: bool) -> None:
-    """archc: compile, draw and analyse CNN architecture specs (plain, inception, residual)."""
+    """archc: compile, draw and analyse CNN architecture specs (plain, residual, inception, dense)."""
 
 
 def debug_enabled() -> bool:
@@ -219,13 +219,15 @@ def list_specs() -> None:
     import archc
 
     root = bundled_specs_dir()
-    for path in bundled_specs():
+    paths = bundled_specs()
+    width = max([22] + [len(str(p.relative_to(root).with_suffix(""))) for p in paths])  # the names in one column
+    for path in paths:
         rel = path.relative_to(root).with_suffix("")
         try:
             model = archc.lower(archc.load(path))
-            click.echo(f"{str(rel):<22} {model.title:<46} {model.cost.params / 1e6:8.2f}M params")
+            click.echo(f"{str(rel):<{width}} {model.title:<46} {model.cost.params / 1e6:8.2f}M params")
         except ArchcError as exc:
-            click.echo(f"{str(rel):<22} INVALID: {exc.format()}")
+            click.echo(f"{str(rel):<{width}} INVALID: {exc.format()}")
 
 
 @main.command()

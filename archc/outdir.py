@@ -4,7 +4,8 @@ Every command that writes files (build, analyze, figures; the probe can adopt it
 `OutputFolder`:
 
 - a command never replaces a file it did not write: a file already in the folder is replaced only when
-  the folder's manifest (`.archc-manifest.json`) says an archc command wrote it. `check(names)` refuses
+  the folder's manifest (`.archc-manifest.json`) says an archc command wrote it and its bytes are still
+  the ones written (same SHA-256): a generated file edited by hand is refused like a stranger's. `check(names)` refuses
   anything else before any work; when the outputs are moved in, the same check runs again (then a file
   with exactly the new bytes may also be replaced: nothing is lost) and on a conflict nothing is moved.
   The spec being compiled (`protect`) is never replaced, whatever the manifest says;
@@ -166,10 +167,12 @@ class OutputFolder:
             return None
         if target.is_symlink() or not target.is_file():
             return f"{target} exists and is not a file archc wrote"
-        if rel in files:
-            return None
+        if rel in files and _sha256(target) == files[rel]["sha256"]:
+            return None  # archc wrote it and nobody changed it since
         if staged is not None and filecmp.cmp(staged, target, shallow=False):
             return None  # the same bytes: replacing it loses nothing
+        if rel in files:
+            return f"{target} was changed since archc wrote it (edited by hand?)"
         return f"{target} exists and archc did not write it"
 
     def _refuse(self, reason: str) -> OutputConflict:

@@ -25,6 +25,9 @@ def stage_kind(node: Node) -> str:
         n = node.meta.get("blocks")
         if kind == "inception":
             return f"inception x{n}"
+        if kind == "dense":  # a dense block: its layers and growth rate (and the transition after it)
+            return f"dense x{n}, k={node.meta.get('growth_rate')}" + (" + transition" if node.meta.get("transition")
+                                                                      else "")
         return f"{kind} {block} x{n}"
     if node.role in ("stem", "head"):
         return node.role
@@ -52,7 +55,8 @@ def summary_dict(model: Model) -> dict[str, Any]:
         "title": model.title,
         "class_name": model.class_name,
         "input": list(model.input_shape),
-        "classes": model.classes,
+        "classes": model.classes if model.is_classifier else None,
+        "output": list(model.body.out_shape),
         "stages": summary_rows(model),
         "overrides": list(model.overrides),
         "params": cost.params,
@@ -78,7 +82,7 @@ def format_table(model: Model) -> str:
         return "  ".join(cells).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    out = [f"{model.title}  (input {fmt_shape(model.input_shape)}, {model.classes} classes)", line(header), rule]
+    out = [f"{model.title}  (input {fmt_shape(model.input_shape)}, {model.output_text})", line(header), rule]
     out += [line(r) for r in body]
     out += [rule, line(total)]
     if model.aux_heads:

@@ -10,6 +10,9 @@ from archc.analysis.markdown import render_index
 from archc.analysis.report import ReportOptions
 from archc.cli import bundled_specs, bundled_specs_dir, repo_root
 from archc.outdir import MANIFEST
+from click.testing import CliRunner
+
+from archc.cli import main
 
 REPORTS = repo_root() / "reports"
 
@@ -40,7 +43,7 @@ def test_regenerating_a_report_changes_nothing(rel, tmp_path):
     """Same options as `archc analyze` for the bundled set (fvcore, init propagation, diagram links)."""
     figures = tmp_path / "reports" / "figures"
     shutil.copytree(REPORTS / "figures", figures)
-    out = _regenerate(rel, tmp_path, ReportOptions(diagram_dirs=(figures,)))
+    out = _regenerate(rel, tmp_path, ReportOptions(diagram_dirs=(figures,), link_root=tmp_path / "reports"))
     committed = REPORTS / rel
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in committed.iterdir())
     for path in sorted(out.iterdir(), key=lambda p: (p.name == MANIFEST, p.name)):  # the record of them last
@@ -52,7 +55,7 @@ def test_static_report_twice_is_identical_and_links_the_diagram(tmp_path):
     figures.mkdir(parents=True)
     for stem in ("googlenet_stage", "googlenet_resnet50", "googlenet_stage_detail", "resnet50_stage"):
         (figures / f"{stem}.svg").write_text("<svg/>")
-    options = ReportOptions(init=False, fvcore=False, diagram_dirs=(figures,))
+    options = ReportOptions(init=False, fvcore=False, diagram_dirs=(figures,), link_root=tmp_path / "reports")
     first = {p.name: p.read_bytes() for p in _regenerate("googlenet", tmp_path, options).iterdir()}
     second = {p.name: p.read_bytes() for p in _regenerate("googlenet", tmp_path, options).iterdir()}
     assert first == second
@@ -72,7 +75,7 @@ def test_replot_rewrites_every_committed_report_byte_for_byte(tmp_path):
     figures = tmp_path / "reports" / "figures"
     for rel in sorted(_rel(p) for p in bundled_specs()):
         folder = tmp_path / "reports" / rel
-        replot(folder, (figures,))
+        replot(folder, (figures,), tmp_path / "reports")
         for path in sorted((REPORTS / rel).iterdir()):
             assert (folder / path.name).read_bytes() == path.read_bytes(), f"{rel}/{path.name}"
 
@@ -88,3 +91,26 @@ def test_replot_from_the_command_line(tmp_path):
     assert "redrew" in result.output
     missing = CliRunner().invoke(main, ["analyze", "--replot", str(tmp_path)])
     assert missing.exit_code == 2 and "no report.json" in missing.output
+
+
+def test_a_report_written_elsewhere_copies_its_diagrams_in_and_a_variant_shows_none(tmp_path):
+    """Self-contained: outside the report root a figure is copied next to report.md and linked by name."""
+    figures = tmp_path / "package" / "figures"
+    figures.mkdir(parents=True)
+    (figures / "googlenet_stage.svg").write_text("<svg>stage</svg>")
+    options = ReportOptions(init=False, fvcore=False, diagram_dirs=(figures,), link_root=tmp_path / "mine")
+    out = _regenerate("googlenet", tmp_path / "mine", options)
+    md = (out / "report.md").read_text()
+    assert "Diagram: [googlenet_stage.svg](googlenet_stage.svg)\n" in md
+    assert (out / "googlenet_stage.svg").read_text() == "<svg>stage</svg>"
+    runner = CliRunner()
+    variant = runner.invoke(main, ["analyze", "googlenet", "--set", "classes=10", "-o", str(tmp_path / "v")])
+    assert variant.exit_code == 0, variant.output
+    assert "Diagram" not in next((tmp_path / "v").rglob("report.md")).read_text().split("## ")[0]
+
+
+def test_a_bundled_spec_analysed_elsewhere_writes_into_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["analyze", "cifar/resnet20", "--no-fvcore", "--no-init"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "reports" / "cifar" / "resnet20" / "report.md").is_file()

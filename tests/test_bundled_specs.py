@@ -105,9 +105,14 @@ GOLDEN: dict[str, tuple[int, int]] = {  # spec -> (params without aux heads, par
     "vgg19": (143_667_240, 143_667_240),  # torchvision vgg19 metadata
     "se_resnet50": (28_088_024,) * 2,  # timm seresnet50 (28.09M; Hu et al. Table 1: 28.1M); counted by hand and by
                                        # an independent module in tests/test_family_se.py
+    "densenet121": (7_978_856, 7_978_856),  # torchvision densenet121 metadata
     "mobilenet_v2": (3_504_872, 3_504_872),  # torchvision mobilenet_v2 metadata
     **{f"cifar/resnet{d}": (cifar_params(n),) * 2 for d, n in CIFAR_N.items()},
     **{f"cifar/plain{d}": (cifar_params(n),) * 2 for d, n in CIFAR_N.items()},
+    # torchvision metadata; pre-activation ResNets: independent modules and counts in tests/test_family_preact.py
+    "resnext50_32x4d": (25_028_904,) * 2, "wide_resnet50_2": (68_883_240,) * 2,
+    "preact_resnet18": (11_687_720,) * 2, "cifar/preact_resnet164": (1_703_258,) * 2,
+    "cifar/preact_resnet1001": (10_327_706,) * 2,
 }
 
 
@@ -152,7 +157,7 @@ def test_cifar_family_depth_is_6n_plus_2_weighted_layers():
 def test_macs_match_published_figures():
     torchvision_gmacs = {"resnet18": 1.814, "resnet34": 3.664, "resnet50": 4.089, "resnet101": 7.801,
                          "resnet152": 11.514, "googlenet_tv": 1.498, "vgg19": 19.632,
-                        "mobilenet_v2": 0.301}
+                         "mobilenet_v2": 0.301, "densenet121": 2.834}
     for name, gmacs in torchvision_gmacs.items():
         assert round(archc.lower(SPECS / f"{name}.yaml").cost.macs / 1e9, 3) == gmacs, name
     # He et al. Table 1 prints GFLOPs (multiply-adds) truncated to one decimal: 1.8, 3.6, 3.8

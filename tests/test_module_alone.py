@@ -88,3 +88,21 @@ def test_no_layers_at_all_is_a_located_error(tmp_path):
     path.write_text("archc: 1\nname: nothing\nstages: []\nhead: []\n")
     with pytest.raises(archc.SpecError, match=r"empty.yaml:3:9: stages: list should have at least 1 item"):
         archc.lower(path)
+
+
+def test_the_init_study_runs_on_a_module_alone(block_spec):
+    from archc.analysis.initprop import InitConfig, init_propagation
+
+    study = init_propagation(archc.lower(block_spec), InitConfig(schemes=("kaiming_fan_in",), batch=2))
+    curves = study["results"]["kaiming_fan_in"]["norm layers removed"]
+    assert len(curves["activation_std"]) == 3 and all(v > 0 for v in curves["gradient_std"])
+
+
+def test_a_module_alone_is_not_described_as_a_classifier(block_spec, tmp_path):
+    ir = archc.lower(block_spec)
+    assert not ir.is_classifier and ir.output_text == "output 256x56x56 (no classifier)"
+    out = tmp_path / "b"
+    assert CliRunner().invoke(main, ["build", str(block_spec), "-o", str(out)]).exit_code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["classes"] is None and summary["output"] == [256, 56, 56]
+    assert "1000 classes" not in (out / "bottleneck_block.py").read_text()

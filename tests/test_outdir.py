@@ -55,6 +55,18 @@ def test_same_bytes_may_be_replaced_and_are_then_recorded(tmp_path):
     assert (tmp_path / "a.txt").read_text() == "different now"
 
 
+def test_a_generated_file_edited_by_hand_is_not_replaced(tmp_path):
+    folder = OutputFolder(tmp_path, "figures")
+    write_with(folder, {"fig.svg": "<svg>generated</svg>"})
+    (tmp_path / "fig.svg").write_text("<svg>touched up in Inkscape</svg>")
+    with pytest.raises(OutputConflict, match="fig.svg was changed since archc wrote it"):
+        folder.check(["fig.svg"])
+    with pytest.raises(OutputConflict):
+        write_with(folder, {"fig.svg": "<svg>generated again</svg>"})
+    assert (tmp_path / "fig.svg").read_text() == "<svg>touched up in Inkscape</svg>"
+    write_with(folder, {"fig.svg": "<svg>touched up in Inkscape</svg>"})  # the same bytes lose nothing
+
+
 def test_the_input_is_never_replaced_even_when_recorded(tmp_path):
     spec = tmp_path / "tiny.py"
     write_with(OutputFolder(tmp_path, "build"), {"tiny.py": "generated"})  # recorded as archc's

@@ -27,7 +27,7 @@ def run_job(job: Job, options: ReportOptions, root: Path) -> tuple[dict[str, Any
     started = time.perf_counter()
     model = archc.lower(archc.load(job.spec, job.overrides))
     report = build_report(model, options, root=root)
-    write_report(report, job.out_dir, options.diagram_dirs)
+    write_report(report, job.out_dir, options.diagram_dirs, options.link_root)
     return report, index_row(report, job.rel_dir), time.perf_counter() - started
 
 

@@ -56,7 +56,7 @@ def _bundled_rel(path: Path) -> Optional[Path]:
               help="Analyse at this input size (re-lowers with --set input.size=N).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report(s) as JSON on stdout; write no files.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Report root (default: the repository's reports/ for bundled specs as they are, "
+              help="Report root (default: reports/ in the current folder for bundled specs as they are, "
                    "else build/reports/).")
 @click.option("--fvcore/--no-fvcore", default=None,
               help="Cross-check MACs with fvcore (imports torch, builds and traces the module). "
@@ -101,16 +101,20 @@ def analyze(specs: tuple, overrides: tuple, input_size: Optional[str], as_json: 
     models = [load_model(str(p), extra) for p in paths]  # every spec validates before any work starts
     rels = [_bundled_rel(p) for p in paths]
     pristine = not extra and all(r is not None for r in rels)
-    root = Path(out_dir) if out_dir else (repo_root() / "reports" if pristine else Path("build") / "reports")
+    # in the current folder, never inside the installed package unless run from the repository's root
+    root = Path(out_dir) if out_dir else (Path("reports") if pristine else Path("build") / "reports")
     if not as_json:
         from archc.io import check_writable_dir
 
         check_writable_dir(root, "-o/--out")
-    committed = pristine and not out_dir and not as_json  # the committed reports hold every analysis
+    # the committed reports (the repository's reports/) hold every analysis
+    committed = pristine and not as_json and root.resolve() == (repo_root() / "reports").resolve()
     options = ReportOptions(fvcore=_choose(fvcore, full, committed), init=_choose(init, full, committed),
                             window=win, probe=runner,
-                            # a variant is not what the committed figures show: link only its own build diagram
-                            diagram_dirs=(repo_root() / "reports" / "figures",) if pristine else (Path("build"),))
+                            # a variant (--set, --input-size) is drawn by no committed figure and no build of
+                            # the spec as it is: it gets no diagram rather than another network's
+                            diagram_dirs=(repo_root() / "reports" / "figures", Path("build")) if pristine else (),
+                            link_root=root)
     if as_json:
         from archc.analysis.complexity import op_rows
 
@@ -158,7 +162,8 @@ def _replot(folders: tuple) -> None:
                             expected="a folder written by archc analyze")
         inside = committed in folder.resolve().parents
         try:
-            written = replot(folder, (committed / "figures",) if inside else (Path("build"),))
+            written = replot(folder, (committed / "figures",) if inside else (committed / "figures", Path("build")),
+                             committed if inside else folder.parent)
         except ValueError as exc:
             raise SpecError(str(exc), loc=SourceLoc(str(folder))) from None
         click.echo(f"redrew {folder} ({len(written)} files)")

@@ -67,14 +67,10 @@ def op_rows(model: Model, aux: bool = True) -> list[dict[str, Any]]:
 
 
 def stage_label(node: Node) -> str:
-    meta = node.meta
-    if node.role == "stage":
-        if meta.get("kind") == "inception":
-            return f"inception x{meta.get('blocks')}"
-        return f"{meta.get('kind')} {meta.get('block')} x{meta.get('blocks')}"
-    if node.role in ("stem", "head"):
-        return node.role
-    return getattr(node, "kind", node.role)
+    """`residual bottleneck x3`, `inception x2`, `dense x6, k=32 + transition`, `stem` (archc.summary's)."""
+    from archc.summary import stage_kind
+
+    return stage_kind(node)
 
 
 def block_nodes(model: Model) -> list[Node]:

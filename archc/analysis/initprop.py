@@ -2,7 +2,8 @@
 
 For each init scheme the spec is re-lowered with `init` overridden (conv and fc alike), compiled
 with a fixed seed, and one forward/backward pass of a random batch (train mode, cross-entropy
-against random labels) records, at the output of every conv/fc op on the main path, the std of
+against random labels; a module alone, ending in feature maps, gets a unit-variance random gradient at
+its output instead) records, at the output of every conv/fc op on the main path, the std of
 the activation and of the loss gradient. When the net has norm layers, a second variant replaces
 them with identities (same weights): batch norm hides the init's effect, removing it shows it.
 CPU only; 1 thread, so the numbers are the same on every machine (rounded to 4 significant digits).
@@ -151,7 +152,10 @@ def _run(net: Any, model: Model, cfg: InitConfig) -> dict[str, list[float]]:
     try:
         out = net(x)
         logits = out[0] if isinstance(out, tuple) else out
-        loss = nn.functional.cross_entropy(logits, labels)
+        if tuple(logits.shape[1:]) == (model.classes,):
+            loss = nn.functional.cross_entropy(logits, labels)
+        else:  # a module alone ends in feature maps: a unit-variance random gradient arrives at its output
+            loss = (logits * torch.randn(logits.shape, generator=gen).to(logits.dtype)).sum()
         loss.backward()
     finally:
         for h in handles:

@@ -116,7 +116,7 @@ def _fvcore(r: dict[str, Any]) -> list[str]:
 def _inception(inc: dict[str, Any]) -> list[str]:
     if not inc["modules"]:
         return []
-    out = ["### Inception modules: 1x1 reductions", "", inc["note"] + ".", ""]
+    out = [f"### {inc.get('title', 'Inception modules: 1x1 reductions')}", "", inc["note"] + ".", ""]
     rows = [[md_text(m["module"]), shape(m["input"]), n(m["specified"]["macs"]), n(m["naive"]["macs"]),
              f"{m['macs_factor']:.2f}x", n(m["specified"]["params"]), n(m["naive"]["params"]),
              f"{m['output_channels']} / {m['naive_output_channels']}"] for m in inc["modules"]]
@@ -218,8 +218,9 @@ def _paths(r: dict[str, Any]) -> list[str]:
     p = r["paths"]
     lo, hi = p["effective_window"]
     out = ["## Paths", "", f"Exact counts by {p['method']}. Lengths are counted in weighted layers (conv/fc) and in "
-           "blocks (residual blocks, inception modules, plain blocks whose body the path passes through; an identity "
-           f"shortcut skips its block). {p['blocks_on_main_path']} blocks on the main path.", ""]
+           "blocks (residual blocks, inception modules, dense layers, plain blocks and transitions whose body the "
+           "path passes through; an identity shortcut, or a dense layer's identity branch, skips its block). "
+           f"{p['blocks_on_main_path']} blocks on the main path.", ""]
     rows = []
     for name, o in sorted(p["outputs"].items(), key=lambda kv: (kv[0] != "output", kv[0])):  # main, then aux
         L, B = o["layers"], o["blocks"]
@@ -259,7 +260,7 @@ def render_report(r: dict[str, Any], plot_files: list[str], diagrams: Sequence[s
                   probe_md: Optional[str] = None) -> str:
     head = [f"# {md_text(r['title'])}: analysis", ""]
     facts = [f"spec {md_code(r['spec'])}" if r["spec"] else "", f"input {shape(r['input'])}",
-             f"{r['classes']} classes"]
+             f"{r['classes']} classes" if r["classes"] is not None else "no classifier (a module alone)"]
     if r.get("overrides"):
         facts.append("with " + " ".join(md_code(f"--set {o}") for o in r["overrides"]))
     head += [" · ".join(f for f in facts if f), ""]

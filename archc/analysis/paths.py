@@ -12,7 +12,12 @@ Two length measures:
   * blocks: the number of residual blocks / inception modules / plain blocks whose *body* the path
     goes through (Veit et al. 2016: a path through an identity shortcut skips the block).
 With n residual blocks there are 2^n paths with Binomial(n, 1/2) lengths in blocks; an inception
-module multiplies the count by its number of branches.
+module multiplies the count by its number of branches. A dense block of L layers multiplies it by 2^L: in
+the paper's view (Huang et al. 2017, every layer fed by all earlier ones) a path from the block's input
+to its output is an increasing subset of the layers it passes through; in archc's IR each layer is a
+concat of an identity branch and its body, and a path picks one of the two at each layer, the same
+subsets. Lengths: Binomial(L, 1/2) in blocks (dense layers), and 2 weighted layers per layer passed
+with the bottleneck 1x1 (1 without it).
 """
 from __future__ import annotations
 

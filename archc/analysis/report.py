@@ -26,7 +26,8 @@ class ReportOptions:
     init_config: InitConfig = InitConfig()
     window: tuple[int, int] = VEIT_WINDOW
     probe: Optional[Callable[[Model], Any]] = None  # model -> probe result (markdown_section(), to_dict())
-    diagram_dirs: tuple[Path, ...] = field(default_factory=tuple)  # where to look for a diagram to link
+    diagram_dirs: tuple[Path, ...] = field(default_factory=tuple)  # where to look for a diagram to show
+    link_root: Optional[Path] = None  # diagrams under this folder are linked; any other is copied into the report
 
 
 def spec_display(model: Model, root: Optional[Path] = None) -> str:
@@ -52,7 +53,7 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
         "overrides": list(model.overrides),
         "references": list(spec.references),
         "input": list(model.input_shape),
-        "classes": model.classes,
+        "classes": model.classes if model.is_classifier else None,
         "complexity": complexity(model),
     }
     if options.fvcore:
@@ -128,8 +129,9 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
     inc = report["savings"]["inception"]["modules"]
     if inc:
         out["savings_inception.svg"] = plots.paired_bars(
-            f"{title}: inception modules with and without 1x1 reductions",
-            [m["module"].rsplit(".", 1)[-1] for m in inc], [m["specified"]["macs"] for m in inc],
+            f"{title}: {report['savings']['inception'].get('title', 'inception modules').split(':')[0].lower()} "
+            "with and without 1x1 reductions",
+            [".".join(m["module"].split(".")[-2 if m.get("kind") == "dense" else -1:]) for m in inc], [m["specified"]["macs"] for m in inc],
             [m["naive"]["macs"] for m in inc], "without 1x1 reductions", "MMACs")
     res = report["savings"]["residual"]["stages"]
     if res:
@@ -154,15 +156,24 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
-    """report.json, report.md and the plots in out_dir (staged, then moved in together; stale plots removed)."""
+def _inside(path: Path, root: Optional[Path]) -> bool:
+    return root is not None and Path(root).resolve() in path.resolve().parents
+
+
+def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path, ...] = (),
+                 link_root: Optional[Path] = None) -> list[Path]:
+    """report.json, report.md and the plots in out_dir (staged, then moved in together; stale plots removed).
+    A diagram found in `diagram_dirs` is linked when it lies under `link_root` (the report root: the folder
+    travels whole), else copied into out_dir, so that a report written anywhere is self-contained."""
     from archc.analysis.markdown import render_report
     from archc.mdtext import md_text, md_url
 
     out_dir = Path(out_dir)
     svgs = report_plots(report)
-    links = [Path(os.path.relpath(d.resolve(), out_dir.resolve())).as_posix()
-             for d in find_diagrams(report["name"], diagram_dirs)]
+    found = find_diagrams(report["name"], diagram_dirs)
+    copies = {d.name: d for d in found if not _inside(d, link_root) and d.name not in svgs}
+    links = [d.name if d.name in copies else Path(os.path.relpath(d.resolve(), out_dir.resolve())).as_posix()
+             for d in found if d.name in copies or _inside(d, link_root)]
     probe = report.pop("_probe", None)
     folder = OutputFolder(out_dir, "analyze")
     # the report's files appear together, or none do; plots an earlier analyze wrote here and this one
@@ -170,6 +181,8 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
     with folder.stage(prune=True) as stage:
         for name, text in sorted(svgs.items()):
             atomic_write(stage.path / name, text)
+        for name, source in sorted(copies.items()):
+            atomic_write(stage.path / name, source.read_bytes())
         probe_md = None
         if probe is not None:
             probe_files = [Path(p) for p in probe.plots(stage.path, ("svg",))]
@@ -183,7 +196,7 @@ def write_report(report: dict[str, Any], out_dir: Path, diagram_dirs: tuple[Path
 REPORT_NAMES = ("report.md", "report.json", "cost_per_stage.svg", "paths.svg")  # written for every model
 
 
-def replot(folder: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
+def replot(folder: Path, diagram_dirs: tuple[Path, ...] = (), link_root: Optional[Path] = None) -> list[Path]:
     """Rewrite a finished report's report.md and plots from its report.json (no analysis runs again):
     the Markdown and the plots are pure functions of the JSON."""
     import json
@@ -193,7 +206,7 @@ def replot(folder: Path, diagram_dirs: tuple[Path, ...] = ()) -> list[Path]:
         raise ValueError(f"{folder}/report.json is not an archc report (format {REPORT_FORMAT})")
     if "probe" in report:  # its section and plots come from the probe's result object, not from the JSON
         raise ValueError(f"{folder} holds a training-probe section; run `archc analyze --probe` again instead")
-    return write_report(report, Path(folder), diagram_dirs)
+    return write_report(report, Path(folder), diagram_dirs, link_root)
 
 
 def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:

@@ -87,6 +87,16 @@ def _readers(node: Node) -> list[OpNode]:
     return [first] if first is not None else []
 
 
+def _before_reader(op: OpNode, group: list[OpNode], ids: set[int]) -> bool:
+    """`op` comes before its unit's first weighted op, and that op reads the module's input: a pre-activation
+    unit's BN and ReLU (DenseNet), which then normalise the input instead of the reduction's output."""
+    first = _first_weighted(group)
+    if first is None or id(first) not in ids:
+        return False
+    position = {id(o): i for i, o in enumerate(group)}
+    return position[id(op)] < position[id(first)]
+
+
 def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tuple]]]:
     """The branch without its 1x1 reduction / projection: (what was removed, [(op, its input shape)])."""
     groups = _items_ops(branch.items)
@@ -98,7 +108,8 @@ def naive_branch(branch: SeqNode, x: tuple) -> tuple[str, list[tuple[OpNode, tup
         windows = [_window(op) for op in readers]
         if readers and all(w is not None and w[0] != (1, 1) for w in windows):
             ids = {id(op) for op in readers}
-            kept = [(op, tuple(x) if id(op) in ids else tuple(op.in_shape)) for g in groups[1:] for op in g]
+            kept = [(op, tuple(x) if id(op) in ids or _before_reader(op, g, ids) else tuple(op.in_shape))
+                    for g in groups[1:] for op in g]
             return "1x1 reduction", kept
     if weighted_items and weighted_items[-1] == len(groups) - 1 and len(weighted_items) == 1 \
             and weighted_items[0] > 0 and _is_1x1(firsts[-1]):
@@ -119,8 +130,8 @@ def inception_savings(model: Model) -> dict[str, Any]:
     modules = []
     total_spec = total_naive = Cost()
     for node in model.walk():
-        if not isinstance(node, ConcatNode) or node.role != "module":  # a concat nested in a branch is part of it
-            continue
+        if not isinstance(node, ConcatNode) or (node.role != "module" and node.meta.get("kind") != "dense"):
+            continue  # a concat nested in a branch is part of it; a dense layer is a module of its own
         x = tuple(node.in_shape)
         branches = []
         spec_cost = naive_cost = Cost()
@@ -136,7 +147,8 @@ def inception_savings(model: Model) -> dict[str, Any]:
                              "naive": {"params": b.params, "macs": b.macs, "convs": _conv_rows(plan)}})
             spec_cost = Cost(spec_cost.params + a.params, spec_cost.macs + a.macs)
             naive_cost = Cost(naive_cost.params + b.params, naive_cost.macs + b.macs)
-        modules.append({"module": node.path, "input": list(x), "output_channels": node.out_shape[0],
+        modules.append({"module": node.path, "kind": node.meta.get("kind", "inception"), "input": list(x),
+                        "output_channels": node.out_shape[0],
                         "naive_output_channels": naive_channels,
                         "specified": {"params": spec_cost.params, "macs": spec_cost.macs},
                         "naive": {"params": naive_cost.params, "macs": naive_cost.macs},
@@ -151,9 +163,21 @@ def inception_savings(model: Model) -> dict[str, Any]:
                       "macs_saved": total_naive.macs - total_spec.macs,
                       "macs_factor": _ratio(total_naive.macs, total_spec.macs),
                       "params_factor": _ratio(total_naive.params, total_spec.params)},
+            "title": savings_title({m["kind"] for m in modules}),
             "note": "naive = each module without 1x1 reductions on its actual input; without the pool "
                     "projection the module's output also grows (naive_output_channels), which would raise "
-                    "the cost of every later layer too (not included)"}
+                    "the cost of every later layer too (not included)"
+                    + ("; a dense layer without its bottleneck is BN-ReLU-3x3 conv on the layer's whole input "
+                       "(DenseNet without B), the same output" if any(m["kind"] == "dense" for m in modules) else "")}
+
+
+def savings_title(kinds: set[str]) -> str:
+    """What the concatenating modules are called: inception modules, dense layers (DenseNet), or both."""
+    if kinds == {"dense"}:
+        return "Dense layers: the 1x1 bottleneck"
+    if kinds <= {"inception"}:
+        return "Inception modules: 1x1 reductions"
+    return "Inception modules and dense layers: 1x1 reductions"
 
 
 def _ratio(a: int, b: int) -> float:
@@ -163,26 +187,33 @@ def _ratio(a: int, b: int) -> float:
 # ---------------------------------------------------------------- residual blocks
 
 
+# block kind -> (its kind of convs, the counterpart of the same family): a pre-activation block's counterpart
+# is a pre-activation block
+COUNTERPARTS = {"bottleneck": ("bottleneck", "basic"), "basic": ("basic", "bottleneck"),
+                "preact_bottleneck": ("bottleneck", "preact_basic"), "preact_basic": ("basic", "preact_bottleneck")}
+
+
 def _counterpart(stage: Any, c_out: int) -> Optional[dict[str, Any]]:
     """Spec fields of the other block kind with the same output width, or None."""
-    if stage.block == "bottleneck":
-        return {"block": "basic", "width": c_out, "expansion": 1, "groups": 1, "base_width": 64}
-    if stage.block == "basic" and c_out % 4 == 0:
-        return {"block": "bottleneck", "width": c_out // 4, "expansion": 4, "groups": 1, "base_width": 64,
+    convs, other = COUNTERPARTS.get(stage.block, ("", ""))
+    if convs == "bottleneck":
+        return {"block": other, "width": c_out, "expansion": 1, "groups": 1, "base_width": 64}
+    if convs == "basic" and c_out % 4 == 0:
+        return {"block": other, "width": c_out // 4, "expansion": 4, "groups": 1, "base_width": 64,
                 "stride_on": "3x3"}
     return None
 
 
 def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
     """Lower the spec with every basic/bottleneck stage swapped to the other kind (same in/out widths)."""
-    from archc.ir.lower import lower
+    from archc.ir.lower import STAGE_KINDS, lower
 
     spec = model.spec.model_copy(deep=True)
     stage_nodes = [n for n in model.stages if n.role == "stage"]
     swaps = []
     it = iter(stage_nodes)
     for i, item in enumerate(spec.stages):
-        if item.kind not in ("residual", "plain", "inception"):
+        if item.kind not in STAGE_KINDS:
             continue
         node = next(it)
         st = item.params
@@ -207,6 +238,11 @@ def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
     return lower(spec, None, counted_only), swaps
 
 
+def _blocks(stage: Node) -> list[Node]:
+    """A stage's blocks (not a pre-activation stage's shared BN-ReLU unit before them)."""
+    return [c for c in stage.children() if c.role == "block"]
+
+
 def _block_summary(node: Node) -> dict[str, Any]:
     c = node.cost
     return {"block": node.meta.get("block"), "params": c.params, "macs": c.macs,
@@ -227,7 +263,7 @@ def block_savings(model: Model) -> dict[str, Any]:
         mine = model.find(swap["stage"])
         theirs = other.find(swap["stage"])
         blocks = []
-        for a, b in zip(mine.children(), theirs.children()):
+        for a, b in zip(_blocks(mine), _blocks(theirs)):
             blocks.append({"block": a.path, "input": list(a.in_shape), "output": list(a.out_shape),
                            "specified": _block_summary(a), "counterpart": _block_summary(b),
                            "macs_factor": _ratio(b.cost.macs, a.cost.macs)})

@@ -1,8 +1,10 @@
 """The IR tree flattened into an explicit networkx DAG of primitive ops, with add/concat/multiply nodes explicit.
 
 Node ids are dotted paths ("stage1.block2.conv1.conv"); "input", "<block>.add", "<module>.concat",
-"<gate>.mul", "output" and "<aux>.output" are the structural nodes. Node attributes: kind, shape (output
-shape), params, macs, weighted (counts as a weighted layer), block (path of the enclosing residual block or
+"<gate>.mul", "output" and "<aux>.output" are the structural nodes (plus "<branch>" for a concat's second
+and later identity branches, so that parallel identities stay distinct paths; a single identity branch, such
+as a dense layer's, is the edge from the concat's input). Node attributes: kind, shape (output shape),
+params, macs, weighted (counts as a weighted layer), block (path of the enclosing residual block or
 inception module, or ""); a gate's multiply also has `scale` (the id of the op whose output is its scale).
 Edge attribute: shape (the tensor shape flowing along it), and shortcut ("identity" / "projection" / "pad")
 on the edges that belong to a residual shortcut.
@@ -83,6 +85,11 @@ def _concat(node: ConcatNode, b: _Builder, src: str, block: str) -> str:
     b.add_node(cat, kind="concat", label="concat", shape=tuple(node.out_shape), params=0, macs=0, weighted=False,
                block=node.path, category="merge")
     for branch, out in zip(node.branches, outs):
+        if b.g.has_edge(out, cat):  # a second identity (empty) branch: its own node keeps the paths apart
+            b.add_node(branch.path, kind="identity", label="identity", shape=tuple(branch.out_shape), params=0,
+                       macs=0, weighted=False, block=node.path, category="merge")
+            b.edge(out, branch.path, branch.in_shape)
+            out = branch.path
         b.edge(out, cat, branch.out_shape)
     b.out_of[node.path] = cat
     return cat

@@ -181,6 +181,18 @@ class Model:
     def cost(self) -> Cost:
         return self.body.cost
 
+    @property
+    def is_classifier(self) -> bool:
+        """False for a module alone (`head: []`): the network ends in feature maps, not class scores."""
+        return tuple(self.body.out_shape) == (self.classes,)
+
+    @property
+    def output_text(self) -> str:
+        """'1000 classes', or 'output 256x56x56 (no classifier)' for a module alone."""
+        if self.is_classifier:
+            return f"{self.classes} classes"
+        return f"output {'x'.join(str(d) for d in self.body.out_shape)} (no classifier)"
+
     def cost_with_aux(self) -> Cost:
         total = self.body.cost
         for aux in self.aux_heads:

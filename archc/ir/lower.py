@@ -6,6 +6,8 @@ import math
 from typing import Optional
 
 from archc.errors import SpecError
+from archc.ir import preact
+from archc.ir.dense import dense_stage
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.ir.inverted import check_inverted_stage, inverted_block
 from archc.ir.structural import LAYER_RULES, squeeze_excitation
@@ -23,6 +25,8 @@ WITH_LAYERS_INSTEAD = {  # what to write with custom `layers` in place of a bloc
     "stride": "; put a stride on a layer instead, e.g. conv: {stride: 2} (it applies in every block: a one-block "
               "stage downsamples once)",
     "se": "; put an `se` layer in the body instead, e.g. after its last conv: se: {reduction: 16}"}
+
+STAGE_KINDS = ("residual", "plain", "inception", "dense")  # StageItem keys that are stages, not bare layers
 
 DEFAULT_HEAD = [Layer.model_validate({"gap": {}}), Layer.model_validate({"fc": {}})]
 
@@ -191,11 +195,12 @@ class Lowerer:
         last_act = "none" if residual else None
         d = st.dilation
         d0 = (st.first_dilation or d) if first else d
-        if st.block == "basic":
+        if preact.conv_block(st.block) == "basic":
             expansion = st.expansion or 1
             if st.groups != 1 or st.base_width != 64:
                 raise self.error(spec_path + ("groups",), "basic blocks support only groups=1 and base_width=64",
-                                 expected="block: bottleneck for ResNeXt / wide ResNets")
+                                 expected=f"block: {(st.block or '').replace('basic', 'bottleneck')} for ResNeXt / "
+                                          "wide ResNets")
             return [("conv1", ConvParams(out=width, kernel=3, stride=stride, dilation=d0)),
                     ("conv2", ConvParams(out=width * expansion, kernel=3, act=last_act, dilation=d))]
         expansion = st.expansion or 4
@@ -216,7 +221,12 @@ class Lowerer:
                                spec_path + ("layers",), ctx)
         body: list[Node] = []
         field = ("width",)
-        for name, params in self._block_convs(st, stride, residual, spec_path, first):
+        convs = self._block_convs(st, stride, residual, spec_path, first)
+        if preact.is_preact(st):  # BN-ReLU first (block 1: shared, at stage level), the last conv bare
+            convs = preact.body_convs(convs, ctx)
+            unit = None if first else preact.preact_unit(self, prefix, x, spec_path, ctx)
+            body, x = ([unit], unit.out_shape) if unit else (body, x)
+        for name, params in convs:
             try:
                 node = self.layer("conv", params, name, prefix, x, spec_path, ctx)
             except SpecError as exc:
@@ -242,6 +252,7 @@ class Lowerer:
                 raise self.error(spec_path, "a projection shortcut needs feature maps on both sides")
             proj_stride = max(1, -(-x[1] // y[1]))
             conv = ConvParams(out=y[0], kernel=1, stride=proj_stride, padding=0, act="none")
+            conv = preact.bare_conv(conv, ctx) if preact.is_preact(st) else conv  # the authors': no BN
             shortcut = self.layer("conv", conv, "shortcut", path, x, spec_path + ("shortcut",), ctx, role="shortcut")
             shortcut.role = "shortcut"
         elif st.shortcut == "pad" and not same:
@@ -258,7 +269,7 @@ class Lowerer:
                                       "or shortcut: projection / pad",
                              got=f"{_fmt(x)} -> {_fmt(y)}")
         post = None
-        if ctx.act != "none":
+        if ctx.act != "none" and not preact.is_preact(st):  # pre-activation: nothing after the add
             post = self.op(ctx.act, REGISTRY[ctx.act].unit_params(ctx), "act", path, y, spec_path, role="layer")
         zero_init = st.zero_init if st.zero_init is not None else self.spec.init.zero_init_residual
         return ResidualNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="block",
@@ -276,11 +287,13 @@ class Lowerer:
         if st.blocks > self.limits.max_blocks_per_stage:
             raise self.error(spec_path + ("blocks",), f"{st.blocks:,} blocks is too many",
                              expected=f"at most {self.limits.max_blocks_per_stage:,} (see archc.Limits)")
+        preact.check_stage(self, st, kind, spec_path)
         ctx = self._stage_ctx(st)
         if st.block == "inverted":
             check_inverted_stage(self, st, spec_path)
-        blocks: list[Node] = []
-        y = x
+        shared = preact.stage_preact(self, st, name, x, spec_path, ctx)
+        blocks: list[Node] = [shared] if shared else []
+        y = shared.out_shape if shared else x
         node: Node
         for b in range(st.blocks):
             stride = st.stride if b == 0 else 1
@@ -370,13 +383,15 @@ class Lowerer:
             sp = ("stages", i)
             kind = item.kind
             params = item.params
-            if kind in ("residual", "plain", "inception"):
+            if kind in STAGE_KINDS:
                 stage_count += 1
                 name = top.name(params.name, "stage", sp + (kind, "name")) if params.name else None
                 if name is None:
                     name = top.name(f"stage{stage_count}", "stage", sp)
                 if kind == "inception":
                     node: Node = self.inception_stage(params, name, x, sp + (kind,))
+                elif kind == "dense":
+                    node = dense_stage(self, params, name, x, sp + (kind,))
                 else:
                     node = self.block_stage(params, kind, name, x, sp + (kind,))
             else:

@@ -13,7 +13,7 @@ from archc.ir.graph import Model, Node
 from archc.render import style
 from archc.render.fold import fold
 from archc.render.draw import Drawer, DrawOptions
-from archc.render.present import add_caption, edge_pattern, fit_attrs, line_sample, scale_fonts
+from archc.render.present import add_caption, edge_pattern, fit_attrs, line_sample, scale_fonts, wrapped
 from archc.render.style import esc
 
 
@@ -52,6 +52,9 @@ def _legend_entries(d: Drawer) -> list[tuple[str, str]]:
     if d.gates:
         entries.append(('<TD><FONT POINT-SIZE="12">×</FONT></TD>',
                         "gate (squeeze-excitation): x × s(x), one scale per channel"))
+    if d.dense:
+        spine = style.DENSE_SPINE
+        entries.append((line_sample(spine["color"], edge_pattern(spine)), style.DENSE_LEGEND))
     if d.has_aux:
         aux = style.AUX_EDGE
         entries.append((line_sample(aux["color"], edge_pattern(aux)), "auxiliary classifier (training only)"))
@@ -102,7 +105,7 @@ def default_title(model: Model, opts: DrawOptions, target: Node | None) -> tuple
 
 def title_label(title: str, facts: str = "") -> str:
     sub = f'<BR/><FONT POINT-SIZE="9" COLOR="#555555">{esc(facts)}</FONT>' if facts else ""
-    return f"<<B>{esc(title)}</B>{sub}>"
+    return f"<<B>{wrapped(title)}</B>{sub}>"
 
 
 def draw_into(g: graphviz.Digraph, model: Model, opts: DrawOptions) -> Drawer:

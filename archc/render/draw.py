@@ -16,7 +16,7 @@ from typing import Callable, Optional
 import graphviz
 
 from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
-from archc.render import style
+from archc.render import dense, style
 from archc.render.options import ANNOTATIONS, LEVELS, RANKDIRS, DrawOptions  # noqa: F401 (re-exported)
 from archc.render.style import esc, fmt_shape, html_label, si
 from archc.text import clean_text
@@ -24,7 +24,8 @@ from archc.text import clean_text
 ID_MAX_CHARS = 1_000
 
 GENERIC_WEIGHT = "weight layer"
-BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "inverted": "Inverted residual", "custom": "Block"}
+BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "inverted": "Inverted residual", "custom": "Block",
+                "preact_bottleneck": "Pre-act bottleneck", "preact_basic": "Pre-act basic block"}
 
 
 class Drawer:
@@ -40,6 +41,7 @@ class Drawer:
         self.out_of: dict[str, str] = {}  # IR path -> id of the drawn node that holds its output
         self.categories: set[str] = set()
         self.shortcuts: set[str] = set()
+        self.dense = False  # a dense block drawn: its spine gets a legend entry
         self.has_aux = False
         self.gates = False  # a gate's multiply was drawn (legend)
         self.edge_style: dict[str, str] = {}  # extra attributes for edges emitted now (shortcut paths)
@@ -80,7 +82,7 @@ class Drawer:
         """What a node is called: its registry label ("3x3 conv, 64"), or "weight layer" for a weighted
         layer (or a unit that starts with one) under generic labels."""
         ops = [node] if isinstance(node, OpNode) else list(node.ops())
-        if self.opts.generic_labels and ops and ops[0].op.weighted:
+        if self.opts.generic_labels and ops and dense.lead_op(node, ops).op.weighted:
             return GENERIC_WEIGHT
         if isinstance(node, OpNode):
             return node.label
@@ -288,7 +290,7 @@ def _sequence(items: list[Node], d: Drawer, g: graphviz.Digraph, src: str) -> st
 def unit_label(node: SeqNode, d: Drawer) -> str:
     ops = list(node.ops())
     title = d.name(node)
-    details = [", ".join(d.name(op) for op in ops[1:])] if d.opts.unit_details and len(ops) > 1 else []
+    details = [dense.unit_details(node, ops, d)] if d.opts.unit_details and len(ops) > 1 else []
     return d.label(title, details, d.annotation(node))
 
 
@@ -298,7 +300,7 @@ def _unit(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
         d.out_of[node.path] = out
         return out
     ops = list(node.ops())
-    category = "shortcut" if node.role == "shortcut" else (ops[0].op.category if ops else "other")
+    category = "shortcut" if node.role == "shortcut" else (dense.lead_op(node, ops).op.category if ops else "other")
     out = d.node(g, d.nid(node.path), unit_label(node, d), category, node.path)
     d.edge(src, out, node.in_shape)
     d.register(node, out)
@@ -339,6 +341,8 @@ def stage_label(stage: SeqNode, d: Drawer) -> str:
 
 
 def _stage(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    if node.meta.get("kind") == "dense":
+        return dense.draw_stage(node, d, g, src)
     blocks = _blocks_of(node)
     if d.level == "stage" and blocks:
         out = d.node(g, d.nid(node.path), stage_label(node, d), "conv", node.path, penwidth="1.5")
@@ -355,6 +359,8 @@ def _stage(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
 
 
 def _plain_block(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    if node.meta.get("block") == "transition":
+        return dense.draw_transition(node, d, g, src)
     if d.level == "stage":  # only reached under --focus: draw the block as one unit-like node
         return _unit(node, d, g, src)
     plain = "no shortcut" if node.meta.get("shortcut") == "none" else "plain"  # a residual stage's block without one
@@ -459,6 +465,8 @@ def module_label(node: ConcatNode, d: Drawer) -> str:
 
 
 def _concat(node: ConcatNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    if dense.is_dense_layer(node):
+        return dense.draw_layer(node, d, g, src)
     if d.level == "stage":
         out = d.node(g, d.nid(node.path), module_label(node, d), "conv", node.path, margin="0.04,0.02")
         d.edge(src, out, node.in_shape)

@@ -23,6 +23,13 @@ class Figure:
     command: str = ""  # a direct command that draws the same (besides `archc figures --only NAME`)
     writes_itself: bool = False
 
+    @property
+    def is_diagram(self) -> bool:
+        """A Graphviz drawing (it has DOT source), not a matplotlib chart: by `make`'s return annotation."""
+        import inspect
+
+        return not self.writes_itself and "Digraph" in str(inspect.signature(self.make).return_annotation)
+
 
 FIGURES: dict[str, Figure] = {
     "probe_plain_depth": Figure(lecture.fig_probe_plain, "plain-20 vs plain-56: training and test error (probe run)",
@@ -108,20 +115,27 @@ def write_figures(out_dir: Path, fmts: str = DEFAULT_FORMATS, names: Optional[It
 
     chosen = list(names) if names else list(FIGURES)
     formats = parse_formats(fmts)
+    if formats == ["dot"] and not any(FIGURES[name].is_diagram for name in chosen):
+        raise ValueError(f"{', '.join(chosen)}: charts, not Graphviz diagrams, have no DOT source; "
+                         "expected -f svg, pdf or png")
     folder = OutputFolder(out_dir, "figures")
     show = lambda line: echo(line.replace(str(stage.path), str(folder.path)))  # noqa: E731
     if any(f != "dot" for f in formats) and find_dot() is None:
         with folder.stage() as stage:
             for name in chosen:
                 made = FIGURES[name]
-                if not made.writes_itself and made.make.__module__.endswith("figures"):
-                    write_rendered(made.make().source, stage.path, name, "dot", echo=show)
+                if made.is_diagram:
+                    write_rendered((made.make(unravel_blocks) if name == "unraveled_paths" else made.make()).source,
+                                   stage.path, name, "dot", echo=show)
         raise GraphvizMissing(f"Graphviz `dot` was not found on PATH; wrote the DOT sources of the diagrams to "
                               f"{out_dir} instead; {INSTALL_HINT}")
     with folder.stage() as stage:  # all figures appear together; never over a file archc did not write
         for name in chosen:
             paths = write_one(name, stage.path / name, formats, show, unravel_blocks)
-            show("  " + ", ".join(str(p) for p in paths))
+            if paths:
+                show("  " + ", ".join(str(p) for p in paths))
+            else:  # a matplotlib figure has no DOT source
+                show(f"  {name}: not drawn: a chart, not a Graphviz diagram, has no DOT source (-f svg, pdf or png)")
         if not names:
             atomic_write(stage.path / INDEX, index_text(chosen, formats, unravel_blocks))
     return stage.written

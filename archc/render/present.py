@@ -46,7 +46,8 @@ def fit_attrs(fit: Optional[str]) -> dict[str, str]:
     if fit is None:
         return {}
     w, h = FITS[check_fit(fit)]  # type: ignore[index]
-    return {"size": f"{w:g},{h:g}!", "ratio": "auto"}
+    # the page margin (PDF adds 0.5 in by default): none on a slide, the 0.5 in that FITS took off on A4
+    return {"size": f"{w:g},{h:g}!", "ratio": "auto", "margin": "0" if fit == "slide" else "0.5"}
 
 
 def _scale_number(match: re.Match, factor: float) -> str:
@@ -99,10 +100,21 @@ def edge_pattern(attrs: dict[str, str]) -> str:
     return "dashed" if "dashed" in styles else "dotted" if "dotted" in styles else "solid"
 
 
+CAPTION_WIDTH = 80  # characters per caption line: a long caption wraps instead of widening the drawing
+
+
+def wrapped(text: str, width: int = CAPTION_WIDTH) -> str:
+    """HTML-label text: the user's line breaks kept, each line wrapped at `width` characters."""
+    import textwrap
+
+    lines = [piece for line in str(text).splitlines() or [""] for piece in (textwrap.wrap(line, width) or [""])]
+    return "<BR/>".join(esc(line) for line in lines)
+
+
 def add_caption(g: graphviz.Digraph, caption: str, below: str, node_id: str = "caption") -> None:
     """A caption of the user's choosing under the drawing: a plain text node ranked last, tied to `below`."""
     with g.subgraph() as sink:
         sink.attr(rank="sink")
-        sink.node(node_id, f'<<I>{esc(caption)}</I>>', id=node_id, shape="plaintext", style="", fontsize="11",
+        sink.node(node_id, f'<<I>{wrapped(caption)}</I>>', id=node_id, shape="plaintext", style="", fontsize="11",
                   margin="0.05")
     g.edge(below, node_id, style="invis")

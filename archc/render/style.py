@@ -72,6 +72,11 @@ SHORTCUTS: dict[str, tuple[dict[str, str], str, str]] = {
     "pad": ({"color": "#b35a00", "penwidth": "1.6", "style": "dotted"}, "zero-pad", "zero-pad shortcut (no params)"),
 }
 GATE_EDGE: dict[str, str] = {"color": "#5a3f8c", "penwidth": "1.1"}  # a gate's squeeze/excitation branch and scale
+# dense blocks: the running concatenation (the spine) drawn like an identity path, the body's k new channels
+DENSE_SPINE: dict[str, str] = {"color": "#b35a00", "penwidth": "1.6", "weight": "8"}
+DENSE_GROWTH: dict[str, str] = {"fontcolor": "#b35a00"}
+DENSE_CONCAT: dict[str, str] = {"fontsize": "8", "height": "0.2", "margin": "0.04,0.02"}
+DENSE_LEGEND = "dense block: identity path of the running concatenation [x, new features]"
 AUX_EDGE: dict[str, str] = {"color": "#8a8a8a", "style": "dashed", "penwidth": "1.1"}
 AUX_CLUSTER: dict[str, str] = {"style": "dashed,rounded", "color": "#8a8a8a", "fontcolor": "#555555",
                                "bgcolor": "#fafafa"}
@@ -100,7 +105,8 @@ def category_style(category: str) -> dict[str, str]:
 def esc(text: object) -> str:
     """Text for an HTML-like Graphviz label: printable, bounded (Graphviz refuses a label over 16,384
     characters), escaped."""
-    return html.escape(clean_text(text), quote=True)
+    # Graphviz expands \G, \N, ... even inside HTML labels (and after entities): a doubled backslash stays one
+    return html.escape(clean_text(text), quote=True).replace("\\", "\\\\")
 
 
 def fmt_shape(shape: Sequence[int]) -> str:

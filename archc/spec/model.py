@@ -13,6 +13,7 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from archc.errors import SpecError, format_path, short_repr
 from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams, check_identifier
+from archc.spec.dense import DenseStage, TransitionSpec
 from archc.spec.yamlload import Document
 
 FORMAT_VERSION = 1
@@ -114,7 +115,10 @@ class BlockStage(Strict):
     """A run of `blocks` basic or bottleneck blocks, or of a custom `layers` block."""
 
     name: Optional[str] = Field(None, description="default stage<n>")
-    block: Optional[Literal["basic", "bottleneck", "inverted"]] = Field(None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand; inverted: 1x1 expand, 3x3 depthwise, 1x1 linear projection (MobileNet-V2)")
+    block: Optional[Literal["basic", "bottleneck", "inverted", "preact_basic", "preact_bottleneck"]] = Field(
+        None, description="basic: 3x3, 3x3; bottleneck: 1x1 reduce, 3x3, 1x1 expand; inverted: 1x1 expand, 3x3 "
+                          "depthwise, 1x1 linear projection (MobileNet-V2); preact_*: basic/bottleneck convs each "
+                          "after BN-ReLU, nothing after the add (residual stages only)")
     layers: Optional[list[Layer]] = Field(None, min_length=1, description="a custom block body instead of `block`")  # type: ignore[valid-type]
     width: Optional[PositiveInt] = Field(None, description="block width ('planes'); output is width x expansion. Not with `layers`")
     blocks: PositiveInt = Field(1, validation_alias=AliasChoices("blocks", "repeat"),
@@ -163,6 +167,9 @@ class ResidualStage(BlockStage):
         description="when shapes change: projection (1x1 conv + BN, option B), pad (zero-pad, option A); "
         "projection_all: always project (option C); identity: never (shapes must match)")
     zero_init: Optional[bool] = Field(None, description="zero-init the last BN of each block; default init.zero_init_residual")
+    first_preact: Optional[bool] = Field(
+        None, description="preact blocks: the stage opens with a BN-ReLU (`preact`) that the first block's body and "
+                          "shortcut share (default true); false: the input is activated already (a stem's BN-ReLU)")
 
 
 class PlainStage(BlockStage):
@@ -229,9 +236,10 @@ _stage_fields.update(
     residual=(Optional[ResidualStage], Field(None, description=ResidualStage.__doc__)),
     plain=(Optional[PlainStage], Field(None, description=PlainStage.__doc__)),
     inception=(Optional[InceptionStage], Field(None, description=InceptionStage.__doc__)),
+    dense=(Optional[DenseStage], Field(None, description=DenseStage.__doc__)),
 )
 StageItem = create_model("StageItem", __base__=_LayerBase,
-                         __doc__="A stage (`residual`, `plain`, `inception`) or a bare layer.", **_stage_fields)
+                         __doc__="A stage (`residual`, `plain`, `inception`, `dense`) or a bare layer.", **_stage_fields)
 
 
 # ---------------------------------------------------------------- the whole spec
@@ -295,7 +303,7 @@ class Spec(Strict):
     defaults: Defaults = Field(default_factory=Defaults, description="norm/act every conv unit gets")
     init: InitSpec = Field(default_factory=InitSpec, description="weight initialisation")
     stem: list[Layer] = Field(default_factory=list, description="layers before the stages")  # type: ignore[valid-type]
-    stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception stages and bare layers")  # type: ignore[valid-type]
+    stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception / dense stages and bare layers")  # type: ignore[valid-type]
     head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]; []: none (a module alone, ending in feature maps)")  # type: ignore[valid-type]
     aux_heads: list[AuxHead] = Field(default_factory=list, description="auxiliary classifiers (training only)")
     _document: Optional[Document] = PrivateAttr(None)
@@ -329,7 +337,7 @@ class Spec(Strict):
 
 
 for _model in (Spec, InputSpec, Defaults, InitSpec, AuxHead, InceptionStage, InceptionModuleSpec, BranchItem,
-               ResidualStage, PlainStage, BlockStage, Layer, StageItem):
+               ResidualStage, PlainStage, BlockStage, DenseStage, TransitionSpec, Layer, StageItem):
     _model.model_rebuild()
 
 

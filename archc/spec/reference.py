@@ -55,8 +55,8 @@ head:
 
 * `stem`, `head` and each aux head's `layers` are lists of **layers**; a layer is a one-key
   mapping `{kind: {params}}` (`- gap` alone is short for `- gap: {}`).
-* `stages` is a list whose items are a `residual`, `plain` or `inception` **stage**, or a bare
-  layer (a max pool between stages, say).
+* `stages` is a list whose items are a `residual`, `plain`, `inception` or `dense` **stage**, or a
+  bare layer (a max pool between stages, say).
 * `conv` is a unit: convolution, then `norm` (default `defaults.norm`), then `act`
   (default `defaults.act`); its bias defaults to on only when there is no norm. Padding defaults
   to `dilation*(kernel-1)//2` ("same" at stride 1).
@@ -79,8 +79,9 @@ head:
 Every node has a stable dotted name that is also its module path in torch and in the generated
 source: `stage2.block3.conv2.conv`, `stage2.inception4a.branch3.conv2`. Stages are `stage1`,
 `stage2`, ... in order (bare layers between them are `<kind><n>`, e.g. `maxpool1`); blocks are
-`block1..N`; inception modules are `<prefix><key>` (`inception4a`); layers are `<kind><n>` within
-their container (`conv1`, `conv2`, `fc1`). Any layer or stage may set `name:`, unique in its
+`block1..N`; inception modules are `<prefix><key>` (`inception4a`); dense layers are `layer1..L`, each
+with an `identity` and a `body` branch (`denseblock2.layer3.body.conv2.conv`), and a dense block's
+transition is `transition`; layers are `<kind><n>` within their container (`conv1`, `conv2`, `fc1`). Any layer or stage may set `name:`, unique in its
 container.
 
 One rule holds for every name a spec gives: the model `name`, stage and layer names, aux head
@@ -101,6 +102,8 @@ inside a residual block or an inception branch (whose output is not the network'
 | `basic` | 3x3 conv (stride), 3x3 conv | `width x expansion` (expansion 1) |
 | `bottleneck` | 1x1 reduce, 3x3 (groups), 1x1 expand | `width x expansion` (expansion 4) |
 | `inverted` | 1x1 expand (skipped when expansion is 1), 3x3 depthwise (stride), 1x1 linear projection | `width` (expansion 6) |
+| `preact_basic` | BN-ReLU-3x3, BN-ReLU-3x3 (residual stages only) | as `basic` |
+| `preact_bottleneck` | BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1 (residual stages only) | as `bottleneck` |
 
 In a bottleneck the middle width is `int(width * base_width / 64) * groups` (ResNeXt: `groups: 32,
 base_width: 4`; wide ResNet-50-2: `base_width: 128`). `stride_on: 3x3` is torchvision's "v1.5";
@@ -157,6 +160,32 @@ stages:   # Table 2: t, c, n, s
 replaces (from the depthwise conv's input to the pointwise conv's output channels), per block, per
 stage and in total.
 
+### Pre-activation blocks
+
+`block: preact_basic` / `preact_bottleneck` are He et al.'s full pre-activation units ("Identity
+Mappings in Deep Residual Networks", 2016, Fig. 4e): each conv comes after BN-ReLU and nothing follows
+the add, so the identity path runs clean from block to block. The convs take every option of
+`basic` / `bottleneck` (`groups`, `base_width`, `stride_on`, `dilation`). As in the authors' code
+(resnet-1k-layers `resnet-pre-act.lua`, fb.resnet.torch `preresnet.lua`), a stage opens with one
+BN-ReLU, `stageN.preact`, that its **first** block's body and shortcut both read; the later blocks
+pre-activate inside their body (`stageN.blockB.preact`) and add their raw input. A projection
+shortcut is a bare 1x1 conv (no BN), as is each block's last conv. `first_preact: false` leaves the
+stage's BN-ReLU out, for an input that is activated already (an ImageNet stem's conv-BN-ReLU-max
+pool: fb.resnet.torch's `no_preact`). The network's last BN-ReLU is the head's. `zero_init` zeroes the
+BN before the last conv (the block starts as the identity). Pre-activation blocks need a `residual`
+stage; `first_preact` needs pre-activation blocks.
+
+```yaml
+stem:
+  - conv: {out: 16, kernel: 3, norm: none, act: none, bias: false}   # no BN-ReLU: stage1.preact does it
+stages:
+  - residual: {block: preact_bottleneck, width: 16, blocks: 18, stride_on: 1x1}
+  - residual: {block: preact_bottleneck, width: 32, blocks: 18, stride: 2, stride_on: 1x1}
+  - residual: {block: preact_bottleneck, width: 64, blocks: 18, stride: 2, stride_on: 1x1}
+head: [batchnorm, relu, gap, fc]                                      # the final BN-ReLU before the pool
+```
+(`specs/cifar/preact_resnet164.yaml`; `specs/preact_resnet18.yaml` shows `first_preact: false`.)
+
 ## Inception modules
 
 `modules:` maps a key to six numbers `[1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj]`
@@ -205,6 +234,38 @@ aux_heads:
 concat's convs then reading the module's input) and, under "factorised convolutions", what each
 factorised group saves against the one dense conv with its receptive field: two stacked 3x3 for a
 5x5, 1xn + nx1 for an nxn, a parallel 1xn | nx1 pair for one nxn to their summed width.
+
+## Dense blocks
+
+A `dense` stage is one dense block of DenseNet (Huang et al. 2017): `layers` layers, each
+BN-ReLU-1x1 conv to `bn_size x growth_rate` channels (the bottleneck, default 4k), BN-ReLU-3x3 conv to
+`growth_rate` (k) channels, whose output is concatenated to its input, `[x, new features]` on channels
+(torchvision's order). Layer i therefore sees the block's input and every earlier layer's features,
+C0 + (i-1)k channels, and the block ends with C0 + Lk. `bottleneck: false` drops the 1x1 (the paper's
+DenseNet without B); `dropout: p` follows each 3x3 conv; `norm`/`act` override the defaults as in
+other stages. `transition: {compression: 0.5}` (or `{}`) adds the transition layer after the block:
+BN-ReLU-1x1 conv to floor(compression x C) channels, then a 2x2 average pool with stride 2. The final
+BN-ReLU before the global pool is the head's (`head: [batchnorm, relu, gap, fc]`).
+
+```yaml
+stem:
+  - conv: {out: 64, kernel: 7, stride: 2}
+  - maxpool: {kernel: 3, stride: 2, padding: 1}
+stages:           # DenseNet-121 (specs/densenet121.yaml): 7,978,856 params, 2.834 GMACs
+  - dense: {layers: 6,  growth_rate: 32, transition: {compression: 0.5}}   # 64 -> 256 -> 128 channels
+  - dense: {layers: 12, growth_rate: 32, transition: {compression: 0.5}}  # 128 -> 512 -> 256
+  - dense: {layers: 24, growth_rate: 32, transition: {compression: 0.5}}  # 256 -> 1024 -> 512
+  - dense: {layers: 16, growth_rate: 32}                                  # 512 -> 1024
+head: [batchnorm, relu, gap, fc]
+```
+
+The transition is an option of the block rather than four bare layers because its width follows from
+the block (floor(0.5 x (C0 + Lk))): a change to `layers` or `growth_rate` needs no arithmetic by hand,
+and compression is named as in the paper. Bare layers still express any other transition (`- batchnorm`,
+`- relu`, `- conv: {out: 128, kernel: 1, norm: none, act: none, bias: false}`, `- avgpool: {kernel: 2}`).
+A dense layer lowers to the IR's ConcatNode of an empty (identity) branch and its body, so every
+backend and analysis handles it as it does an inception module; paths: a block of L layers multiplies
+the input-output path count by 2^L (docs/analysis.md).
 
 ## Squeeze-excitation gates
 
@@ -347,6 +408,7 @@ def reference() -> str:
     for title, model in [("Top level (`Spec`)", m.Spec), ("`input`", m.InputSpec), ("`defaults`", m.Defaults),
                          ("`init`", m.InitSpec), ("`residual` stage", m.ResidualStage),
                          ("`plain` stage", m.PlainStage), ("`inception` stage", m.InceptionStage),
+                         ("`dense` stage", m.DenseStage), ("`dense.transition`", m.TransitionSpec),
                          ("`aux_heads[]`", m.AuxHead)]:
         doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
         parts.append(f"### {title}\n\n{doc}\n\n{model_table(model)}\n")
