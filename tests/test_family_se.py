@@ -15,6 +15,8 @@ from typing import Optional
 import pytest
 import torch
 from click.testing import CliRunner
+from codegen_helpers import import_generated
+from test_weights import randomise_norms
 from torch import nn
 
 import archc
@@ -115,17 +117,13 @@ def closed_form(size: int = 224) -> tuple[int, int]:
 
 
 def randomise(model: nn.Module, seed: int = 1) -> None:
-    """Random BN affine parameters and statistics, random biases: so copying them is tested too."""
-    gen = torch.Generator().manual_seed(seed)
+    """Random BN affine parameters and statistics (as the torchvision tests do), random conv biases (the
+    gates'): so copying them is tested too."""
+    randomise_norms(model, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(1 + 0.2 * torch.randn(c, generator=gen))
-                m.bias.copy_(0.2 * torch.randn(c, generator=gen))
-                m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
-            elif isinstance(m, nn.Conv2d) and m.bias is not None:
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
                 m.bias.copy_(0.5 * torch.randn(m.bias.shape, generator=gen))
 
 
@@ -184,8 +182,6 @@ def test_the_command_line_on_se_resnet50(tmp_path: Path) -> None:
     runner = CliRunner()
     build = runner.invoke(main, ["build", str(SPEC), "-o", str(tmp_path / "build"), *small])
     assert build.exit_code == 0, build.output
-    from codegen_helpers import import_generated
-
     generated = import_generated((tmp_path / "build" / "se_resnet50.py").read_text(), tmp_path, "gen_se50")
     gen = generated.SeResnet50().eval()
     net = archc.compile(archc.load(SPEC, ["input.size=64"]), seed=0).eval()
