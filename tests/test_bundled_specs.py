@@ -103,6 +103,8 @@ GOLDEN: dict[str, tuple[int, int]] = {  # spec -> (params without aux heads, par
     "inception_v3": (23_834_568, 27_161_264),  # torchvision metadata (with aux); less its aux head counted by hand
     "plain34": (basic_resnet_params((3, 4, 6, 3), shortcuts=False),) * 2,
     "vgg19": (143_667_240, 143_667_240),  # torchvision vgg19 metadata
+    "se_resnet50": (28_088_024,) * 2,  # timm seresnet50 (28.09M; Hu et al. Table 1: 28.1M); counted by hand and by
+                                       # an independent module in tests/test_family_se.py
     "densenet121": (7_978_856, 7_978_856),  # torchvision densenet121 metadata
     "mobilenet_v2": (3_504_872, 3_504_872),  # torchvision mobilenet_v2 metadata
     **{f"cifar/resnet{d}": (cifar_params(n),) * 2 for d, n in CIFAR_N.items()},

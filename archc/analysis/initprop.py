@@ -11,10 +11,10 @@ CPU only; 1 thread, so the numbers are the same on every machine (rounded to 4 s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from archc.analysis.crosscheck import torch_threads
-from archc.ir.graph import Model, OpNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 
 # scheme name -> InitSpec fields (conv and fc get the same scheme)
 SCHEMES: dict[str, dict[str, str]] = {
@@ -74,8 +74,35 @@ def _at_size(model: Model, size: Optional[int]) -> Model:
         return model  # the net needs its own size (fixed pools, aux heads)
 
 
+def _feature_ops(node: Node) -> Iterator[OpNode]:
+    """The ops under `node` that the signal passes through, in order (see FEATURE_OPS)."""
+    return FEATURE_OPS(node)
+
+
+def _children_ops(node: Node) -> Iterator[OpNode]:
+    for child in node.children():
+        yield from _feature_ops(child)
+
+
+def _op_itself(node: OpNode) -> Iterator[OpNode]:
+    yield node
+
+
+def _no_ops(node: GateNode) -> Iterator[OpNode]:
+    return iter(())
+
+
+# the ops of each IR node type whose outputs the study records (a new structure: one entry here). A gate's
+# squeeze and excitation compute one scale per channel off the feature path (archc.ir.dag): the study follows
+# the feature maps, where the gate's effect shows (at init its sigmoid is near 0.5, about halving the body's
+# output), and leaves the gate's own convs out
+FEATURE_OPS: NodeRules[Iterator[OpNode]] = NodeRules("init propagation", {
+    OpNode: _op_itself, SeqNode: _children_ops, ResidualNode: _children_ops, ConcatNode: _children_ops,
+    GateNode: _no_ops})
+
+
 def _weighted_ops(model: Model) -> list[OpNode]:
-    return [op for op in model.body.ops() if op.op.weighted]
+    return [op for op in _feature_ops(model.body) if op.op.weighted]
 
 
 def _swap_norms(net: Any, model: Model, replacements: Optional[dict[str, Any]] = None) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from typing import Any, Callable, Optional
 
 import networkx as nx
 
-from archc.ir.dag import INPUT, to_dag
-from archc.ir.graph import ConcatNode, Model, Node, ResidualNode, SeqNode
+from archc.ir.dag import ADD, CONCAT, INPUT, MUL, to_dag
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 
 # Veit et al. 2016, Fig. 6: in ResNet-110 almost all gradient comes from paths 5..17 blocks long
 VEIT_WINDOW = (5, 17)
@@ -68,22 +68,62 @@ def _merge(parts: list[Dist]) -> Dist:
 
 
 def block_bodies(model: Model) -> dict[str, str]:
-    """DAG op id -> path of the block whose body holds it (shortcut ops and merge nodes excluded)."""
+    """DAG node id -> path of the block whose body holds it (shortcut ops and a block's own merge node excluded;
+    a merge node inside a body, such as a gate's multiply, belongs to that body). The outermost block wins."""
     owner: dict[str, str] = {}
 
-    def claim(nodes: list[Node], block: str) -> None:
-        for n in nodes:
-            for op in n.ops():
-                owner.setdefault(op.path, block)
+    def visit(node: Node, body: Optional[str]) -> None:
+        _OWNERSHIP(node, body, owner, visit)
 
-    for node in model.walk():
-        if isinstance(node, ResidualNode):
-            claim(node.body, node.path)
-        elif isinstance(node, ConcatNode):
-            claim(list(node.branches), node.path)
-        elif isinstance(node, SeqNode) and node.role == "block":
-            claim(node.items, node.path)
+    for node in model.body.items:
+        visit(node, None)
+    for aux in model.aux_heads:
+        visit(aux.head, None)
     return owner
+
+
+Visit = Callable[[Node, Optional[str]], None]
+
+
+def _claim(owner: dict[str, str], dag_id: str, body: Optional[str]) -> None:
+    if body is not None:
+        owner.setdefault(dag_id, body)
+
+
+def _op_owner(node: OpNode, body: Optional[str], owner: dict[str, str], visit: Visit) -> None:
+    _claim(owner, node.path, body)
+
+
+def _seq_owner(node: SeqNode, body: Optional[str], owner: dict[str, str], visit: Visit) -> None:
+    inner = body or (node.path if node.role == "block" else None)  # a plain block's items are its body
+    for child in node.items:
+        visit(child, inner)
+
+
+def _residual_owner(node: ResidualNode, body: Optional[str], owner: dict[str, str], visit: Visit) -> None:
+    for child in node.body:
+        visit(child, body or node.path)
+    for child in [c for c in (node.shortcut, node.post) if c is not None]:  # not the body: claimed by an outer one
+        visit(child, body)
+    _claim(owner, f"{node.path}.{ADD}", body)
+
+
+def _concat_owner(node: ConcatNode, body: Optional[str], owner: dict[str, str], visit: Visit) -> None:
+    for branch in node.branches:
+        visit(branch, body or node.path)
+    _claim(owner, f"{node.path}.{CONCAT}", body)
+
+
+def _gate_owner(node: GateNode, body: Optional[str], owner: dict[str, str], visit: Visit) -> None:
+    for child in node.gate:  # a gate is no block: its ops and its multiply belong to the body it sits in
+        visit(child, body)
+    _claim(owner, f"{node.path}.{MUL}", body)
+
+
+# which block body each IR node type's DAG nodes belong to (a new structure: one entry here)
+_OWNERSHIP: NodeRules[None] = NodeRules("block body", {
+    OpNode: _op_owner, SeqNode: _seq_owner, ResidualNode: _residual_owner, ConcatNode: _concat_owner,
+    GateNode: _gate_owner})
 
 
 def length_dists(g: nx.DiGraph, node_weight: dict[str, int], edge_weight: Any,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 from archc.ops import Cost
 
 BLOCK_STAGE_KINDS = ("residual", "plain")
@@ -285,28 +285,53 @@ def block_savings(model: Model) -> dict[str, Any]:
 # ---------------------------------------------------------------- depthwise factorisations
 
 
-def _runs(node: Node, run: list[OpNode], out: list[list[OpNode]]) -> list[OpNode]:
+Runs = list[list[OpNode]]
+
+
+def _runs(node: Node, run: list[OpNode], out: Runs) -> list[OpNode]:
     """Split the tree into runs of ops that execute one after another (an add or a concat ends a run);
     appends finished runs to `out` and returns the run still open after `node`."""
-    if isinstance(node, OpNode):
-        run.append(node)
-        return run
-    if isinstance(node, ResidualNode):
-        out.append(run)
-        for part in ([*node.body], [node.shortcut] if node.shortcut is not None else []):
-            inner: list[OpNode] = []
-            for child in part:
-                inner = _runs(child, inner, out)
-            out.append(inner)
-        return [node.post] if node.post is not None else []
-    if isinstance(node, ConcatNode):
-        out.append(run)
-        for branch in node.branches:
-            out.append(_runs(branch, [], out))
-        return []
+    return _RUNS(node, run, out)
+
+
+def _op_run(node: OpNode, run: list[OpNode], out: Runs) -> list[OpNode]:
+    run.append(node)
+    return run
+
+
+def _seq_run(node: Node, run: list[OpNode], out: Runs) -> list[OpNode]:
     for child in node.children():
         run = _runs(child, run, out)
     return run
+
+
+def _residual_run(node: ResidualNode, run: list[OpNode], out: Runs) -> list[OpNode]:
+    out.append(run)
+    for part in ([*node.body], [node.shortcut] if node.shortcut is not None else []):
+        inner: list[OpNode] = []
+        for child in part:
+            inner = _runs(child, inner, out)
+        out.append(inner)
+    return [node.post] if node.post is not None else []
+
+
+def _concat_run(node: ConcatNode, run: list[OpNode], out: Runs) -> list[OpNode]:
+    out.append(run)
+    for branch in node.branches:
+        out.append(_runs(branch, [], out))
+    return []
+
+
+def _gate_run(node: GateNode, run: list[OpNode], out: Runs) -> list[OpNode]:
+    """The gate's squeeze and excitation are a run of their own, off the feature path, which goes on through
+    the multiply: a depthwise conv, a gate, a pointwise 1x1 (MobileNet-V3, EfficientNet) still pair."""
+    out.append(_seq_run(node, [], out))
+    return run
+
+
+# how each IR node type splits into runs (a new structure: one entry here)
+_RUNS: NodeRules[list[OpNode]] = NodeRules("savings", {
+    OpNode: _op_run, SeqNode: _seq_run, ResidualNode: _residual_run, ConcatNode: _concat_run, GateNode: _gate_run})
 
 
 def _owner(model: Model) -> dict[str, str]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import builtins
 import inspect
 import math
-from functools import singledispatch
 from typing import Any
 
 from archc.backends import modules as custom
-from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 from archc.ops import ModuleCall
 from archc.summary import format_macs
 from archc.version import __version__
@@ -53,12 +52,6 @@ def op_expr(node: OpNode) -> str:
     return call_expr(node.module_call())
 
 
-@singledispatch
-def expr(node: Node, depth: int) -> list[str]:
-    """Source lines of an expression building `node` (first line unindented, the rest at `depth`)."""
-    raise TypeError(f"no codegen for {type(node).__name__}")
-
-
 def _named_children(opener: str, closer: str, children: list[tuple[str, Node]], depth: int, comment: str) -> list[str]:
     lines = [opener + (f"  # {comment}" if comment else "")]
     pad = INDENT * (depth + 1)
@@ -71,21 +64,18 @@ def _named_children(opener: str, closer: str, children: list[tuple[str, Node]], 
     return lines
 
 
-@expr.register
-def _(node: OpNode, depth: int) -> list[str]:
+def _op(node: OpNode, depth: int) -> list[str]:
     return [f"{op_expr(node)}"]
 
 
-@expr.register
-def _(node: SeqNode, depth: int) -> list[str]:
+def _seq(node: SeqNode, depth: int) -> list[str]:
     if not node.items:  # an identity branch (a dense layer's): the empty sequence hands its input on
         return ["seq()"]
     comment = f"{_shape(node.in_shape)} -> {_shape(node.out_shape)}"
     return _named_children("seq(", ")", [(c.name, c) for c in node.items], depth, comment)
 
 
-@expr.register
-def _(node: ResidualNode, depth: int) -> list[str]:
+def _residual(node: ResidualNode, depth: int) -> list[str]:
     comment = (f"{node.meta.get('block', '')} block, {node.shortcut_kind} shortcut: "
                f"{_shape(node.in_shape)} -> {_shape(node.out_shape)}")
     pad = INDENT * (depth + 1)
@@ -104,15 +94,24 @@ def _(node: ResidualNode, depth: int) -> list[str]:
     return lines
 
 
-@expr.register
-def _(node: ConcatNode, depth: int) -> list[str]:
+def _concat(node: ConcatNode, depth: int) -> list[str]:
     comment = f"concat: {_shape(node.in_shape)} -> {_shape(node.out_shape)}"
     lines = _named_children("Concat(dict(", "))", [(b.name, b) for b in node.branches], depth, comment)
     return lines
 
 
+def _gate(node: GateNode, depth: int) -> list[str]:
+    comment = f"{node.meta.get('label', 'gate')}: x * gate(x) per channel, {_shape(node.in_shape)}"
+    return _named_children("Gate(dict(", "))", [(c.name, c) for c in node.gate], depth, comment)
+
+
+# source lines of an expression building each IR node type (first line unindented, the rest at `depth`);
+# a new structure: one entry here, and its container class in STRUCTURAL
+expr: NodeRules[list[str]] = NodeRules("codegen", {
+    OpNode: _op, SeqNode: _seq, ResidualNode: _residual, ConcatNode: _concat, GateNode: _gate})
+
 # what every generated file needs: the structural containers and the init function
-STRUCTURAL = (custom.seq, custom.Residual, custom.Concat, custom.init_weights)
+STRUCTURAL = (custom.seq, custom.Residual, custom.Concat, custom.Gate, custom.init_weights)
 # names the generated module may define (everything in modules.py but the in-memory root, Network) or imports
 TAKEN = {name for name, obj in vars(custom).items()
          if getattr(obj, "__module__", None) == custom.__name__ and obj is not custom.Network} | {

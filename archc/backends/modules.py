@@ -69,6 +69,23 @@ class Concat(nn.Module):
         return torch.cat([self._modules[name](x) for name in self.branch_names], 1)
 
 
+class Gate(nn.Module):
+    """x * gate(x): the gate's layers (direct children: se.squeeze, se.reduce, ...) map x to one scale per
+    channel, N x C x 1 x 1, broadcast over H x W (squeeze-excitation, Hu et al. 2018)."""
+
+    def __init__(self, gate: Dict[str, nn.Module]) -> None:
+        super().__init__()
+        for name, module in gate.items():
+            self.add_module(name, module)
+        self.gate_names: Tuple[str, ...] = tuple(gate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x
+        for name in self.gate_names:
+            scale = self._modules[name](scale)
+        return x * scale
+
+
 class Network(nn.Module):
     """The whole net: body children run in order; in training, aux heads read their tapped nodes.
 

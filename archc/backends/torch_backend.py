@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from functools import singledispatch
 from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from archc.backends import modules as custom
-from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 from archc.ops import ModuleCall
 
 
@@ -37,32 +36,32 @@ def instantiate(call: ModuleCall) -> nn.Module:
     return module_class(call.cls)(*args, **kwargs)
 
 
-@singledispatch
-def build(node: Node) -> nn.Module:
-    raise TypeError(f"no torch builder for {type(node).__name__}")
-
-
-@build.register
-def _(node: OpNode) -> nn.Module:
+def _op(node: OpNode) -> nn.Module:
     return instantiate(node.module_call())
 
 
-@build.register
-def _(node: SeqNode) -> nn.Module:
+def _seq(node: SeqNode) -> nn.Module:
     return nn.Sequential(OrderedDict((child.name, build(child)) for child in node.items))
 
 
-@build.register
-def _(node: ResidualNode) -> nn.Module:
+def _residual(node: ResidualNode) -> nn.Module:
     body = OrderedDict((child.name, build(child)) for child in node.body)
     shortcut = build(node.shortcut) if node.shortcut is not None else None
     act = build(node.post) if node.post is not None else None
     return custom.Residual(body, shortcut, act, node.zero_init_last_bn)
 
 
-@build.register
-def _(node: ConcatNode) -> nn.Module:
+def _concat(node: ConcatNode) -> nn.Module:
     return custom.Concat(OrderedDict((b.name, build(b)) for b in node.branches))
+
+
+def _gate(node: GateNode) -> nn.Module:
+    return custom.Gate(OrderedDict((child.name, build(child)) for child in node.gate))
+
+
+# the torch module of each IR node type (a new structure: one entry here)
+build: NodeRules[nn.Module] = NodeRules("torch builder", {
+    OpNode: _op, SeqNode: _seq, ResidualNode: _residual, ConcatNode: _concat, GateNode: _gate})
 
 
 def execution_plan(model: Model) -> list[tuple[str, tuple[str, ...]]]:

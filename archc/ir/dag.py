@@ -1,21 +1,30 @@
-"""The IR tree flattened into an explicit networkx DAG of primitive ops, with add/concat nodes explicit.
+"""The IR tree flattened into an explicit networkx DAG of primitive ops, with add/concat/multiply nodes explicit.
 
 Node ids are dotted paths ("stage1.block2.conv1.conv"); "input", "<block>.add", "<module>.concat",
-"output" and "<aux>.output" are the structural nodes (plus "<branch>" for a concat's second and later identity
-branches, so that parallel identities stay distinct paths; a single identity branch, such as a dense layer's, is
-the edge from the concat's input). Node attributes: kind, shape (output shape),
+"<gate>.mul", "output" and "<aux>.output" are the structural nodes (plus "<branch>" for a concat's second
+and later identity branches, so that parallel identities stay distinct paths; a single identity branch, such
+as a dense layer's, is the edge from the concat's input). Node attributes: kind, shape (output shape),
 params, macs, weighted (counts as a weighted layer), block (path of the enclosing residual block or
-inception module, or ""). Edge attribute: shape (the tensor shape flowing along it), and shortcut
-("identity" / "projection" / "pad") on the edges that belong to a residual shortcut."""
-from __future__ import annotations
+inception module, or ""); a gate's multiply also has `scale` (the id of the op whose output is its scale).
+Edge attribute: shape (the tensor shape flowing along it), and shortcut ("identity" / "projection" / "pad")
+on the edges that belong to a residual shortcut.
 
-from functools import singledispatch
+Edges carry feature maps, the routes whose number and lengths the path analyses count (Veit et al. 2016).
+A gate (`GateNode`, squeeze-excitation) computes y = x * s(x): its ops (squeeze, excitation) branch off its
+input, and its multiply takes the input along an edge. The scale s(x) is one number per channel
+(C x 1 x 1), not a feature map, so it enters the multiply as its `scale` attribute, not along an edge: like
+the mean and variance a batch norm computes from its input, it modulates the feature map that flows through
+without being a route of its own. A gate therefore adds no input -> output path and lengthens none
+(SE-ResNet-50 keeps ResNet-50's 2^16 paths and 50 weighted layers on the longest); its ops stay in the DAG,
+reachable from the input (each with its own depth), on a side branch that ends in the multiply's `scale`."""
+from __future__ import annotations
 
 import networkx as nx
 
-from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 
 INPUT, OUTPUT = "input", "output"
+ADD, CONCAT, MUL = "add", "concat", "mul"  # suffixes of the merge nodes: "<block>.add", "<gate>.mul"
 
 
 class _Builder:
@@ -30,13 +39,7 @@ class _Builder:
         self.g.add_edge(src, dst, shape=tuple(shape), **attrs)
 
 
-@singledispatch
-def _lower(node: Node, b: _Builder, src: str, block: str) -> str:
-    raise TypeError(f"no DAG rule for {type(node).__name__}")
-
-
-@_lower.register
-def _(node: OpNode, b: _Builder, src: str, block: str) -> str:
+def _op(node: OpNode, b: _Builder, src: str, block: str) -> str:
     cost = node.cost
     b.add_node(node.path, kind=node.kind, label=node.label, shape=tuple(node.out_shape), params=cost.params,
                macs=cost.macs, weighted=node.op.weighted, block=block, category=node.op.category)
@@ -45,21 +48,19 @@ def _(node: OpNode, b: _Builder, src: str, block: str) -> str:
     return node.path
 
 
-@_lower.register
-def _(node: SeqNode, b: _Builder, src: str, block: str) -> str:
+def _seq(node: SeqNode, b: _Builder, src: str, block: str) -> str:
     for child in node.items:
         src = _lower(child, b, src, block)
     b.out_of[node.path] = src
     return src
 
 
-@_lower.register
-def _(node: ResidualNode, b: _Builder, src: str, block: str) -> str:
+def _residual(node: ResidualNode, b: _Builder, src: str, block: str) -> str:
     x = src
     body_out = src
     for child in node.body:
         body_out = _lower(child, b, body_out, node.path)
-    add = f"{node.path}.add"
+    add = f"{node.path}.{ADD}"
     b.add_node(add, kind="add", label="+", shape=tuple(node.out_shape), params=0, macs=0, weighted=False,
                block=node.path, category="merge")
     b.edge(body_out, add, node.out_shape)
@@ -78,9 +79,8 @@ def _(node: ResidualNode, b: _Builder, src: str, block: str) -> str:
     return out
 
 
-@_lower.register
-def _(node: ConcatNode, b: _Builder, src: str, block: str) -> str:
-    cat = f"{node.path}.concat"
+def _concat(node: ConcatNode, b: _Builder, src: str, block: str) -> str:
+    cat = f"{node.path}.{CONCAT}"
     outs = [_lower(branch, b, src, node.path) for branch in node.branches]
     b.add_node(cat, kind="concat", label="concat", shape=tuple(node.out_shape), params=0, macs=0, weighted=False,
                block=node.path, category="merge")
@@ -93,6 +93,24 @@ def _(node: ConcatNode, b: _Builder, src: str, block: str) -> str:
         b.edge(out, cat, branch.out_shape)
     b.out_of[node.path] = cat
     return cat
+
+
+def _gate(node: GateNode, b: _Builder, src: str, block: str) -> str:
+    scale = src
+    for child in node.gate:
+        scale = _lower(child, b, scale, block)
+    mul = f"{node.path}.{MUL}"
+    b.add_node(mul, kind="mul", label="×", shape=tuple(node.out_shape), params=0, macs=0, weighted=False,
+               block=block, category="merge", scale=scale)
+    b.edge(src, mul, node.in_shape)
+    b.out_of[node.path] = mul
+    return mul
+
+
+# how each IR node type enters the DAG: (node, builder, id of the DAG node feeding it, enclosing block) -> id of
+# the DAG node holding its output (a new structure: one entry here)
+_lower: NodeRules[str] = NodeRules("DAG", {
+    OpNode: _op, SeqNode: _seq, ResidualNode: _residual, ConcatNode: _concat, GateNode: _gate})
 
 
 def to_dag(model: Model) -> nx.DiGraph:

@@ -1,11 +1,15 @@
-"""The IR: a tree of structured nodes (sequence, residual, concat) over primitive ops, with shapes.
+"""The IR: a tree of structured nodes (sequence, residual, concat, gate) over primitive ops, with shapes.
 
 The tree mirrors the spec (model > stage > block > unit > op) and is what the torch backend and
-codegen turn into modules; `archc.ir.dag` flattens it into an explicit DAG of ops for analyses."""
+codegen turn into modules; `archc.ir.dag` flattens it into an explicit DAG of ops for analyses.
+
+Every backend handles the node types through ONE table, a `NodeRules` keyed by node type and checked
+complete against `NODE_TYPES` when it is made: a new structure is one entry per backend, and a backend
+that lacks one fails when it is imported, not on the first spec that uses the structure."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Generic, Iterator, Mapping, Optional, TypeVar
 
 from archc.ops import REGISTRY, Cost, LayerParams, ModuleCall, OpDef, Shape
 
@@ -103,6 +107,50 @@ class ConcatNode(Node):
 
     def children(self) -> list[Node]:
         return list(self.branches)
+
+
+@dataclass
+class GateNode(Node):
+    """x * gate(x), channel-wise: a multiplicative gate (squeeze-excitation, Hu et al. 2018, Fig. 1).
+
+    `gate` maps the C x H x W input to one scale per channel, C x 1 x 1 (squeeze: global average pool;
+    excitation: 1x1 conv C -> C/r + ReLU, 1x1 conv C/r -> C + sigmoid), broadcast over H x W and multiplied
+    with the input; the output has the input's shape. The multiply has no parameters and counts 0 MACs (archc
+    counts conv and fc multiply-adds; it is C*H*W multiplies). The scale is one number per channel, not a
+    feature map: the gate adds no input -> output path (see archc.ir.dag)."""
+
+    gate: list[Node] = field(default_factory=list)
+
+    def children(self) -> list[Node]:
+        return list(self.gate)
+
+
+NODE_TYPES: tuple[type[Node], ...] = (OpNode, SeqNode, ResidualNode, ConcatNode, GateNode)
+R = TypeVar("R")
+
+
+class NodeRules(Generic[R]):
+    """One backend's rules for the IR node types, keyed by type: `rules(node, *args)` calls the node's rule.
+
+    Made complete or not at all: a table that misses a type of NODE_TYPES (or names another) raises TypeError
+    when it is built, i.e. when its backend is imported."""
+
+    def __init__(self, what: str, rules: Mapping[type, Callable[..., R]]) -> None:
+        missing = [t.__name__ for t in NODE_TYPES if t not in rules]
+        unknown = [getattr(t, "__name__", str(t)) for t in rules if t not in NODE_TYPES]
+        if missing or unknown:
+            raise TypeError(f"the {what} rules must cover exactly the IR node types "
+                            f"({', '.join(t.__name__ for t in NODE_TYPES)}): "
+                            + "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                                          f"unknown {', '.join(unknown)}" if unknown else "") if part))
+        self.what = what
+        self.rules: dict[type, Callable[..., R]] = dict(rules)
+
+    def __call__(self, node: Node, *args: Any) -> R:
+        rule = self.rules.get(type(node))
+        if rule is None:
+            raise TypeError(f"no {self.what} rule for {type(node).__name__}")
+        return rule(node, *args)
 
 
 @dataclass

@@ -9,8 +9,8 @@ One block on a C_in x H x W input, `width` = C_out output channels, `expansion` 
 and the identity shortcut `x + project(...)` only where stride is 1 and C_in == C_out (torchvision's
 `use_res_connect`), with no activation after the add. It lowers to the existing IR nodes: a
 ResidualNode (shortcut None = identity, post None) where there is a shortcut, else a plain SeqNode
-block. The body is built by `inverted_body` alone, so a further part (a squeeze-excitation gate
-between depthwise and project) is one change there.
+block. The body is built by `inverted_body` alone; the stage's `se:` puts a squeeze-excitation gate
+between depthwise and project (where MobileNet-V3 has it), on the hidden width (C // reduction).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from archc.errors import SpecError
 from archc.ir.graph import Node, ResidualNode, SeqNode
+from archc.ir.structural import squeeze_excitation
 from archc.ops import ConvParams, LayerContext, Shape
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ def inverted_body(lw: "Lowerer", st: "BlockStage", prefix: str, x: Shape, stride
             raise lw.error(spec_path + ("width",), exc.message, expected=exc.expected, got=exc.got) from None
         body.append(node)
         x = node.out_shape
+        if name == "depthwise" and st.se is not None:  # a gate on the depthwise output (MobileNet-V3's place)
+            body.append(squeeze_excitation(lw, st.se, st.se.name or "se", prefix, x, spec_path + ("se",), ctx))
+            x = body[-1].out_shape
     return body
 
 

@@ -10,6 +10,7 @@ from archc.ir import preact
 from archc.ir.dense import dense_stage
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
 from archc.ir.inverted import check_inverted_stage, inverted_block
+from archc.ir.structural import LAYER_RULES, squeeze_excitation
 from archc.names import class_name, name_problem
 from archc.ops import (PASS_THROUGH, REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape,
                           ShapeError, pair)
@@ -18,7 +19,12 @@ from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, Inceptio
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
 # BlockStage keys that shape the built-in basic/bottleneck blocks only (custom `layers` say it all)
-BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation")
+BLOCK_ONLY_KEYS = ("width", "stride", "expansion", "groups", "base_width", "stride_on", "dilation", "first_dilation",
+                   "se")
+WITH_LAYERS_INSTEAD = {  # what to write with custom `layers` in place of a block-only key
+    "stride": "; put a stride on a layer instead, e.g. conv: {stride: 2} (it applies in every block: a one-block "
+              "stage downsamples once)",
+    "se": "; put an `se` layer in the body instead, e.g. after its last conv: se: {reduction: 16}"}
 
 STAGE_KINDS = ("residual", "plain", "inception", "dense")  # StageItem keys that are stages, not bare layers
 
@@ -125,6 +131,8 @@ class Lowerer:
 
     def layer(self, kind: str, params: LayerParams, name: str, prefix: str, x: Shape, spec_path: tuple,
               ctx: LayerContext, role: str = "layer") -> Node:
+        if kind in LAYER_RULES:  # a structural layer: its own rule (archc.ir.structural)
+            return LAYER_RULES[kind](self, params, name, prefix, x, spec_path + (kind,), ctx)
         opdef = REGISTRY[kind]
         params = opdef.resolve(params, ctx, x)
         parts = opdef.expand(params, ctx, x)
@@ -225,6 +233,8 @@ class Lowerer:
                 raise self.error(spec_path + field, exc.message, expected=exc.expected, got=exc.got) from None
             body.append(node)
             x = node.out_shape
+        if st.se is not None:  # Hu et al. Fig. 3: on the body's output (before a residual add)
+            body.append(squeeze_excitation(self, st.se, st.se.name or "se", prefix, x, spec_path + ("se",), ctx))
         return body
 
     def residual_block(self, st: ResidualStage, name: str, prefix: str, x: Shape, stride: int,
@@ -270,8 +280,7 @@ class Lowerer:
         if st.layers is not None:
             for key in BLOCK_ONLY_KEYS:
                 if key in st.model_fields_set:
-                    where = ("; put a stride on a layer instead, e.g. conv: {stride: 2} (it applies in every "
-                             "block: a one-block stage downsamples once)") if key == "stride" else ""
+                    where = WITH_LAYERS_INSTEAD.get(key, "")
                     raise self.error(spec_path + (key,), f"`{key}` has no effect with custom `layers`{where}",
                                      expected="`block: basic/bottleneck` to use it, or no "
                                               f"`{key}` with `layers`")

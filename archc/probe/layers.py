@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Iterator, Sequence
 
-from archc.ir.graph import Model, Node, OpNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 
 GROUP_ROLES = ("block", "module")  # a residual/plain block, an inception module
 
@@ -23,22 +23,51 @@ class LayerInfo:
     kind: str  # conv | fc
     stage: str  # top-level node ("stem", "stage2", "head") or the aux head's name
     block: str  # enclosing block / inception module, else the top-level node
-    role: str  # main | shortcut | aux
+    role: str  # main | shortcut | gate (a squeeze-excitation gate's convs) | aux
     depth: int
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _walk(node: Node, stage: str, block: str, shortcut: bool) -> Iterable[tuple[OpNode, str, str, bool]]:
+Found = Iterator[tuple[OpNode, str, str, str]]  # (op, stage, block, role)
+
+
+def _walk(node: Node, stage: str, block: str, role: str) -> Found:
+    """(op, stage, block, role) of every op under `node`, in forward order; role: main, or the side its
+    structure puts it on (a residual shortcut, a gate's squeeze and excitation)."""
     if node.role in GROUP_ROLES:
         block = node.path
-    shortcut = shortcut or node.role == "shortcut"
-    if isinstance(node, OpNode):
-        yield node, stage, block, shortcut
-        return
+    return _LAYERS(node, stage, block, role)
+
+
+def _op_layers(node: OpNode, stage: str, block: str, role: str) -> Found:
+    yield node, stage, block, role
+
+
+def _child_layers(node: Node, stage: str, block: str, role: str) -> Found:
     for child in node.children():
-        yield from _walk(child, stage, block, shortcut)
+        yield from _walk(child, stage, block, role)
+
+
+def _residual_layers(node: ResidualNode, stage: str, block: str, role: str) -> Found:
+    for child in node.body:
+        yield from _walk(child, stage, block, role)
+    if node.shortcut is not None:
+        yield from _walk(node.shortcut, stage, block, "shortcut")
+    if node.post is not None:
+        yield from _walk(node.post, stage, block, role)
+
+
+def _gate_layers(node: GateNode, stage: str, block: str, role: str) -> Found:
+    for child in node.gate:  # its convs compute a per-channel scale, off the main path
+        yield from _walk(child, stage, block, "gate")
+
+
+# the ops of each IR node type and the role the structure gives them (a new structure: one entry here)
+_LAYERS: NodeRules[Found] = NodeRules("probe", {
+    OpNode: _op_layers, SeqNode: _child_layers, ResidualNode: _residual_layers, ConcatNode: _child_layers,
+    GateNode: _gate_layers})
 
 
 def layer_depths(model: Model) -> dict[str, int]:
@@ -72,10 +101,10 @@ def watched_layers(model: Model) -> list[LayerInfo]:
     depths = layer_depths(model)
     out: list[LayerInfo] = []
     for top in model.body.items:
-        for op, stage, block, shortcut in _walk(top, top.name, top.path, False):
-            out += _infos(op, stage, block, "shortcut" if shortcut else "main", depths)
+        for op, stage, block, role in _walk(top, top.name, top.path, "main"):
+            out += _infos(op, stage, block, role, depths)
     for aux in model.aux_heads:
-        for op, _, _, _ in _walk(aux.head, aux.name, aux.name, False):
+        for op, _, _, _ in _walk(aux.head, aux.name, aux.name, "main"):
             out += _infos(op, aux.name, aux.name, "aux", depths)
     return out
 

@@ -49,6 +49,9 @@ def _legend_entries(d: Drawer) -> list[tuple[str, str]]:
             entries.append((line_sample(attrs["color"], edge_pattern(attrs)), text))
     if d.shortcuts:
         entries.append(('<TD><FONT POINT-SIZE="12">+</FONT></TD>', "residual add: F(x) + shortcut(x)"))
+    if d.gates:
+        entries.append(('<TD><FONT POINT-SIZE="12">×</FONT></TD>',
+                        "gate (squeeze-excitation): x × s(x), one scale per channel"))
     if d.dense:
         spine = style.DENSE_SPINE
         entries.append((line_sample(spine["color"], edge_pattern(spine)), style.DENSE_LEGEND))

@@ -6,17 +6,16 @@ Levels:
   block  each block / inception module a cluster of units (conv = conv + BN + act as one node),
          the residual add explicit, the shortcut drawn by kind, inception branches side by side
   layer  every primitive op of the registry a node (conv, BN, relu, ...)
-Node ids are the IR's dotted paths (plus ".add" / ".concat" for the structural nodes), so the same
-model always gives the same DOT text. Rules dispatch on the IR node type and on `role`; op colours
-come from the registry's `category`."""
+Node ids are the IR's dotted paths (plus ".add" / ".concat" / ".mul" for the structural nodes), so the
+same model always gives the same DOT text. Rules dispatch on the IR node type (one table, `emit`) and on
+`role`; op colours come from the registry's `category`."""
 from __future__ import annotations
 
-from functools import singledispatch
 from typing import Callable, Optional
 
 import graphviz
 
-from archc.ir.graph import ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 from archc.render import dense, style
 from archc.render.options import ANNOTATIONS, LEVELS, RANKDIRS, DrawOptions  # noqa: F401 (re-exported)
 from archc.render.style import esc, fmt_shape, html_label, si
@@ -44,6 +43,7 @@ class Drawer:
         self.shortcuts: set[str] = set()
         self.dense = False  # a dense block drawn: its spine gets a legend entry
         self.has_aux = False
+        self.gates = False  # a gate's multiply was drawn (legend)
         self.edge_style: dict[str, str] = {}  # extra attributes for edges emitted now (shortcut paths)
         self.pending_title: Optional[str] = None  # large layout: a stage's title, put on the edge entering it
         self.scale = style.ValueScale(opts.node_values, opts.value_scale) if opts.node_values else None
@@ -145,7 +145,7 @@ class Drawer:
     def cluster(self, g: graphviz.Digraph, path: str, label: str, kind: str) -> graphviz.Digraph:
         """A cluster subgraph context (or the graph itself when clusters are off)."""
         if not self.opts.clusters:
-            if self.opts.large and kind not in ("block", "module"):  # no box for the title: the edge in has it
+            if self.opts.large and kind not in ("block", "module", "gate"):  # no title box: the edge in has it
                 self.pending_title = label
             return _NullContext(g)  # type: ignore[return-value]
         sub = g.subgraph(name=f"cluster_{self.nid(path)}")
@@ -273,14 +273,7 @@ class _NullContext:
 # ---------------------------------------------------------------- emit rules, by IR node type
 
 
-@singledispatch
-def emit(node: Node, d: Drawer, g: graphviz.Digraph, src: str) -> str:
-    """Draw `node` fed from the drawn node `src`; return the id of the drawn node holding its output."""
-    raise TypeError(f"no drawing rule for {type(node).__name__}")
-
-
-@emit.register
-def _(node: OpNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+def _op(node: OpNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     category = node.op.category
     out = d.node(g, d.nid(node.path), d.label(d.name(node), (), d.annotation(node)), category, node.path)
     d.edge(src, out, node.in_shape)
@@ -404,13 +397,11 @@ SEQ_RULES: dict[str, Callable[[SeqNode, Drawer, graphviz.Digraph, str], str]] = 
 }
 
 
-@emit.register
-def _(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+def _seq(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     return SEQ_RULES.get(node.role, _plain_sequence)(node, d, g, src)
 
 
-@emit.register
-def _(node: ResidualNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+def _residual(node: ResidualNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     kind = node.shortcut_kind
     d.shortcuts.add(kind)
     edge_attrs, name, _ = style.SHORTCUTS.get(kind, style.SHORTCUTS["identity"])
@@ -473,8 +464,7 @@ def module_label(node: ConcatNode, d: Drawer) -> str:
             f'<TR>{"".join(cells)}</TR></TABLE>>')
 
 
-@emit.register
-def _(node: ConcatNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+def _concat(node: ConcatNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
     if dense.is_dense_layer(node):
         return dense.draw_layer(node, d, g, src)
     if d.level == "stage":
@@ -490,3 +480,31 @@ def _(node: ConcatNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
             d.edge(out, cat, branch.out_shape)
     d.out_of[node.path] = cat
     return cat
+
+
+def _gate(node: GateNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
+    """The gate as it computes: its squeeze and excitation a side branch off the input, ending in a multiply
+    (×) that takes the input itself on the main line; at stage level (a gate standing alone) one node."""
+    if d.level == "stage":  # one node: "SE gate, r=16" over its ops
+        details = [", ".join(d.name(op) for op in node.ops())] if d.opts.unit_details else []
+        out = d.node(g, d.nid(node.path), d.label(d.name(node), details, d.annotation(node)), "conv", node.path)
+        d.edge(src, out, node.in_shape)
+        d.register(node, out)
+        return out
+    d.gates = True
+    title = f"{node.name} · {node.meta.get('title', 'gate')}"
+    with d.cluster(g, node.path, title, "gate") as sub:
+        saved = d.edge_style
+        d.edge_style = dict(style.GATE_EDGE)
+        scale = _sequence(node.gate, d, sub, src)
+        d.edge_style = saved
+        mul = d.structural(sub, d.nid(node.path + ".mul"), "mul", tooltip=f"{node.path}: x × scale, per channel")
+        d.edge(src, mul, node.in_shape, weight="4")  # the main line: kept straight
+        d.edge(scale, mul, node.gate[-1].out_shape, **style.GATE_EDGE)
+    d.out_of[node.path] = mul
+    return mul
+
+
+# the drawing of each IR node type (a new structure: one entry here)
+emit: NodeRules[str] = NodeRules("drawing", {
+    OpNode: _op, SeqNode: _seq, ResidualNode: _residual, ConcatNode: _concat, GateNode: _gate})

@@ -57,6 +57,9 @@ STRUCTURAL: dict[str, dict[str, str]] = {
             "margin": "0"},
     "concat": {"shape": "box", "style": "filled", "fillcolor": "#f3f3f3", "penwidth": "1.3", "height": "0.25"},
     "io": {"shape": "box", "style": "rounded", "color": MUTED, "fontcolor": INK, "height": "0.25"},
+    "mul": {"shape": "circle", "label": '<<FONT POINT-SIZE="13">×</FONT>>', "fontsize": "8", "width": "0.3",
+            "height": "0.3", "fixedsize": "true", "style": "filled", "fillcolor": "white", "penwidth": "1.3",
+            "margin": "0"},
     "sum": {"shape": "circle", "fontsize": "14", "width": "0.34", "height": "0.34", "fixedsize": "true",
             "style": "filled", "fillcolor": "white", "penwidth": "1.3", "margin": "0"},
 }
@@ -68,6 +71,7 @@ SHORTCUTS: dict[str, tuple[dict[str, str], str, str]] = {
                    "projection shortcut (1x1 conv)"),
     "pad": ({"color": "#b35a00", "penwidth": "1.6", "style": "dotted"}, "zero-pad", "zero-pad shortcut (no params)"),
 }
+GATE_EDGE: dict[str, str] = {"color": "#5a3f8c", "penwidth": "1.1"}  # a gate's squeeze/excitation branch and scale
 # dense blocks: the running concatenation (the spine) drawn like an identity path, the body's k new channels
 DENSE_SPINE: dict[str, str] = {"color": "#b35a00", "penwidth": "1.6", "weight": "8"}
 DENSE_GROWTH: dict[str, str] = {"fontcolor": "#b35a00"}
@@ -80,6 +84,7 @@ CLUSTER: dict[str, dict[str, str]] = {  # role -> cluster attributes
     "stage": {"style": "rounded", "color": "#9a9a9a", "fontcolor": "#444444", "fontsize": "11", "penwidth": "1.0"},
     "block": {"style": "rounded,dashed", "color": "#b8b8b8", "fontcolor": MUTED, "fontsize": "9", "penwidth": "0.8"},
     "module": {"style": "rounded", "color": "#b8b8b8", "fontcolor": "#444444", "fontsize": "10", "penwidth": "0.8"},
+    "gate": {"style": "rounded,dotted", "color": "#5a3f8c", "fontcolor": "#5a3f8c", "fontsize": "9", "penwidth": "0.9"},
     "part": {"style": "rounded", "color": "#c8c8c8", "fontcolor": "#444444", "fontsize": "10", "penwidth": "0.8"},
     "figure": {"style": "rounded", "color": "#9a9a9a", "fontcolor": "#222222", "fontsize": "12", "penwidth": "1.0"},
 }

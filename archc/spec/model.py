@@ -12,7 +12,7 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
                       ValidationError, create_model, field_validator, model_validator)
 
 from archc.errors import SpecError, format_path, short_repr
-from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams
+from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams, check_identifier
 from archc.spec.dense import DenseStage, TransitionSpec
 from archc.spec.yamlload import Document
 
@@ -22,7 +22,7 @@ NormLiteral = Literal[NORMS]  # type: ignore[valid-type]
 
 
 from archc.names import class_name, name_problem  # noqa: E402
-from archc.ops import check_identifier  # noqa: E402  (one rule for every name)
+from archc.spec.structural import STRUCTURAL_LAYERS, SEParams  # noqa: E402  (layers that lower to a structure)
 from archc.text import DESCRIPTION_MAX_CHARS, TITLE_MAX_CHARS, check_text  # noqa: E402
 
 
@@ -85,8 +85,9 @@ def _single_key(cls: type, data: Any) -> Any:
 
 
 def _layer_fields() -> dict:
-    return {kind: (Optional[REGISTRY[kind].Params], Field(None, description=REGISTRY[kind].__doc__))
-            for kind in LAYER_KINDS}
+    kinds = {kind: (REGISTRY[kind].Params, REGISTRY[kind].__doc__) for kind in LAYER_KINDS}
+    kinds.update({kind: (params, params.__doc__) for kind, params in STRUCTURAL_LAYERS.items()})
+    return {kind: (Optional[params], Field(None, description=doc)) for kind, (params, doc) in kinds.items()}
 
 
 class _LayerBase(Strict):
@@ -132,6 +133,8 @@ class BlockStage(Strict):
                                                  "Not with `layers`")
     first_dilation: Optional[PositiveInt] = Field(None, description="dilation of the first block's 3x3 conv (the "
                                                                     "previous stage's); default `dilation`. Not with `layers`")
+    se: Optional[SEParams] = Field(None, description="squeeze-excitation gate in each block, on the body's output (Hu et al. "
+                                   "2018, Fig. 3); inverted: after the depthwise. Not with `layers`: an `se` layer there")
     norm: Optional[NormLiteral] = Field(None, description="override defaults.norm in this stage")  # type: ignore[valid-type]
     act: Optional[ActLiteral] = Field(None, description="override defaults.act in this stage")  # type: ignore[valid-type]
 

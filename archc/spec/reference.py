@@ -12,6 +12,7 @@ from pydantic_core import PydanticUndefined
 
 from archc.ops import LAYER_KINDS, REGISTRY
 from archc.spec import model as m
+from archc.spec.structural import STRUCTURAL_LAYERS
 
 INTRO = """\
 # The archc spec language
@@ -68,8 +69,8 @@ head:
 * `kernel`, `stride`, `padding`, `dilation` (conv), pool `kernel`/`stride`/`padding` and
   `adaptive_avgpool.size` take an integer or a pair `[h, w]`.
 * A stage with custom `layers` takes no `width`, `stride`, `expansion`, `groups`, `base_width`,
-  `stride_on`, `dilation` or `first_dilation` (they shape the built-in blocks only): put a stride
-  or a dilation on one of its layers instead.
+  `stride_on`, `dilation`, `first_dilation` or `se` (they shape the built-in blocks only): put a stride
+  or a dilation on one of its layers instead, an `se` layer in its body.
 * An activation may not be `inplace: true` where its input is also read elsewhere: as the first op
   (after any `dropout` or `flatten`) of a residual body, of an inception branch or sub-branch, or of an aux head.
 
@@ -266,6 +267,40 @@ A dense layer lowers to the IR's ConcatNode of an empty (identity) branch and it
 backend and analysis handles it as it does an inception module; paths: a block of L layers multiplies
 the input-output path count by 2^L (docs/analysis.md).
 
+## Squeeze-excitation gates
+
+A gate multiplies its input channel-wise by a scale it computes from that input, `y = x * s(x)` (Hu et
+al. 2018, "Squeeze-and-Excitation Networks", Fig. 1): the squeeze, a global average pool, gives one
+number per channel (C x 1 x 1); the excitation, a 1x1 conv C -> C // r with bias and ReLU, then a 1x1
+conv C // r -> C with bias and sigmoid, turns them into one scale in (0, 1) per channel. The output has
+the input's shape; the gate adds 2 C (C // r) + C // r + C parameters and 2 C (C // r) MACs (the
+multiply's C x H x W products count 0 MACs: archc counts conv and fc multiply-adds). Its module is
+`<name>.squeeze`, `<name>.reduce.conv`, `<name>.expand.conv` (state_dict keys
+`stage1.block1.se.reduce.conv.weight`, ...).
+
+On stages of built-in blocks, `se:` puts a gate in every block: on a basic or bottleneck body's
+output, before the add of a residual block (Hu et al. Fig. 3, SE-ResNet); in an inverted block
+between the depthwise conv and the projection (where MobileNet-V3 has it; C is then the hidden
+width). In any list of layers `se` is a layer, so a custom body (or a stem, a head, an inception
+branch) places gates where it likes:
+
+```yaml
+stages:
+  - residual: {block: bottleneck, width: 64, blocks: 3, se: {reduction: 16}}   # SE-ResNet-50's stage 1
+  - residual:
+      blocks: 2
+      layers:                      # the same gate in a custom body
+        - conv: {out: 64, kernel: 3}
+        - conv: {out: 64, kernel: 3}
+        - se: {reduction: 16}      # named se1; default reduction 16
+```
+
+A gate needs a feature map with at least 2 channels, and `C // reduction` must leave at least one:
+both are errors located at the `se` key (`reduction` for the second). The bundled
+`specs/se_resnet50.yaml` is SE-ResNet-50 (28,088,024 parameters; the paper's Table 1: 28.1M). Path
+analyses count no path through a gate's scale (it is one number per channel, not a feature map:
+`archc/ir/dag.py`); diagrams draw the gate as a side branch ending in a multiply node (×).
+
 ## `vars` and expressions
 
 `vars: {n: 9}` defines numbers. Any string value may contain `${expr}`: a whole-string expression
@@ -378,10 +413,12 @@ def reference() -> str:
         doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
         parts.append(f"### {title}\n\n{doc}\n\n{model_table(model)}\n")
     parts.append("### Layers\n\nEvery layer also accepts `name`.\n")
-    for kind in LAYER_KINDS:
-        op = REGISTRY[kind]
-        doc = (type(op).__doc__ or op.doc or kind).strip().splitlines()[0]
-        fields = {k: v for k, v in op.Params.model_fields.items() if k != "name"}
+    layers = {kind: ((type(REGISTRY[kind]).__doc__ or REGISTRY[kind].doc or kind), REGISTRY[kind].Params)
+              for kind in LAYER_KINDS}
+    layers.update({kind: (params.__doc__ or kind, params) for kind, params in STRUCTURAL_LAYERS.items()})
+    for kind, (text, params) in layers.items():
+        doc = text.strip().splitlines()[0]
+        fields = {k: v for k, v in params.model_fields.items() if k != "name"}
         parts.append(f"#### `{kind}`\n\n{doc}\n")
         if fields:
             rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
