@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 from archc.ir.graph import Model
 from archc.ir.lower import lower as _lower
-from archc.spec.model import Spec, validate_document
+from archc.spec.model import Spec
+from archc.spec.validate import validate_document
 from archc.spec.resolve import resolve_file
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits, parse_yaml
 

@@ -234,7 +234,7 @@ def list_specs() -> None:
 def schema() -> None:
     """Print the JSON Schema of the spec format (for editors)."""
     from archc.io import to_json
-    from archc.spec.model import json_schema
+    from archc.spec.validate import json_schema
 
     click.echo(to_json(json_schema()), nl=False)
 

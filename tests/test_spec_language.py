@@ -7,7 +7,7 @@ import pytest
 import archc
 from codegen_helpers import import_generated
 from archc.spec.expr import ExprError, evaluate, substitute
-from archc.spec.model import json_schema
+from archc.spec.validate import json_schema
 
 BASE = """\
 archc: 1

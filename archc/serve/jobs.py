@@ -76,7 +76,7 @@ def gallery_text(name: str, limits: Limits = DEFAULT_LIMITS) -> Optional[str]:
 
 def schema_keys() -> list[str]:
     """Every key the spec format knows (from archc's JSON Schema), for the editor's completion."""
-    from archc.spec.model import json_schema
+    from archc.spec.validate import json_schema
 
     keys: set[str] = set()
     todo: list = [json_schema()]
@@ -131,7 +131,7 @@ def load_text(spec: SpecText, limits: Limits = DEFAULT_LIMITS):  # -> archc.ir.g
     """Validate and lower the editor's text (ArchcError when archc refuses it)."""
     from archc.api import lower
     from archc.bundled import bundled_specs_dir
-    from archc.spec.model import validate_document
+    from archc.spec.validate import validate_document
     from archc.spec.resolve import resolve_file
 
     root = bundled_specs_dir()
