@@ -411,7 +411,16 @@ def _concat(node: ConcatNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
         d.register(node, out)
         return out
     with d.cluster(g, node.path, f"{node.name} · {len(node.branches)} branches", "module") as sub:
-        outs = [_sequence(branch.items, d, sub, src) if branch.items else src for branch in node.branches]
+        outs, firsts = [], []
+        for branch in node.branches:
+            drawn = len(d.edges)
+            outs.append(_sequence(branch.items, d, sub, src) if branch.items else src)
+            firsts += [dst for s, dst, _ in d.edges[drawn:drawn + 1] if s == src]
+        if len(firsts) > 1:  # every branch starts on the first row, in its own column (Szegedy et al. Fig. 2)
+            with sub.subgraph() as row:
+                row.attr(rank="same")
+                for first in firsts:
+                    row.node(first)
         cat = d.structural(sub, d.nid(node.path + ".concat"), "concat", "concat", tooltip=f"{node.path}: concat")
         for branch, out in zip(node.branches, outs):
             d.out_of[branch.path] = out
