@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -59,6 +60,16 @@ FIGURES: dict[str, Figure] = {
                       "archc analyze plain34 --full (the numbers)"),
     "resnet50_stage": Figure(gv.fig_resnet50, "ResNet-50 at stage level", (), "archc diagram resnet50"),
 }
+# the lectures after ResNet: each bundled network at stage level (spec, title, columns)
+AFTER_RESNET = (("preact_resnet18", "pre-activation ResNet-18", 1), ("cifar/preact_resnet164", "pre-activation "
+                 "ResNet-164 (CIFAR)", 1), ("resnext50_32x4d", "ResNeXt-50 32x4d", 1),
+                ("wide_resnet50_2", "Wide ResNet-50-2", 1), ("se_resnet50", "SE-ResNet-50", 1),
+                ("densenet121", "DenseNet-121", 1), ("mobilenet_v2", "MobileNet-V2", 1),
+                ("inception_v3", "Inception-v3 with its aux classifier", 3))
+for _spec, _title, _columns in AFTER_RESNET:
+    FIGURES[f"{_spec.rsplit('/', 1)[-1]}_stage"] = Figure(
+        partial(gv.fig_stage, _spec, _columns), f"{_title} at stage level", (),
+        f"archc diagram {_spec}" + (f" --columns {_columns}" if _columns > 1 else ""))
 LECTURE_TITLES = {
     1: "deeper plain nets do worse (plain-20 vs plain-56)", 2: "the naive inception module",
     3: "the inception module with 1×1 reductions", 4: "how a 1×1 convolution works",

@@ -476,5 +476,10 @@ def fig_googlenet() -> graphviz.Digraph:
     return to_dot(_spec_model("googlenet"), "stage", columns=3)
 
 
+def fig_stage(spec: str, columns: int = 1) -> graphviz.Digraph:
+    """A bundled network at stage level (`archc diagram SPEC --columns N`): the families after ResNet."""
+    return to_dot(_spec_model(spec), "stage", columns=columns)
+
+
 def fig_resnet50() -> graphviz.Digraph:
     return to_dot(_spec_model("resnet50"), "stage")
