@@ -297,10 +297,11 @@ def render_index(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         check = {None: "-", True: "equal", False: "DIFFERENT"}[r["fvcore_equal"]]
         params = n(r["params"]) + (f" ({n(r['params_with_aux'])} with aux)" if r["aux_heads"] else "")
+        diagram = f"[stage diagram]({md_url(r['diagram'])})" if r.get("diagram") else "-"
         body.append([f"[{md_text(r['name'])}]({md_url(r['dir'] + '/report.md')})", md_text(r["title"]), shape(r["input"]), params, g(r["macs"]),
-                     g(2 * r["macs"]), r["depth"], r["blocks"], big(r["paths"], r["paths_log2"]), check])
+                     g(2 * r["macs"]), r["depth"], r["blocks"], big(r["paths"], r["paths_log2"]), check, diagram])
     out.append(table(["spec", "title", "input", "params", "GMACs", "GFLOPs", "depth", "blocks", "paths",
-                      "fvcore conv+fc"], body, "lllrrrrrrl"))
+                      "fvcore conv+fc", "diagram"], body, "lllrrrrrrll"))
     return "\n".join(out) + "\n"
 
 

@@ -224,6 +224,9 @@ def index_row(report: dict[str, Any], rel_dir: str) -> dict[str, Any]:
 def write_index(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     from archc.analysis.markdown import render_index
 
+    for row in rows:  # the network's stage diagram among the lecture figures, when there is one
+        own = _own_diagram(row["name"], (Path(out_dir) / "figures",))
+        row["diagram"] = own.relative_to(out_dir).as_posix() if own is not None else None
     with OutputFolder(out_dir, "analyze").stage() as stage:
         atomic_write(stage.path / "index.md", render_index(rows))
         atomic_write_json(stage.path / "index.json", {"archc_report": REPORT_FORMAT, "models": rows})
