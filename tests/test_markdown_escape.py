@@ -116,5 +116,5 @@ def test_index_is_inert():
     md = render_index([row])
     _markdown_is_inert(md)
     table_line = md.splitlines()[-1]
-    assert len(re.findall(r"(?<!\\)\|", table_line)) == 11  # ten cells: no pipe from the text splits one
+    assert len(re.findall(r"(?<!\\)\|", table_line)) == 12  # eleven cells: no pipe from the text splits one
     assert "(a%20b%29/%28c/report.md)" in table_line

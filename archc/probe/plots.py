@@ -11,7 +11,7 @@ from typing import Sequence
 from archc.io import atomic_write
 from archc.probe.naming import slug
 
-FORMATS = ("svg", "png")
+FORMATS = ("svg", "png", "pdf")  # the probe CLI offers svg and png; archc figures also asks for vector PDF
 
 
 
@@ -33,7 +33,7 @@ def save(fig: object, base: Path, formats: Sequence[str]) -> list[Path]:
         if fmt not in FORMATS:
             raise ValueError(f"plot format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         buf = io.BytesIO()
-        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
         with matplotlib.rc_context({"svg.hashsalt": "archc-probe"}):  # scoped: no global matplotlib state
             fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)  # type: ignore[attr-defined]
         out.append(atomic_write(base.parent / f"{base.name}.{fmt}", buf.getvalue()))

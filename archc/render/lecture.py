@@ -115,32 +115,13 @@ def _probe_results(names: Sequence[str], run: Path = PROBE_RUN) -> list:
     return [results[n] for n in names]
 
 
-def _png_as_pdf(png: Path, pdf: Path) -> Path:
-    import matplotlib.image
-    from matplotlib.figure import Figure
-
-    pixels = matplotlib.image.imread(png)
-    h, w = pixels.shape[:2]
-    fig = Figure(figsize=(w / 120, h / 120))
-    fig.figimage(pixels, 0, 0)
-    return save_figure(fig, pdf.with_suffix(""), ["pdf"])[0]
-
-
 def probe_writer(names: Sequence[str], title: str):
     """A writer of the probe's error curves for the named runs (from the committed probe.json)."""
     def write(base: Path, formats: Sequence[str]) -> list[Path]:
         from archc.probe.lecture_plots import error_curves
 
-        wanted = [f for f in formats if f in ("svg", "png")]
-        if "pdf" in formats and "png" not in wanted:
-            wanted.append("png")
-        paths = error_curves(_probe_results(names), base, wanted, title=title) if wanted else []
-        if "pdf" in formats:  # archc.probe writes SVG and PNG only: the PDF holds the PNG (raster)
-            paths.append(_png_as_pdf(base.parent / f"{base.name}.png", base.parent / f"{base.name}.pdf"))
-            if "png" not in formats:
-                (base.parent / f"{base.name}.png").unlink()
-                paths = [p for p in paths if p.suffix != ".png"]
-        return paths
+        wanted = [f for f in formats if f in ("svg", "png", "pdf")]  # vector PDF, as the other charts
+        return error_curves(_probe_results(names), base, wanted, title=title) if wanted else []
 
     return write
 
