@@ -56,6 +56,8 @@ class DrawOptions:
         from archc.render.fold import check_columns
 
         self.columns = check_columns(self.columns)
+        if self.focus is not None and not str(self.focus).strip():
+            raise ValueError("focus is empty: expected a path (stage3.block2) or a unique name (inception3a)")
         if self.columns > 1 and (self.focus or self.rankdir != "TB"):
             raise ValueError("columns folds the whole network drawn top to bottom: not with a focus or a rankdir "
                              "other than TB")

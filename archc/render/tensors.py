@@ -99,7 +99,9 @@ def _filters(ax: Any, x: float, op: OpNode, notes: list[str], fs: float) -> floa
     lines = [what] + ([f"… × {count}"] if count > shown else [])
     cost = op.cost
     if cost.params or cost.macs:
-        lines.append(f"{cost.params:,} weights · {cost.macs:,} MACs")
+        bias = op.params.out if getattr(op.params, "bias", False) and hasattr(op.params, "out") else 0
+        weights = f"{cost.params - bias:,} weights + {bias:,} biases" if bias else f"{cost.params:,} parameters"
+        lines.append(f"{weights} · {cost.macs:,} MACs")
     lines.append(op.label + ("" if not notes else " + " + ", ".join(notes)))
     top = fh / 2 + DEPTH[1] * fd + 0.2
     ax.text((x + right) / 2, -fh / 2 - (shown - 1) * step - 0.35, "\n".join(lines), ha="center", va="top",
