@@ -168,7 +168,7 @@ stages: [conv: {out: 16, kernel: 3}, maxpool: {kernel: 2}, conv: {out: 32, kerne
     assert any(t.startswith("32 filters of 1×1×16") for t in texts)
     conv1x1 = [t.get_text() for t in FIGURES["conv1x1_tensors"].make().axes[0].texts]
     assert "28×28×192" in conv1x1 and "28×28×64" in conv1x1
-    assert any("64 filters of 1×1×192" in t and "12,352 weights" in t for t in conv1x1)
+    assert any("64 filters of 1×1×192" in t and "12,288 weights + 64 biases" in t for t in conv1x1)  # 64*192 + 64
 
 
 def test_inception_branches_start_on_one_row():
