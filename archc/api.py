@@ -9,7 +9,7 @@ from archc.ir.lower import lower as _lower
 from archc.spec.model import Spec
 from archc.spec.validate import validate_document
 from archc.spec.resolve import resolve_file
-from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits, parse_yaml
+from archc.spec.yamlload import DEFAULT_LIMITS, Limits, parse_yaml
 
 if TYPE_CHECKING:
     from archc.backends.modules import Network
@@ -24,10 +24,7 @@ def load(path: Union[str, Path], overrides: Iterable[str] = (), limits: Limits =
 
     path = resolve_spec_arg(str(path))
     doc = resolve_file(Path(path), overrides, limits, display=str(path))
-    spec = validate_document(doc)
-    spec._document = doc
-    spec._limits = limits
-    return spec
+    return validate_document(doc, limits)
 
 
 def loads(text: str, name: str = "<string>", limits: Limits = DEFAULT_LIMITS) -> Spec:
@@ -39,10 +36,7 @@ def loads(text: str, name: str = "<string>", limits: Limits = DEFAULT_LIMITS) ->
         variables = _resolve_vars(doc)
         doc.data = _substitute_all(doc.data, variables, (), doc)
         doc.data["vars"] = variables
-    spec = validate_document(doc)
-    spec._document = doc
-    spec._limits = limits
-    return spec
+    return validate_document(doc, limits)
 
 
 def lower(spec: SpecLike, overrides: Iterable[str] = ()) -> Model:
@@ -56,9 +50,7 @@ def lower(spec: SpecLike, overrides: Iterable[str] = ()) -> Model:
         spec = load(spec, overrides)
     elif overrides:  # silently ignoring them would build a different net than asked for
         raise ValueError("overrides need a spec path (archc.load(path, overrides)): a loaded Spec is final")
-    doc: Optional[Document] = getattr(spec, "_document", None)
-    limits: Limits = getattr(spec, "_limits", None) or DEFAULT_LIMITS
-    return _lower(spec, doc, limits)
+    return _lower(spec, spec.document, spec.limits)
 
 
 def compile(spec: SpecLike, seed: Optional[int] = 0, overrides: Iterable[str] = ()) -> "Network":  # noqa: A001

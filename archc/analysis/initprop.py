@@ -56,10 +56,9 @@ def _sig(x: float, digits: int = 4) -> Optional[float]:
 def relower(model: Model, **updates: Any) -> Model:
     """The model's spec with top-level fields replaced (pydantic copies), lowered again."""
     from archc.ir.lower import lower
-    from archc.spec.yamlload import DEFAULT_LIMITS
 
     spec = model.spec.model_copy(update=updates, deep=True)
-    return lower(spec, None, getattr(model.spec, "_limits", None) or DEFAULT_LIMITS)
+    return lower(spec, None, model.spec.limits)
 
 
 def _at_size(model: Model, size: Optional[int]) -> Model:

@@ -230,9 +230,7 @@ def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
         return None, []
     import dataclasses
 
-    from archc.spec.yamlload import DEFAULT_LIMITS
-
-    limits = getattr(model.spec, "_limits", None) or DEFAULT_LIMITS
+    limits = model.spec.limits
     # the counterpart is only counted, never built: the bounds on memory a build needs do not apply to it
     counted_only = dataclasses.replace(limits, max_activation_bytes=2**62, max_total_params=2**62)
     return lower(spec, None, counted_only), swaps

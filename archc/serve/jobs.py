@@ -144,10 +144,7 @@ def load_text(spec: SpecText, limits: Limits = DEFAULT_LIMITS):  # -> archc.ir.g
         path = here / SPEC_FILE
         path.write_bytes(_encode(spec.text))
         doc = resolve_file(path, spec.overrides, limits, display=SPEC_FILE)
-    model_spec = validate_document(doc)
-    model_spec._document = doc
-    model_spec._limits = limits
-    return lower(model_spec)
+    return lower(validate_document(doc, limits))
 
 
 def _encode(text: str) -> bytes:
@@ -320,7 +317,7 @@ def standalone_spec(model: Any) -> bytes:
     so the file validates on its own, anywhere, to the same network."""
     import yaml
 
-    doc = model.spec._document
+    doc = model.spec.document
     data = {k: v for k, v in doc.data.items() if k != "extends"}
     header = (f"# {model.name}: written by archc serve, self-contained (extends merged"
               + (f", --set {' '.join(doc.overrides)} applied" if doc.overrides else "") + ")\n")

@@ -12,7 +12,7 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from archc.ops import ACTIVATIONS, LAYER_KINDS, NORMS, REGISTRY, IntPair, PoolParams, check_identifier
 from archc.spec.dense import DenseStage, TransitionSpec
-from archc.spec.yamlload import Document
+from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
 FORMAT_VERSION = 1
 ActLiteral = Literal[ACTIVATIONS + ("none",)]  # type: ignore[valid-type]
@@ -304,8 +304,18 @@ class Spec(Strict):
     stages: list[StageItem] = Field(min_length=1, description="residual / plain / inception / dense stages and bare layers")  # type: ignore[valid-type]
     head: Optional[list[Layer]] = Field(None, description="layers after the stages; default: [gap, fc]; []: none (a module alone, ending in feature maps)")  # type: ignore[valid-type]
     aux_heads: list[AuxHead] = Field(default_factory=list, description="auxiliary classifiers (training only)")
-    _document: Optional[Document] = PrivateAttr(None)
-    _limits: Any = PrivateAttr(None)
+    _document: Optional[Document] = PrivateAttr(None)  # set by archc.spec.validate.validate_document only
+    _limits: Optional[Limits] = PrivateAttr(None)
+
+    @property
+    def document(self) -> Optional[Document]:
+        """The resolved YAML document it was validated from (locations for errors), if any."""
+        return self._document
+
+    @property
+    def limits(self) -> Limits:
+        """The size limits it was loaded under (archc.Limits), the defaults when none were given."""
+        return self._limits or DEFAULT_LIMITS
 
     @field_validator("name")
     @classmethod

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from archc.errors import SpecError, format_path, short_repr
 from archc.names import name_problem
 from archc.spec.model import FORMAT_VERSION, Spec
-from archc.spec.yamlload import Document
+from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
 def _unwrap(tp: Any) -> list:
     origin = typing.get_origin(tp)
@@ -174,8 +174,9 @@ def check_module_names(spec: Spec, doc: Document) -> None:
                                 f"{st.prefix!r}: {problem}", key=True)
 
 
-def validate_document(doc: Document) -> Spec:
-    """Validate resolved spec data against the Spec model; errors carry file:line:col."""
+def validate_document(doc: Document, limits: Limits = DEFAULT_LIMITS) -> Spec:
+    """Validate resolved spec data against the Spec model; errors carry file:line:col. The Spec keeps the
+    document and the limits it was loaded under (`spec.document`, `spec.limits`) for lowering."""
     if isinstance(doc.data, dict) and "archc" in doc.data and doc.data["archc"] != FORMAT_VERSION:
         raise doc.error(("archc",), "unsupported format version", expected=str(FORMAT_VERSION),
                         got=short_repr(doc.data["archc"]))
@@ -187,6 +188,7 @@ def validate_document(doc: Document) -> Spec:
         error = spec_error_from_validation(exc, doc)  # doc.error adds the related --set overrides
         raise error from None
     check_module_names(spec, doc)
+    spec._document, spec._limits = doc, limits
     return spec
 
 
