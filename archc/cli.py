@@ -205,7 +205,7 @@ def validate(specs: tuple, overrides: tuple) -> None:
             click.echo(f"archc: error: {exc.format()}", err=True)
             continue
         cost = model.cost
-        from archc.summary import format_macs
+        from archc.formats import format_macs
 
         click.echo(f"ok  {spec_arg}  {model.name}  {cost.params:,} params  {format_macs(cost.macs)}")
     if failed:

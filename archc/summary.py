@@ -3,19 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from archc.formats import format_macs, shape_text
 from archc.ir.graph import Model, Node
 
 
-def format_macs(macs: int) -> str:
-    """MACs with a unit that shows the number: '4.089 GMACs', '17.3 MMACs', '2.05 KMACs', '322 MACs'."""
-    for unit, size, digits in (("G", 10**9, 3), ("M", 10**6, 2), ("K", 10**3, 2)):
-        if macs >= size:
-            return f"{macs / size:,.{digits}f} {unit}MACs"
-    return f"{macs:,} MACs"
 
 
 def fmt_shape(shape: tuple) -> str:
-    return " x ".join(str(s) for s in shape)
+    return shape_text(shape, "spaced")
 
 
 def stage_kind(node: Node) -> str:

@@ -408,7 +408,7 @@ def test_small_nets_print_macs_with_a_visible_unit(tmp_path):
 
 
 def test_format_macs():
-    from archc.summary import format_macs
+    from archc.formats import format_macs
 
     assert [format_macs(n) for n in (0, 999, 1_500, 2_050_000, 4_089_184_256)] == \
         ["0 MACs", "999 MACs", "1.50 KMACs", "2.05 MMACs", "4.089 GMACs"]

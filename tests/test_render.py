@@ -17,7 +17,8 @@ import pytest
 import archc
 from archc.errors import ArchcError
 from archc.render import DrawOptions, dot_source, resolve_focus
-from archc.render.style import VALUE_PALETTE, ValueScale, si
+from archc.formats import si
+from archc.render.style import VALUE_PALETTE, ValueScale
 from render_helpers import INCEPTION_AUX, PAD_NET, edges, lower_text, nodes
 
 GOLDEN = Path(__file__).parent / "golden" / "diagrams"

@@ -194,7 +194,7 @@ def _line(report: dict[str, Any], where: Path, seconds: float) -> str:
     fv = report.get("fvcore")
     check = "" if fv is None else ("  fvcore conv+fc: equal" if fv["all_equal"]
                                    else f"  fvcore conv+fc: DIFFERENT at {len(fv['mismatches'])} ops")
-    from archc.summary import format_macs
+    from archc.formats import format_macs
 
     return (f"{report['name']:<16} {c['params']:>13,} params {format_macs(c['macs']):>13}  "
             f"paths {big(main['paths'], main['paths_log2'])}{check}  -> {where}/report.md ({seconds:.1f}s)")

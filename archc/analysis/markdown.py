@@ -5,6 +5,7 @@ import re
 from typing import Any, Optional, Sequence
 
 from archc.analysis.initprop import SCHEMES, summary_rows
+from archc.formats import percent, shape_text
 from archc.mdtext import md_code, md_text, md_url, one_line
 
 _PIPE = re.compile(r"(?<!\\)\|")
@@ -25,7 +26,7 @@ def table(header: Sequence[str], rows: list[Sequence[Any]], align: str = "") -> 
 
 
 def shape(s: Sequence[int]) -> str:
-    return "x".join(str(v) for v in s)
+    return shape_text(s)
 
 
 def n(v: int) -> str:
@@ -51,7 +52,7 @@ def big(v: int, log2: Optional[float] = None) -> str:
 
 
 def pct(x: float) -> str:
-    return f"{100 * x:.4g}%"
+    return percent(x, significant=4)
 
 
 def opt(x: Optional[float]) -> str:

@@ -9,9 +9,10 @@ import math
 from typing import Any
 
 from archc.backends import modules as custom
+from archc.formats import shape_text
 from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 from archc.ops import ModuleCall
-from archc.summary import format_macs
+from archc.formats import format_macs
 from archc.version import __version__
 
 INDENT = "    "
@@ -39,7 +40,7 @@ def doc_text(text: str) -> str:
 
 
 def _shape(shape: tuple) -> str:
-    return "x".join(str(s) for s in shape)
+    return shape_text(shape)
 
 
 def call_expr(call: ModuleCall) -> str:

@@ -6,6 +6,7 @@ import math
 from typing import Optional
 
 from archc.errors import SpecError
+from archc.formats import shape_text
 from archc.ir import preact
 from archc.ir.dense import dense_stage
 from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
@@ -62,7 +63,7 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _fmt(shape: Shape) -> str:
-    return " x ".join(map(str, shape))
+    return shape_text(shape, "spaced")
 
 
 def _bytes(n: int) -> str:

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 from typing import Optional, Sequence
 
+from archc.formats import percent
 from archc.mdtext import md_code, md_text
 from archc.probe.layers import LayerInfo
 
@@ -21,7 +22,7 @@ def fmt(value: Optional[float], digits: int = 3) -> str:
 
 
 def pct(value: float) -> str:
-    return f"{value:.1%}" if math.isfinite(value) else "n/a"
+    return percent(value, decimals=1)
 
 
 def _extreme(layers: Sequence[LayerInfo], norms: Sequence[float], pick: type = min) -> str:

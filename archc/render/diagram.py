@@ -7,7 +7,7 @@ from typing import Any
 
 import graphviz
 
-from archc.summary import format_macs
+from archc.formats import format_macs
 from archc.errors import ArchcError
 from archc.ir.graph import Model, Node
 from archc.render import style

@@ -19,7 +19,8 @@ from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode,
 from archc.render import dense, style
 from archc.render.collapsed import BLOCK_TITLES, blocks_of, module_label, stage_label
 from archc.render.options import ANNOTATIONS, LEVELS, RANKDIRS, DrawOptions  # noqa: F401 (re-exported)
-from archc.render.style import esc, fmt_shape, html_label, si
+from archc.formats import si
+from archc.render.style import esc, fmt_shape, html_label
 from archc.text import clean_text
 
 ID_MAX_CHARS = 1_000

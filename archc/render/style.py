@@ -9,6 +9,7 @@ import html
 import math
 from typing import Mapping, Optional, Sequence
 
+from archc.formats import shape_text
 from archc.text import clean_text
 
 FONT = "Helvetica"
@@ -110,18 +111,7 @@ def esc(text: object) -> str:
 
 
 def fmt_shape(shape: Sequence[int]) -> str:
-    return "×".join(str(s) for s in shape)
-
-
-def si(value: float, digits: int = 3) -> str:
-    """1234567 -> '1.23M' (K, M, G, T; three significant digits)."""
-    value = float(value)
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= div:
-            scaled = value / div
-            decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(scaled)))))
-            return f"{scaled:.{decimals}f}{suffix}"
-    return f"{value:.0f}"
+    return shape_text(shape, "times")
 
 
 def html_label(title: str, lines: Sequence[str] = (), note_lines: Sequence[str] = (), bold: bool = False,

@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from archc.errors import ArchcError
+from archc.formats import shape_text
 
 STYLE = ("<style>.archc-view table{border-collapse:collapse;font-size:12px}.archc-view td,.archc-view th"
          "{padding:2px 6px;border-bottom:1px solid #ddd;text-align:left}.archc-view td.num,.archc-view th.num"
@@ -21,7 +22,7 @@ STYLE = ("<style>.archc-view table{border-collapse:collapse;font-size:12px}.arch
 
 
 def _shape(shape: Any) -> str:
-    return "×".join(str(int(s)) for s in shape)
+    return shape_text(shape, "times")
 
 
 def cost_table_html(model: Any) -> str:
