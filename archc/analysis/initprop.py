@@ -100,8 +100,12 @@ FEATURE_OPS: NodeRules[Iterator[OpNode]] = NodeRules("init propagation", {
     GateNode: _no_ops})
 
 
-def _weighted_ops(model: Model) -> list[OpNode]:
+def studied_layers(model: Model) -> list[OpNode]:
+    """The conv/fc ops whose outputs the study records: on the feature-map path (a gate's own convs left out)."""
     return [op for op in _feature_ops(model.body) if op.op.weighted]
+
+
+_weighted_ops = studied_layers
 
 
 def _swap_norms(net: Any, model: Model, replacements: Optional[dict[str, Any]] = None) -> dict[str, Any]:
@@ -178,6 +182,8 @@ def init_propagation(model: Model, cfg: InitConfig = InitConfig()) -> dict[str, 
     if unknown:
         raise ValueError(f"unknown init scheme(s) {unknown}; expected some of {sorted(SCHEMES)}")
     base = _at_size(model, cfg.size)
+    if not _weighted_ops(base):
+        raise ValueError(f"{model.name} has no conv or fc layer: nothing to initialise")
     has_norm = any(op.op.category == "norm" for op in base.body.ops())
     variants = [("as specified", False)] + ([("norm layers removed", True)] if has_norm and cfg.without_norm else [])
     weighted = _weighted_ops(base)
@@ -192,6 +198,9 @@ def init_propagation(model: Model, cfg: InitConfig = InitConfig()) -> dict[str, 
         # float64 passes: float32 kernels differ between CPUs (oneDNN picks by instruction set) in the 4th
         # digit of a deep net's gradient stds; in float64 the reported 4 digits are the same on every machine
         net = build_module(base)
+        for module in net.modules():  # in place, a ReLU after a removed norm would overwrite a tensor that
+            if getattr(module, "inplace", False):  # a shortcut or the input still reads (pre-activation nets)
+                module.inplace = False
         for scheme in cfg.schemes:
             net.float()  # initialised in float32: the same weights as a float32 build, then widened exactly
             initialise(net, base, cfg.seed, init=model.spec.init.model_copy(update=SCHEMES[scheme]))

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 from archc.analysis import plots
 from archc.analysis.complexity import complexity
-from archc.analysis.initprop import InitConfig, init_propagation
+from archc.analysis.initprop import InitConfig, init_propagation, studied_layers
 from archc.analysis.paths import VEIT_WINDOW, path_counts
 from archc.analysis.savings import bottleneck_savings
 from archc.io import atomic_write, atomic_write_json
@@ -64,11 +64,12 @@ def build_report(model: Model, options: ReportOptions = ReportOptions(), root: O
         report["fvcore"] = check
     report["savings"] = bottleneck_savings(model)
     report["paths"] = path_counts(model).to_dict(options.window)
-    if options.init:
+    init = options.init and bool(studied_layers(model))  # a pool or a gate alone: no layer to study
+    if init:
         report["init"] = init_propagation(model, options.init_config)
     skipped = [{"analysis": name, "option": flag} for name, flag, ran in
                (("fvcore cross-check", "--fvcore", options.fvcore),
-                ("signal propagation at initialisation", "--init", options.init)) if not ran]
+                ("signal propagation at initialisation", "--init", init)) if not ran]
     if skipped:
         report["skipped"] = skipped
     if options.probe is not None:

@@ -140,7 +140,8 @@ def inception_savings(model: Model) -> dict[str, Any]:
             removed, plan = naive_branch(branch, x)
             as_is = [(op, tuple(op.in_shape)) for op in branch.ops()]
             a, b = _sum_cost(as_is), _sum_cost(plan)
-            out_c = plan[-1][0].out_shape[0] if plan else x[0]
+            out_c = branch.out_shape[0] if branch.items else x[0]  # removing a reduction keeps the width,
+            # also where the branch ends in a nested concat (Inception-v3's 1x3 | 3x1 pair)
             naive_channels += out_c if removed != "1x1 pool projection" else x[0]
             branches.append({"branch": branch.path, "removed": removed or "nothing",
                              "specified": {"params": a.params, "macs": a.macs, "convs": _conv_rows(as_is)},

@@ -78,7 +78,10 @@ def preact_unit(lowerer: "Lowerer", prefix: str, x: Shape, spec_path: tuple, ctx
     y = x
     for local, kind in (("bn", ctx.norm), ("act", ctx.act)):
         if kind != "none":
-            op = lowerer.op(kind, REGISTRY[kind].unit_params(ctx), local, path, y, spec_path)
+            params = REGISTRY[kind].unit_params(ctx)
+            if not items and getattr(params, "inplace", False):  # first (no norm): its input is also the
+                params = params.model_copy(update={"inplace": False})  # shortcut's, or the caller's
+            op = lowerer.op(kind, params, local, path, y, spec_path)
             items.append(op)
             y = op.out_shape
     if not items:

@@ -52,6 +52,8 @@ def _chain_cell(items: list[Node], d: Drawer) -> str:
     """A branch's units top to bottom; a concat nested in the branch (Inception-v3's 1x3 | 3x1) as its
     sub-branches side by side, each in a thin box."""
     shown = [c for c in items if not (isinstance(c, OpNode) and c.op.category in ("act", "norm"))]
+    if not shown:  # an empty branch passes its input on (Graphviz refuses an empty FONT element)
+        return '<FONT POINT-SIZE="8">identity</FONT>'
     if not any(isinstance(c, ConcatNode) for c in shown):
         return f'<FONT POINT-SIZE="8">{"<BR/>".join(esc(d.name(c)) for c in shown)}</FONT>'
     rows = []

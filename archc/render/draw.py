@@ -422,6 +422,8 @@ def _concat(node: ConcatNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
                 row.attr(rank="same")
                 for first in firsts:
                     row.node(first)
+                for left, right in zip(firsts, firsts[1:]):  # left to right in the spec's (channel) order
+                    row.edge(left, right, style="invis")
         cat = d.structural(sub, d.nid(node.path + ".concat"), "concat", "concat", tooltip=f"{node.path}: concat")
         for branch, out in zip(node.branches, outs):
             d.out_of[branch.path] = out

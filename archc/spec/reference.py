@@ -340,7 +340,7 @@ the spec defines. Overrides apply after `extends`, before `vars` substitution, a
 
 Untrusted specs are bounded (`archc.Limits`, all configurable in the Python API): 1 MB file,
 200,000 YAML nodes after alias expansion, nesting depth 64, 10,000 blocks per stage,
-1,000,000 channels (and classes), 50 billion parameters, input side 16,384, any feature map's side
+1,000,000 channels (and classes), 2 billion parameters, input side 16,384, any feature map's side
 65,536, and 4 GiB of activations for one image (float32, every op's output summed: what a
 `build --check` forward or an fvcore count holds). Bottleneck middle widths that round to 0 are
 located at `base_width`.
