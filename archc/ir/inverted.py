@@ -50,11 +50,16 @@ def inverted_body(lw: "Lowerer", st: "BlockStage", prefix: str, x: Shape, stride
                   ctx: LayerContext, first: bool = True) -> list[Node]:
     """expand (t != 1), depthwise (stride), project (no act): the units of one block, shapes inferred.
 
-    Errors from a unit (a stride that does not fit the map, say) are located at the stage's `width`."""
+    An expanded width over the channel limit is located at the stage's `expansion`; errors from a unit (a
+    stride that does not fit the map, say) at its `width`."""
     if len(x) != 3:
         raise lw.error(spec_path, "an inverted block needs a C x H x W feature map", got=f"a flat vector of {x[0]}")
     t = st.expansion or DEFAULT_EXPANSION
     hidden = hidden_width(x[0], t)
+    if hidden > lw.limits.max_channels:
+        raise lw.error(spec_path + ("expansion",) if st.expansion else spec_path,
+                       f"the expanded width {x[0]} x {t} = {hidden:,} channels is too large",
+                       expected=f"at most {lw.limits.max_channels:,} channels (see archc.Limits)")
     dilation = (st.first_dilation or st.dilation) if first else st.dilation
     plan: list[tuple[str, ConvParams]] = []
     if t != 1:

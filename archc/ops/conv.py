@@ -153,6 +153,10 @@ class Conv(OpDef):
     def shape(self, p: ConvParams, x: Shape) -> Shape:
         c, h, w = need_map("conv", x)
         out, groups = p.channels, p.groups_on(c)
+        if p.depthwise and "groups" in p.model_fields_set:  # even `groups: 1`, which the schema cannot tell apart
+            raise ShapeError(f"give `depthwise: true` or `groups: {p.groups}`, not both (a depthwise conv's groups "
+                             f"are its input channels, {c} here)", "groups", expected="no `groups` with depthwise",
+                             got=f"groups: {p.groups}")
         if p.depthwise and out % c:
             raise ShapeError(f"a depthwise conv's out={out} is not a multiple of its {c} input channels (the channel "
                              "multiplier out / in must be a whole number)", "out",
