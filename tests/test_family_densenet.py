@@ -18,6 +18,7 @@ import torch
 import torchvision
 
 import archc
+from model_helpers import randomise_norms
 from archc.analysis import path_counts
 from archc.analysis.savings import bottleneck_savings
 from archc.ir.dag import to_dag
@@ -141,22 +142,10 @@ def test_cifar_densenets_round_to_the_papers_table_2(key):
     assert weighted == depth  # L counts every conv and the fc
 
 
-def _randomise_norms(model: torch.nn.Module) -> None:
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(1 + 0.2 * torch.randn(c, generator=gen))
-                m.bias.copy_(0.2 * torch.randn(c, generator=gen))
-                m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
-
-
 def test_densenet121_torchvision_weights_give_identical_outputs():
     torch.manual_seed(123)
     tv = torchvision.models.densenet121(weights=None).eval()
-    _randomise_norms(tv)
+    randomise_norms(tv)
     net = archc.compile(DENSENET121).eval()
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # 32x32: block 4 runs at 1x1
     with torch.no_grad():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import archc
+from model_helpers import generated_and_compiled
 from archc.analysis.factorisation import factorisation_savings
 from archc.analysis.paths import path_counts
 from archc.analysis.savings import bottleneck_savings, inception_savings
@@ -166,13 +167,9 @@ def test_train_outputs_and_aux_logits_equal_at_299(pair_of_nets):
 
 def test_generated_source_gives_identical_outputs(tmp_path):
     ir = archc.lower(archc.load(SPEC, ["aux_heads=[]", "input.size=75"]))
-    net = archc.compile(ir, seed=0).eval()
-    module = import_generated(archc.generate_source(ir), tmp_path, "gen_inception_v3")
-    generated = getattr(module, ir.class_name)()
-    generated.load_state_dict(net.state_dict(), strict=True)
     x = torch.randn(1, 3, 75, 75, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        assert torch.equal(generated.eval()(x), net(x))
+    generated, compiled = generated_and_compiled(ir, archc.generate_source(ir), tmp_path, "gen_inception_v3", x)
+    assert torch.equal(generated, compiled)
 
 
 # ---------------------------------------------------------------- analyses

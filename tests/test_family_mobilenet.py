@@ -14,14 +14,14 @@ import torch
 import torchvision
 
 import archc
+from model_helpers import generated_and_compiled, randomise_norms
 from archc.analysis import bottleneck_savings
 from archc.analysis.crosscheck import fvcore_crosscheck
 from archc.ir.graph import OpNode, ResidualNode, SeqNode
 from archc.weights import from_torchvision, load_torchvision_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from codegen_helpers import import_generated  # noqa: E402
-from test_weights import TOLERANCE, max_diff, randomise_norms  # noqa: E402
+from test_weights import TOLERANCE, max_diff  # noqa: E402
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "mobilenet_v2.yaml"
 
@@ -110,13 +110,9 @@ def test_shortcuts_exactly_where_torchvision_uses_res_connect():
 
 def test_generated_source_gives_identical_outputs(tmp_path):
     model = archc.lower(archc.load(SPEC, ["input.size=32"]))
-    net = archc.compile(model, seed=0).eval()
-    generated = import_generated(archc.generate_source(model), tmp_path, "gen_mobilenet_v2")
-    twin = getattr(generated, model.class_name)()
-    twin.load_state_dict(net.state_dict(), strict=True)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        assert torch.equal(twin.eval()(x), net(x))
+    generated, compiled = generated_and_compiled(model, archc.generate_source(model), tmp_path, "gen_mobilenet_v2", x)
+    assert torch.equal(generated, compiled)
 
 
 def test_fvcore_counts_the_analytic_macs_of_every_conv():

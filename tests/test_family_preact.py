@@ -17,6 +17,7 @@ from codegen_helpers import import_generated
 from torch import nn
 
 import archc
+from model_helpers import randomise_norms
 from archc.analysis import path_counts
 from archc.ir.dag import to_dag
 from archc.ir.graph import ResidualNode
@@ -181,19 +182,6 @@ def preact_resnet18_params() -> int:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def randomise_norms(model: nn.Module, seed: int = 1) -> None:
-    """Random BN affine parameters and running statistics, so copying them is tested too."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(1 + 0.2 * torch.randn(c, generator=gen))
-                m.bias.copy_(0.2 * torch.randn(c, generator=gen))
-                m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
 
 
 def compare(net: nn.Module, ref: nn.Module, size: int, what: str) -> float:

@@ -16,7 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from codegen_helpers import import_generated
-from test_weights import randomise_norms
+from model_helpers import randomise_norms
 from torch import nn
 
 import archc

@@ -6,6 +6,7 @@ import torch
 import torchvision  # a test dependency (archc[test]); archc itself imports it only in from_torchvision
 
 import archc
+from model_helpers import randomise_norms
 from archc.weights import from_torchvision, load_torchvision_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -13,19 +14,6 @@ SPECS = ROOT / "specs"
 TOLERANCE = 1e-5
 
 
-
-
-def randomise_norms(model: torch.nn.Module, seed: int = 1) -> None:
-    """Give every BN random affine parameters and running statistics, so loading them is tested too."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(1 + 0.2 * torch.randn(c, generator=gen))
-                m.bias.copy_(0.2 * torch.randn(c, generator=gen))
-                m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
 
 
 def torchvision_model(name: str, **kwargs) -> torch.nn.Module:

@@ -1,0 +1,31 @@
+"""Helpers for tests that compare two modules: random batch-norm state, and generated source against the
+compiled module."""
+from __future__ import annotations
+
+import torch
+
+from codegen_helpers import import_generated
+
+
+def randomise_norms(model: torch.nn.Module, seed: int = 1) -> None:
+    """Give every BN random affine parameters and running statistics, so loading them is tested too."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_(1 + 0.2 * torch.randn(c, generator=gen))
+                m.bias.copy_(0.2 * torch.randn(c, generator=gen))
+                m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
+
+
+def generated_and_compiled(ir, source: str, tmp_path, name: str, x: torch.Tensor) -> tuple:
+    """(generated module's output, compiled module's output) on x, in eval mode, with the same weights."""
+    import archc
+
+    net = archc.compile(ir, seed=0).eval()
+    twin = getattr(import_generated(source, tmp_path, name), ir.class_name)()
+    twin.load_state_dict(net.state_dict(), strict=True)
+    with torch.no_grad():
+        return twin.eval()(x), net(x)
