@@ -25,16 +25,11 @@ def run() -> NoReturn:
     with Interrupts() as early:  # the CLI nests its own; this one covers the import of the CLI
         try:
             from archc.cli import main
-        except KeyboardInterrupt:
-            early.leaving()
-            sys.stderr.write("archc: interrupted\n")
-            _exit_interrupted(EXIT_INTERRUPTED)
-        if early.hit:
-            sys.stderr.write("archc: interrupted\n")
-            _exit_interrupted(EXIT_INTERRUPTED)
-        try:
+
+            if early.hit:  # a Ctrl-C during the import is held until the import is over
+                raise KeyboardInterrupt
             main(prog_name="archc")  # exits with the command's code
-        except KeyboardInterrupt:  # a Ctrl-C after the CLI's own handler was put back (the command was ending)
+        except KeyboardInterrupt:  # during the import, or after the CLI's own handler was put back
             early.leaving()
             sys.stderr.write("archc: interrupted\n")
             _exit_interrupted(EXIT_INTERRUPTED)

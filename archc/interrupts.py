@@ -3,12 +3,14 @@
 Python's own SIGINT handler raises KeyboardInterrupt wherever the program happens to be: inside an
 import (a traceback, exit 1), inside click's parser (its "Aborted!", exit 1), or while the process is
 already printing its result (exit 0). `Interrupts` replaces it while a command runs: the first Ctrl-C
-raises KeyboardInterrupt once, which the CLI turns into "archc: interrupted"; once the CLI is leaving
-(`leaving()`), more Ctrl-C are only noted. Whatever the command's own result, an interrupted run exits
+raises KeyboardInterrupt once, which the CLI turns into "archc: interrupted". A Ctrl-C during an import
+is raised just after the import (torch aborts the process on an exception inside its start-up). Once the
+CLI is leaving (`leaving()`), more Ctrl-C are only noted. Whatever the command's own result, an interrupted run exits
 130. The previous handler is put back on exit (no process-wide state outlives the command).
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -17,6 +19,16 @@ from types import FrameType, TracebackType
 from typing import Any, Iterator, Optional
 
 EXIT_INTERRUPTED = 130
+RETRY_SECONDS = 0.05  # how soon a Ctrl-C that came during an import is raised again
+
+
+def _inside_import(frame: Optional[FrameType]) -> bool:
+    """Whether `frame` runs under an import: a module body, or Python that a C extension calls while loading."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 _ACTIVE: ContextVar[Optional["Interrupts"]] = ContextVar("archc_interrupts", default=None)
 
 
@@ -63,16 +75,37 @@ class Interrupts:
         self._previous: Any = None
         self._installed = False
         self._token: Any = None
+        self._pending = False  # a Ctrl-C came during an import and is still to be raised
+        self._retry: Optional[threading.Timer] = None
 
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         first = not self.hit
         self.hit = True
-        if first and not self._leaving:
-            raise KeyboardInterrupt
+        if self._leaving or not (first or self._pending):
+            self._pending = False
+            return
+        if _inside_import(frame):
+            # torch's C++ start-up calls Python while it is imported and calls std::terminate on an exception
+            # there (SIGABRT, a C++ backtrace): raise once the import is over, by sending the signal again
+            self._pending = True
+            self._retry_soon()
+            return
+        self._pending = False
+        raise KeyboardInterrupt
+
+    def _retry_soon(self) -> None:
+        def resend() -> None:
+            if self._installed and self._pending and not self._leaving:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        self._retry = threading.Timer(RETRY_SECONDS, resend)
+        self._retry.daemon = True
+        self._retry.start()
 
     def leaving(self) -> None:
         """From now on Ctrl-C only marks the run as interrupted (the exit code becomes 130)."""
         self._leaving = True
+        self._pending = False
 
     def __enter__(self) -> "Interrupts":
         self._token = _ACTIVE.set(self)
@@ -85,6 +118,9 @@ class Interrupts:
         return self
 
     def __exit__(self, kind: Optional[type], value: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        self._pending = False
+        if self._retry is not None:
+            self._retry.cancel()
         if self._token is not None:
             _ACTIVE.reset(self._token)
             self._token = None

@@ -123,6 +123,29 @@ def test_ctrl_c_while_leaving_is_noted_not_raised():
             signal.raise_signal(signal.SIGINT)
 
 
+def test_ctrl_c_during_an_import_is_raised_just_after_it(tmp_path, monkeypatch):
+    """torch calls std::terminate on an exception raised in Python that its C++ start-up calls (SIGABRT):
+    a Ctrl-C inside any import lets the import finish, then raises."""
+    from archc.interrupts import Interrupts
+
+    (tmp_path / "archc_test_slow_start.py").write_text(
+        "import signal\nsignal.raise_signal(signal.SIGINT)\nfinished = True\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with Interrupts() as interrupts:
+                import archc_test_slow_start  # noqa: F401
+
+                time.sleep(10)  # the held Ctrl-C arrives here
+        imported = sys.modules.get("archc_test_slow_start")  # a module whose body raised is not kept
+    finally:
+        sys.modules.pop("archc_test_slow_start", None)
+    assert imported is not None and imported.finished
+    assert interrupts.hit and time.monotonic() - started < 5
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize("delay", [0.3, 0.5, 0.7, 0.9])
 def test_ctrl_c_in_the_first_second_of_a_real_command_exits_130(delay, tmp_path):
     cmd = [sys.executable, "-m", "archc", "build", "specs/cifar/resnet56.yaml", "-o", str(tmp_path / "o")]
