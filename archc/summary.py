@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from archc.formats import format_macs, shape_text
-from archc.ir.graph import Model, Node
+from archc.ir.graph import Model, Node, Role
 
 
 
@@ -14,7 +14,7 @@ def fmt_shape(shape: tuple) -> str:
 
 
 def stage_kind(node: Node) -> str:
-    if node.role == "stage":
+    if node.role == Role.STAGE:
         kind = node.meta.get("kind", "stage")
         block = node.meta.get("block")
         n = node.meta.get("blocks")
@@ -24,7 +24,7 @@ def stage_kind(node: Node) -> str:
             return f"dense x{n}, k={node.meta.get('growth_rate')}" + (" + transition" if node.meta.get("transition")
                                                                       else "")
         return f"{kind} {block} x{n}"
-    if node.role in ("stem", "head"):
+    if node.role in (Role.STEM, Role.HEAD):
         return node.role
     return getattr(node, "kind", node.role)
 

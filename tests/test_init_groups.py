@@ -58,7 +58,7 @@ def test_other_schemes_use_the_grouped_fan(tmp_path, scheme, std):
 def test_ungrouped_conv_is_torchs_kaiming_bit_for_bit():
     conv = nn.Conv2d(16, 32, 3, bias=False)
     torch.manual_seed(3)
-    init_weights(nn.Sequential(conv), conv="kaiming_normal", mode="fan_out")
+    init_weights(nn.Sequential(conv), {"conv": (nn.Conv2d,)}, conv="kaiming_normal", mode="fan_out")
     reference = torch.empty(32, 16, 3, 3)
     torch.manual_seed(3)
     nn.init.kaiming_normal_(reference, mode="fan_out", nonlinearity="relu")

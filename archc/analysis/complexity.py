@@ -15,13 +15,13 @@ import math
 from collections import defaultdict
 from typing import Any, Iterable
 
-from archc.ir.graph import Model, Node, OpNode
+from archc.ir.graph import Model, Node, OpNode, Role
 
 BYTES_PER_VALUE = 4  # float32
 CONVENTION = ("MACs = multiply-accumulates of conv and fc layers (1 multiply-add = 1; what fvcore and torchvision "
               "call FLOPs); FLOPs = 2 x MACs; activations = values output by all ops for one image, memory at "
               f"{BYTES_PER_VALUE} bytes (float32) each")
-BLOCK_ROLES = ("block", "module")
+BLOCK_ROLES = (Role.BLOCK, Role.MODULE)
 
 
 def numel(shape: Iterable[int]) -> int:

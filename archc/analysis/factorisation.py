@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from archc.ir.graph import ConcatNode, Model, Node, OpNode, SeqNode
+from archc.ir.graph import ConcatNode, Model, Node, OpNode, Role, SeqNode
 from archc.ops import REGISTRY, ConvParams, Cost, pair
 
 DENSE_CONV = "conv"  # the registry op a dense counterpart is, and the only op a factorised group is made of
@@ -159,7 +159,7 @@ def factorisation_savings(model: Model) -> dict[str, Any]:
     MACs as specified and of the dense conv (with formulas), and macs_factor = dense / specified."""
     rows: list[dict[str, Any]] = []
     for node in model.walk():
-        if isinstance(node, ConcatNode) and node.role == "module":
+        if isinstance(node, ConcatNode) and node.role == Role.MODULE:
             for branch in node.branches:
                 _scan(branch, node.path, rows)
     spec = Cost(sum(r["specified"]["params"] for r in rows), sum(r["specified"]["macs"] for r in rows))

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 import networkx as nx
 
 from archc.ir.dag import ADD, CONCAT, INPUT, MUL, to_dag
-from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, Role, SeqNode
 
 # Veit et al. 2016, Fig. 6: in ResNet-110 almost all gradient comes from paths 5..17 blocks long
 VEIT_WINDOW = (5, 17)
@@ -95,7 +95,7 @@ def _op_owner(node: OpNode, body: Optional[str], owner: dict[str, str], visit: V
 
 
 def _seq_owner(node: SeqNode, body: Optional[str], owner: dict[str, str], visit: Visit) -> None:
-    inner = body or (node.path if node.role == "block" else None)  # a plain block's items are its body
+    inner = body or (node.path if node.role == Role.BLOCK else None)  # a plain block's items are its body
     for child in node.items:
         visit(child, inner)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, Role, SeqNode
 from archc.ops import Cost
 
 BLOCK_STAGE_KINDS = ("residual", "plain")
@@ -130,7 +130,7 @@ def inception_savings(model: Model) -> dict[str, Any]:
     modules = []
     total_spec = total_naive = Cost()
     for node in model.walk():
-        if not isinstance(node, ConcatNode) or (node.role != "module" and node.meta.get("kind") != "dense"):
+        if not isinstance(node, ConcatNode) or (node.role != Role.MODULE and node.meta.get("kind") != "dense"):
             continue  # a concat nested in a branch is part of it; a dense layer is a module of its own
         x = tuple(node.in_shape)
         branches = []
@@ -210,7 +210,7 @@ def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
     from archc.ir.lower import STAGE_KINDS, lower
 
     spec = model.spec.model_copy(deep=True)
-    stage_nodes = [n for n in model.stages if n.role == "stage"]
+    stage_nodes = [n for n in model.stages if n.role == Role.STAGE]
     swaps = []
     it = iter(stage_nodes)
     for i, item in enumerate(spec.stages):
@@ -239,7 +239,7 @@ def _rewrite(model: Model) -> tuple[Optional[Model], list[dict[str, Any]]]:
 
 def _blocks(stage: Node) -> list[Node]:
     """A stage's blocks (not a pre-activation stage's shared BN-ReLU unit before them)."""
-    return [c for c in stage.children() if c.role == "block"]
+    return [c for c in stage.children() if c.role == Role.BLOCK]
 
 
 def _block_summary(node: Node) -> dict[str, Any]:
@@ -338,7 +338,7 @@ def _owner(model: Model) -> dict[str, str]:
     owner: dict[str, str] = {}
     for top in model.stages:
         for node in top.walk():  # walk is outer-first: inner blocks overwrite their stage
-            if node is top or node.role in ("block", "module"):
+            if node is top or node.role in (Role.BLOCK, Role.MODULE):
                 for op in node.ops():
                     owner[op.path] = node.path
     return owner

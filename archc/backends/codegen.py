@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from archc.backends import modules as custom
+from archc.backends.torch_backend import init_class_names
 from archc.formats import shape_text
 from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
 from archc.ops import ModuleCall
@@ -119,6 +120,10 @@ TAKEN = {name for name, obj in vars(custom).items()
     "OrderedDict", "Dict", "List", "Optional", "Tuple", "torch", "F", "nn", "math"}
 
 
+def _tuple_source(names: tuple[str, ...]) -> str:
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+
+
 def used_classes(model: Model) -> set[str]:
     """Every module class the model's ops name in their registry ModuleCalls (nested calls included)."""
     out: set[str] = set()
@@ -225,7 +230,10 @@ def generate(model: Model) -> str:
         out.append(f"{INDENT * 2}# auxiliary classifier on {aux.attach} (training only, loss weight {aux.loss_weight})")
         out.append(f"{INDENT * 2}self.{aux.name} = {lines[0]}")
         out.extend(lines[1:])
-    out.append(f"{INDENT * 2}init_weights(self, conv={init.conv!r}, fc={init.fc!r}, mode={init.mode!r}, "
+    classes = ", ".join(f"{rule!r}: {_tuple_source(names)}" for rule, names in init_class_names(model).items())
+    out.append(f"{INDENT * 2}# the module classes each init rule sets (from the op registry)")
+    out.append(f"{INDENT * 2}init_weights(self, {{{classes}}},")
+    out.append(f"{INDENT * 3}conv={init.conv!r}, fc={init.fc!r}, mode={init.mode!r}, "
                f"nonlinearity={init.nonlinearity!r}, std={init.std!r})")
     out.append("")
     out.extend(_forward(model))

@@ -114,13 +114,16 @@ class Network(nn.Module):
         return x
 
 
-def init_weights(model: nn.Module, conv: str = "kaiming_normal", fc: str = "default", mode: str = "fan_out",
-                 nonlinearity: str = "relu", std: float = 0.01) -> None:
-    """Initialise conv/fc weights by scheme, BN to (1, 0); zero the last BN of flagged residual blocks.
+def init_weights(model: nn.Module, classes: Dict[str, Tuple[type, ...]], conv: str = "kaiming_normal",
+                 fc: str = "default", mode: str = "fan_out", nonlinearity: str = "relu", std: float = 0.01) -> None:
+    """Initialise conv/fc weights by scheme, norms to (1, 0); zero the last norm of flagged residual blocks.
 
+    `classes` maps each init rule (conv, fc, norm) to the module classes it sets: archc derives it from
+    the op registry's `init` rules (archc.backends.torch_backend.init_classes); a generated file states it.
     A grouped conv's fan-out is divided by its groups (as timm does): each input feeds only the
     out/groups outputs of its group, so a depthwise 3x3 has fan-out 9, not 9 x channels. torch's own
     initialisers ignore groups there; fan-in (weight.shape[1] x kh x kw) is per group already."""
+    conv_classes, fc_classes, norm_classes = (classes.get(rule, ()) for rule in ("conv", "fc", "norm"))
 
     def grouped(weight: torch.Tensor, scheme: str, groups: int) -> None:
         receptive = weight[0][0].numel()
@@ -159,11 +162,11 @@ def init_weights(model: nn.Module, conv: str = "kaiming_normal", fc: str = "defa
             nn.init.zeros_(bias)
 
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            apply(m.weight, m.bias, conv, m.groups)
-        elif isinstance(m, nn.Linear):
+        if conv_classes and isinstance(m, conv_classes):
+            apply(m.weight, m.bias, conv, getattr(m, "groups", 1))
+        elif fc_classes and isinstance(m, fc_classes):
             apply(m.weight, m.bias, fc)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif norm_classes and isinstance(m, norm_classes):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     for m in model.modules():
@@ -171,7 +174,7 @@ def init_weights(model: nn.Module, conv: str = "kaiming_normal", fc: str = "defa
             last_bn = None
             for name in m.body_names:
                 for sub in m._modules[name].modules():
-                    if isinstance(sub, nn.BatchNorm2d):
+                    if norm_classes and isinstance(sub, norm_classes):
                         last_bn = sub
             if last_bn is not None:
                 nn.init.zeros_(last_bn.weight)

@@ -9,7 +9,7 @@ from torch import nn
 
 from archc.backends import modules as custom
 from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
-from archc.ops import ModuleCall
+from archc.ops import INIT_RULES, ModuleCall
 
 
 def module_class(name: str) -> Any:
@@ -88,10 +88,37 @@ def execution_plan(model: Model) -> list[tuple[str, tuple[str, ...]]]:
     return plan
 
 
+def init_class_names(model: Model) -> dict[str, tuple[str, ...]]:
+    """Each registry init rule (conv, fc, norm) -> the names of the module classes that the model's ops of
+    that rule build, in first-use order (nested ModuleCalls included; functions such as `seq` own no
+    parameters). Derived from the ops' own calls, so a new op's modules are set by its rule with no list
+    elsewhere. Raises ValueError if one class is built by ops of two rules (the init could not tell them
+    apart)."""
+    found: dict[str, dict[str, None]] = {rule: {} for rule in INIT_RULES}
+    rule_of: dict[str, str] = {}
+    for op in model.walk():
+        if not isinstance(op, OpNode) or op.op.init is None:
+            continue
+        for call in op.module_call().calls():
+            if not isinstance(module_class(call.cls), type):
+                continue
+            if rule_of.setdefault(call.cls, op.op.init) != op.op.init:
+                raise ValueError(f"module class {call.cls} is built by ops of init rules {rule_of[call.cls]!r} and "
+                                 f"{op.op.init!r} ({op.path}); expected one rule per class")
+            found[op.op.init][call.cls] = None
+    return {rule: tuple(names) for rule, names in found.items()}
+
+
+def init_classes(model: Model) -> dict[str, tuple[type, ...]]:
+    """`init_class_names` resolved to the classes (init_weights' `classes`)."""
+    return {rule: tuple(module_class(name) for name in names) for rule, names in init_class_names(model).items()}
+
+
 def init_kwargs(model: Model, init: Any = None) -> dict[str, Any]:
-    """init_weights' arguments from the model's init settings (or `init`, an InitSpec, in their place)."""
+    """init_weights' arguments from the model's ops and init settings (or `init`, an InitSpec, in their place)."""
     init = model.init if init is None else init
-    return {"conv": init.conv, "fc": init.fc, "mode": init.mode, "nonlinearity": init.nonlinearity, "std": init.std}
+    return {"classes": init_classes(model), "conv": init.conv, "fc": init.fc, "mode": init.mode,
+            "nonlinearity": init.nonlinearity, "std": init.std}
 
 
 def overwritten_by_init(net: nn.Module, model: Model, init: Any) -> set[int]:

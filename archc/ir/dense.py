@@ -17,7 +17,7 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from archc.ir.graph import ConcatNode, Node, SeqNode
+from archc.ir.graph import ConcatNode, Node, Role, SeqNode
 from archc.ops import REGISTRY, AvgPoolParams, ConvParams, DropoutParams, LayerContext, Shape
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def preact_unit(lw: "Lowerer", name: str, prefix: str, x: Shape, out: int, kerne
         items.append(op)
         y = op.out_shape
     label = REGISTRY["conv"].label(conv, x, y)
-    return SeqNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="unit",
+    return SeqNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role=Role.UNIT,
                    meta={"kind": "conv", "label": label, "preact": True}, items=items)
 
 
@@ -75,11 +75,11 @@ def dense_layer(lw: "Lowerer", st: "DenseStage", name: str, prefix: str, x: Shap
     if st.dropout > 0:
         items.append(lw.op("dropout", DropoutParams(p=st.dropout), "dropout", body_path, y, spec_path + ("dropout",)))
     identity = SeqNode(name="identity", path=_join(path, "identity"), in_shape=x, out_shape=x, spec_path=spec_path,
-                       role="branch", meta={"identity": True}, items=[])
-    body = SeqNode(name="body", path=body_path, in_shape=x, out_shape=y, spec_path=spec_path, role="branch",
+                       role=Role.BRANCH, meta={"identity": True}, items=[])
+    body = SeqNode(name="body", path=body_path, in_shape=x, out_shape=y, spec_path=spec_path, role=Role.BRANCH,
                    items=items)
     out = (x[0] + y[0], *x[1:])
-    return ConcatNode(name=name, path=path, in_shape=x, out_shape=out, spec_path=spec_path, role="block",
+    return ConcatNode(name=name, path=path, in_shape=x, out_shape=out, spec_path=spec_path, role=Role.BLOCK,
                       meta={"kind": "dense", "block": "dense layer", "growth_rate": k}, branches=[identity, body])
 
 
@@ -100,7 +100,7 @@ def transition(lw: "Lowerer", tr: "TransitionSpec", prefix: str, x: Shape, spec_
                        got=f"{x[1]}x{x[2]}")
     unit = preact_unit(lw, "conv", path, x, out, 1, sp, ctx)
     pool = lw.op("avgpool", AvgPoolParams(kernel=2, stride=2), "pool", path, unit.out_shape, sp)
-    return SeqNode(name=name, path=path, in_shape=x, out_shape=pool.out_shape, spec_path=sp, role="block",
+    return SeqNode(name=name, path=path, in_shape=x, out_shape=pool.out_shape, spec_path=sp, role=Role.BLOCK,
                    meta={"block": "transition", "compression": tr.compression}, items=[unit, pool])
 
 
@@ -133,4 +133,4 @@ def dense_stage(lw: "Lowerer", st: "DenseStage", name: str, x: Shape, spec_path:
     meta = {"kind": "dense", "block": "dense layer", "blocks": st.layers, "growth_rate": st.growth_rate,
             "bn_size": (st.bn_size or DEFAULT_BN_SIZE) if st.bottleneck else None,
             "transition": st.transition.compression if st.transition is not None else None}
-    return lw.seq(name, "", x, items, spec_path, "stage", meta)
+    return lw.seq(name, "", x, items, spec_path, Role.STAGE, meta)

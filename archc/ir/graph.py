@@ -9,9 +9,39 @@ that lacks one fails when it is imported, not on the first spec that uses the st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, Generic, Iterator, Mapping, Optional, TypeVar
 
 from archc.ops import REGISTRY, Cost, LayerParams, ModuleCall, OpDef, Shape
+
+
+class Role(str, Enum):
+    """What a node is in the network, in the field's terms; analyses, diagrams and the probe group by it.
+
+    A str (compares, hashes and prints as its value: `Role.BLOCK == "block"`), so JSON and text outputs
+    stay plain; a node made with any other role is refused (ValueError)."""
+
+    MODEL = "model"  # the root sequence
+    STEM = "stem"
+    STAGE = "stage"
+    BLOCK = "block"  # a residual, dense, inverted or plain block, or a transition
+    MODULE = "module"  # an inception module
+    BRANCH = "branch"  # one path of a concat
+    CONCAT = "concat"  # a concat nested inside a branch (Inception-v3's 1x3 / 3x1 pairs)
+    UNIT = "unit"  # op + norm + act written as one layer (a conv unit, a pre-activation, a dense layer)
+    LAYER = "layer"  # a primitive op
+    SHORTCUT = "shortcut"  # a residual block's projection or zero-pad shortcut
+    GATE = "gate"  # a squeeze-excitation gate
+    HEAD = "head"
+    AUX = "aux"  # an auxiliary classifier (training only)
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 @dataclass
@@ -21,8 +51,11 @@ class Node:
     in_shape: Shape
     out_shape: Shape
     spec_path: tuple  # where in the spec it came from (for errors and diagrams)
-    role: str  # stem | stage | block | unit | branch | module | head | aux | layer | shortcut
+    role: Role
     meta: dict = field(default_factory=dict)  # display facts: block kind, shortcut kind, ...
+
+    def __post_init__(self) -> None:
+        self.role = Role(self.role)
 
     def children(self) -> list["Node"]:
         return []

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from archc.ir.graph import ConcatNode, Node
+from archc.ir.graph import ConcatNode, Node, Role
 from archc.ir.lower import Namer, _fmt, _join
 from archc.ops import LayerContext, Shape
 
 if TYPE_CHECKING:
     from archc.ir.lower import Lowerer
 
-NESTED_ROLE = "concat"  # a ConcatNode inside a branch; the module itself has role "module"
 
 
 def branch_items(lw: "Lowerer", items: list[Any], prefix: str, x: Shape, spec_path: tuple,
@@ -35,7 +34,7 @@ def branch_items(lw: "Lowerer", items: list[Any], prefix: str, x: Shape, spec_pa
             path = _join(prefix, name)
             subs = [branch_items(lw, sub, _join(path, f"branch{j + 1}"), x, sp + ("branches", j), ctx)
                     for j, sub in enumerate(item.branches)]
-            node: Node = concat(lw, name, prefix, x, subs, sp + ("branches",), NESTED_ROLE, {"kind": "concat"})
+            node: Node = concat(lw, name, prefix, x, subs, sp + ("branches",), Role.CONCAT, {"kind": "concat"})
         else:
             name = namer.name(item.params.name, item.kind, sp + (item.kind, "name"))
             node = lw.layer(item.kind, item.params, name, prefix, x, sp, ctx)
@@ -45,7 +44,7 @@ def branch_items(lw: "Lowerer", items: list[Any], prefix: str, x: Shape, spec_pa
 
 
 def concat(lw: "Lowerer", name: str, prefix: str, x: Shape, branches: list[list[Node]], spec_path: tuple,
-           role: str, meta: dict) -> ConcatNode:
+           role: Role, meta: dict) -> ConcatNode:
     """Parallel branches on input `x` (C x H x W), concatenated on channels: out (sum C_i, H, W).
 
     Raises SpecError at `spec_path` when the branches end in different H x W (or in flat vectors), and
@@ -55,7 +54,7 @@ def concat(lw: "Lowerer", name: str, prefix: str, x: Shape, branches: list[list[
     for i, items in enumerate(branches):
         if len(branches) > 1:
             lw.refuse_inplace_on_shared_input(items, "the other branches")
-        seqs.append(lw.seq(f"branch{i + 1}", path, x, items, spec_path, "branch"))
+        seqs.append(lw.seq(f"branch{i + 1}", path, x, items, spec_path, Role.BRANCH))
     shapes = [s.out_shape for s in seqs]
     if any(len(s) != 3 for s in shapes) or len({s[1:] for s in shapes}) != 1:
         raise lw.error(spec_path, "inception branches must keep the same spatial size to concatenate",

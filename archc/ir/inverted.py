@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from archc.errors import SpecError
-from archc.ir.graph import Node, ResidualNode, SeqNode
+from archc.ir.graph import Node, ResidualNode, Role, SeqNode
 from archc.ir.structural import squeeze_excitation
 from archc.ops import ConvParams, LayerContext, Shape
 
@@ -91,8 +91,8 @@ def inverted_block(lw: "Lowerer", st: "BlockStage", name: str, prefix: str, x: S
     if residual and stride == 1 and tuple(x) == tuple(y):
         lw.refuse_inplace_on_shared_input(body, "the shortcut")
         zero_init = st.zero_init if getattr(st, "zero_init", None) is not None else lw.spec.init.zero_init_residual
-        return ResidualNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="block",
+        return ResidualNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role=Role.BLOCK,
                             meta={**meta, "shortcut": "identity"}, body=body, shortcut=None, post=None,
                             shortcut_kind="identity", zero_init_last_bn=zero_init)
-    return SeqNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="block",
+    return SeqNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role=Role.BLOCK,
                    meta={**meta, "shortcut": "none"} if residual else meta, items=body)

@@ -9,7 +9,7 @@ from archc.errors import SpecError
 from archc.formats import shape_text
 from archc.ir import preact
 from archc.ir.dense import dense_stage
-from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import AuxHeadNode, ConcatNode, Model, Node, OpNode, ResidualNode, Role, SeqNode
 from archc.ir.inverted import check_inverted_stage, inverted_block
 from archc.ir.structural import LAYER_RULES, squeeze_excitation
 from archc.names import class_name, name_problem
@@ -97,7 +97,7 @@ class Lowerer:
     # ------------------------------------------------------------ ops and layers
 
     def op(self, kind: str, params: LayerParams, name: str, prefix: str, x: Shape, spec_path: tuple,
-           role: str = "layer") -> OpNode:
+           role: Role = Role.LAYER) -> OpNode:
         opdef = REGISTRY[kind]
         try:
             y = opdef.shape(params, x)
@@ -131,7 +131,7 @@ class Lowerer:
                       role=role, kind=kind, params=params)
 
     def layer(self, kind: str, params: LayerParams, name: str, prefix: str, x: Shape, spec_path: tuple,
-              ctx: LayerContext, role: str = "layer") -> Node:
+              ctx: LayerContext, role: Role = Role.LAYER) -> Node:
         if kind in LAYER_RULES:  # a structural layer: its own rule (archc.ir.structural)
             return LAYER_RULES[kind](self, params, name, prefix, x, spec_path + (kind,), ctx)
         opdef = REGISTRY[kind]
@@ -147,7 +147,7 @@ class Lowerer:
             items.append(node)
             y = node.out_shape
         return SeqNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path + (kind,),
-                       role="unit", meta={"kind": kind, "label": REGISTRY[kind].label(params, x, y)}, items=items)
+                       role=Role.UNIT, meta={"kind": kind, "label": REGISTRY[kind].label(params, x, y)}, items=items)
 
     def layers(self, layers: list, prefix: str, x: Shape, spec_path: tuple, ctx: LayerContext,
                namer: Optional[Namer] = None) -> list[Node]:
@@ -173,7 +173,7 @@ class Lowerer:
             if op.kind not in PASS_THROUGH:  # the registry's pass_through flag: it may hand on its input
                 return
 
-    def seq(self, name: str, prefix: str, x: Shape, items: list[Node], spec_path: tuple, role: str,
+    def seq(self, name: str, prefix: str, x: Shape, items: list[Node], spec_path: tuple, role: Role,
             meta: Optional[dict] = None) -> SeqNode:
         y = items[-1].out_shape if items else x
         return SeqNode(name=name, path=_join(prefix, name), in_shape=x, out_shape=y, spec_path=spec_path,
@@ -254,13 +254,13 @@ class Lowerer:
             proj_stride = max(1, -(-x[1] // y[1]))
             conv = ConvParams(out=y[0], kernel=1, stride=proj_stride, padding=0, act="none")
             conv = preact.bare_conv(conv, ctx) if preact.is_preact(st) else conv  # the authors': no BN
-            shortcut = self.layer("conv", conv, "shortcut", path, x, spec_path + ("shortcut",), ctx, role="shortcut")
-            shortcut.role = "shortcut"
+            shortcut = self.layer("conv", conv, "shortcut", path, x, spec_path + ("shortcut",), ctx, role=Role.SHORTCUT)
+            shortcut.role = Role.SHORTCUT
         elif st.shortcut == "pad" and not same:
             kind = "pad"
             pad_stride = max(1, -(-x[1] // y[1])) if len(y) == 3 and y[1] else 1
             shortcut = self.op("pad_shortcut", PadShortcutParams(out=y[0], stride=pad_stride), "shortcut", path, x,
-                               spec_path + ("shortcut",), role="shortcut")
+                               spec_path + ("shortcut",), role=Role.SHORTCUT)
         if shortcut is not None and tuple(shortcut.out_shape) != tuple(y):
             raise self.error(spec_path + ("shortcut",), "residual add: shortcut and body shapes differ",
                              expected=_fmt(y), got=_fmt(shortcut.out_shape))
@@ -271,9 +271,9 @@ class Lowerer:
                              got=f"{_fmt(x)} -> {_fmt(y)}")
         post = None
         if ctx.act != "none" and not preact.is_preact(st):  # pre-activation: nothing after the add
-            post = self.op(ctx.act, REGISTRY[ctx.act].unit_params(ctx), "act", path, y, spec_path, role="layer")
+            post = self.op(ctx.act, REGISTRY[ctx.act].unit_params(ctx), "act", path, y, spec_path, role=Role.LAYER)
         zero_init = st.zero_init if st.zero_init is not None else self.spec.init.zero_init_residual
-        return ResidualNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="block",
+        return ResidualNode(name=name, path=path, in_shape=x, out_shape=y, spec_path=spec_path, role=Role.BLOCK,
                             meta={"block": st.block or "custom", "shortcut": kind}, body=body, shortcut=shortcut,
                             post=post, shortcut_kind=kind, zero_init_last_bn=zero_init)
 
@@ -307,13 +307,13 @@ class Lowerer:
             else:
                 items = self._block_body(st, _join(name, block_name), y, stride, spec_path, ctx, residual=False,
                                          first=b == 0)
-                node = self.seq(block_name, name, y, items, spec_path, "block", {"block": st.block or "custom"})
+                node = self.seq(block_name, name, y, items, spec_path, Role.BLOCK, {"block": st.block or "custom"})
             blocks.append(node)
             y = node.out_shape
         meta = {"kind": kind, "block": st.block or "custom", "blocks": st.blocks}
         if isinstance(st, ResidualStage):
             meta["shortcut"] = st.shortcut
-        return self.seq(name, "", x, blocks, spec_path, "stage", meta)
+        return self.seq(name, "", x, blocks, spec_path, Role.STAGE, meta)
 
     def inception_module(self, st: InceptionStage, key: str, module: object, name: str, prefix: str, x: Shape,
                          spec_path: tuple, ctx: LayerContext) -> ConcatNode:
@@ -342,7 +342,7 @@ class Lowerer:
                     items.append(node)
                     y = node.out_shape
                 branches.append(items)
-        return concat(self, name, prefix, x, branches, spec_path, "module", {"kind": "inception", "key": key})
+        return concat(self, name, prefix, x, branches, spec_path, Role.MODULE, {"kind": "inception", "key": key})
 
     def inception_stage(self, st: InceptionStage, name: str, x: Shape, spec_path: tuple) -> SeqNode:
         ctx = self._stage_ctx(st)
@@ -357,7 +357,7 @@ class Lowerer:
             node = self.inception_module(st, str(key), module, local, name, y, sp, ctx)
             modules.append(node)
             y = node.out_shape
-        return self.seq(name, "", x, modules, spec_path, "stage", {"kind": "inception", "blocks": len(modules)})
+        return self.seq(name, "", x, modules, spec_path, Role.STAGE, {"kind": "inception", "blocks": len(modules)})
 
     # ------------------------------------------------------------ the model
 
@@ -377,7 +377,7 @@ class Lowerer:
         if spec.stem:
             top.name("stem", "stem", ("stem",))
             stem = self.layers(spec.stem, "stem", x, ("stem",), self.ctx)
-            items.append(self.seq("stem", "", x, stem, ("stem",), "stem"))
+            items.append(self.seq("stem", "", x, stem, ("stem",), Role.STEM))
             x = items[-1].out_shape
         stage_count = 0
         for i, item in enumerate(spec.stages):
@@ -405,7 +405,7 @@ class Lowerer:
         if head_layers:  # `head: []`: a module alone (a block, a layer), ending in feature maps
             top.name("head", "head", ("head",))
             head = self.layers(head_layers, "head", x, ("head",), self.ctx)
-            items.append(self.seq("head", "", x, head, ("head",), "head"))
+            items.append(self.seq("head", "", x, head, ("head",), Role.HEAD))
         out = items[-1].out_shape  # the schema asks for at least one stage
         if head_layers and tuple(out) != (spec.classes,):
             where: tuple = ("head",)
@@ -420,7 +420,7 @@ class Lowerer:
                              got=f"({out[0]},)" if len(out) == 1 else _fmt(out))
         self.refuse_inplace_on_shared_input(items, "the caller (it is the tensor passed to the network)")
         body = SeqNode(name=spec.name, path="", in_shape=(spec.input.channels, h, w), out_shape=out,
-                       spec_path=(), role="model", items=items)
+                       spec_path=(), role=Role.MODEL, items=items)
         aux = [self.aux_head(a, i, body, top) for i, a in enumerate(spec.aux_heads)]
         model = Model(name=spec.name, class_name=class_name(spec.name), title=spec.title or spec.name,
                       input_shape=body.in_shape, classes=spec.classes, body=body, aux_heads=aux,
@@ -453,7 +453,7 @@ class Lowerer:
         ctx = self.ctx
         layers = self.layers(aux.layers, name, target.out_shape, sp + ("layers",), ctx)
         self.refuse_inplace_on_shared_input(layers, f"the main path after {target.path}")
-        head = self.seq(name, "", target.out_shape, layers, sp, "aux")
+        head = self.seq(name, "", target.out_shape, layers, sp, Role.AUX)
         if len(head.out_shape) != 1:
             raise self.error(sp + ("layers",), "an aux head must end in a flat vector of class scores",
                              got=_fmt(head.out_shape))
@@ -475,10 +475,10 @@ def _last_conv_without_act(layers: list) -> list:
 def _tappable(seq: SeqNode):
     """Nodes whose output flows along the main path (the only places an aux head can attach)."""
     for item in seq.items:
-        if item.role == "head":
+        if item.role == Role.HEAD:
             continue
         yield item
-        if isinstance(item, SeqNode) and item.role in ("stem", "stage"):
+        if isinstance(item, SeqNode) and item.role in (Role.STEM, Role.STAGE):
             yield from _tappable(item)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from archc.ir.graph import OpNode, SeqNode
+from archc.ir.graph import OpNode, Role, SeqNode
 from archc.ops import REGISTRY, ConvParams, LayerContext, Shape
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def preact_unit(lowerer: "Lowerer", prefix: str, x: Shape, spec_path: tuple, ctx
             y = op.out_shape
     if not items:
         return None
-    return SeqNode(name="preact", path=path, in_shape=x, out_shape=y, spec_path=spec_path, role="unit",
+    return SeqNode(name="preact", path=path, in_shape=x, out_shape=y, spec_path=spec_path, role=Role.UNIT,
                    meta={"kind": "preact", "label": f"{items[0].label} (pre-activation)"}, items=list(items))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from archc.ir.graph import GateNode, Node
+from archc.ir.graph import GateNode, Node, Role
 from archc.ops import ConvParams, LayerContext, NoParams, Shape
 from archc.spec.structural import SEParams
 
@@ -46,7 +46,7 @@ def squeeze_excitation(lw: "Lowerer", p: SEParams, name: str, prefix: str, x: Sh
         node = lw.layer(kind, params, local, path, y, spec_path, ctx)
         gate.append(node)
         y = node.out_shape
-    return GateNode(name=name, path=path, in_shape=x, out_shape=x, spec_path=spec_path, role="gate",
+    return GateNode(name=name, path=path, in_shape=x, out_shape=x, spec_path=spec_path, role=Role.GATE,
                     meta={"kind": "se", "reduction": p.reduction, "label": f"SE gate, r={p.reduction}",
                           "title": f"squeeze-excitation, {c} → {hidden} → {c}"}, gate=gate)
 

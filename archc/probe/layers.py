@@ -6,9 +6,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
 
-from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, Role, SeqNode
 
-GROUP_ROLES = ("block", "module")  # a residual/plain block, an inception module
+GROUP_ROLES = (Role.BLOCK, Role.MODULE)  # a residual/plain block, an inception module
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from archc.ir.graph import ConcatNode, Node, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, Node, OpNode, ResidualNode, Role, SeqNode
 from archc.render import style
 from archc.render.style import esc
 
@@ -16,7 +16,7 @@ BLOCK_TITLES = {"bottleneck": "Bottleneck", "basic": "Basic block", "inverted": 
 
 
 def blocks_of(stage: SeqNode) -> list[Node]:
-    return [b for b in stage.items if isinstance(b, ResidualNode) or b.role == "block"]
+    return [b for b in stage.items if isinstance(b, ResidualNode) or b.role == Role.BLOCK]
 
 
 def stage_label(stage: SeqNode, d: Drawer) -> str:

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import graphviz
 
-from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, SeqNode
+from archc.ir.graph import ConcatNode, GateNode, Model, Node, NodeRules, OpNode, ResidualNode, Role, SeqNode
 from archc.render import dense, style
 from archc.render.collapsed import BLOCK_TITLES, blocks_of, module_label, stage_label
 from archc.render.options import ANNOTATIONS, LEVELS, RANKDIRS, DrawOptions  # noqa: F401 (re-exported)
@@ -301,7 +301,7 @@ def _unit(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> str:
         d.out_of[node.path] = out
         return out
     ops = list(node.ops())
-    category = "shortcut" if node.role == "shortcut" else (dense.lead_op(node, ops).op.category if ops else "other")
+    category = "shortcut" if node.role == Role.SHORTCUT else (dense.lead_op(node, ops).op.category if ops else "other")
     out = d.node(g, d.nid(node.path), unit_label(node, d), category, node.path)
     d.edge(src, out, node.in_shape)
     d.register(node, out)
@@ -355,13 +355,13 @@ def _plain_sequence(node: SeqNode, d: Drawer, g: graphviz.Digraph, src: str) -> 
     return out
 
 
-SEQ_RULES: dict[str, Callable[[SeqNode, Drawer, graphviz.Digraph, str], str]] = {
-    "unit": _unit,
-    "shortcut": _unit,
-    "stage": _stage,
-    "block": _plain_block,
-    "stem": _labelled_sequence("part"),
-    "head": _labelled_sequence("part"),
+SEQ_RULES: dict[Role, Callable[[SeqNode, Drawer, graphviz.Digraph, str], str]] = {
+    Role.UNIT: _unit,
+    Role.SHORTCUT: _unit,
+    Role.STAGE: _stage,
+    Role.BLOCK: _plain_block,
+    Role.STEM: _labelled_sequence("part"),
+    Role.HEAD: _labelled_sequence("part"),
 }
 
 

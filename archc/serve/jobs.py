@@ -29,7 +29,7 @@ MAX_OVERRIDE_CHARS = 200
 MAX_FOCUS_CHARS = 2_000
 _FOCUS = re.compile(r"[A-Za-z0-9_.]+")
 UNSAFE_SVG_TAGS = {"script", "foreignobject", "iframe", "object", "embed", "use", "animate", "set", "handler"}
-EXPAND_ROLES = {"stage": "block", "block": "layer", "module": "layer"}  # click on it -> drawn at this level
+EXPAND_ROLES = {"stage": "block", "block": "layer", "module": "layer"}  # node role (a str Role) clicked -> drawn at this level
 
 
 class BadRequest(ValueError):
