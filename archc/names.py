@@ -24,8 +24,8 @@ RESERVED_ATTRS = frozenset({
     "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
     "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
     "zero_grad",
-    # archc's containers (archc/backends/modules.py): Residual, Concat, Network
-    "act", "shortcut", "body_names", "zero_init_last_bn", "branch_names", "plan", "aux_loss_weights",
+    # archc's containers (archc/backends/modules.py): Residual, Concat, Gate, Network
+    "act", "shortcut", "body_names", "zero_init_last_bn", "branch_names", "gate_names", "plan", "aux_loss_weights",
 })
 
 RULE = "an ASCII Python identifier (letters, digits, _; not starting with _ or a digit), not a keyword"

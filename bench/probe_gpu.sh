@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12's device work as ONE call on the lent GPU machine, most valuable parts first, each under its own
 # time limit, results packed into $OUT/results.tgz after every part (so a call cut short still returns them):
-#   1. tests/test_probe_cuda.py without the torch.compile tests (CUDA graphs, bf16/channels_last, late NaN, OOM)
+#   1. tests/probe/test_cuda.py without the torch.compile tests (CUDA graphs, bf16/channels_last, late NaN, OOM)
 #   2. --experiment degradation       at 32x32, batch 128, STEPS steps -> reports/probe/gpu_degradation/
 #   3. --experiment degradation-nobn  likewise                         -> reports/probe/gpu_degradation-nobn/
 #   4. bench/bench_probe.py A (eager and CUDA-graph probe vs hand-written step), B (ResNet-50 vs torchvision), C
@@ -45,11 +45,11 @@ experiment() {  # experiment NAME LIMIT_S
   part "$1" "$2" "$PY" -m archc probe --experiment "$1" --device cuda --set input.size=32 --batch "$BATCH" \
     --steps "$STEPS" --no-progress --notes "$DEST/logs/notes.md" -o "reports/probe/gpu_$1"
 }
-part checks 110 "$PY" -m pytest -q -p no:cacheprovider -rA tests/test_probe_cuda.py -k "not compiled"
+part checks 110 "$PY" -m pytest -q -p no:cacheprovider -rA tests/probe/test_cuda.py -k "not compiled"
 experiment degradation 130
 experiment degradation-nobn 90
 part bench 110 "$PY" bench/bench_probe.py --compile-modes "" --json "$DEST/logs/bench.json"
-part checks_compile 60 "$PY" -m pytest -q -p no:cacheprovider -rA tests/test_probe_cuda.py -k compiled
+part checks_compile 60 "$PY" -m pytest -q -p no:cacheprovider -rA tests/probe/test_cuda.py -k compiled
 part bench_compile 80 "$PY" bench/bench_probe.py --skip BC --rounds 1 --compile-modes default --json "$DEST/logs/bench_compile.json"
 echo "=== summary after ${SECONDS}s"
 printf '%s\n' "${status[@]}" | tee "$DEST/logs/summary.txt"

@@ -1,10 +1,13 @@
-"""Helpers for tests that compare two modules: random batch-norm state, and generated source against the
-compiled module."""
+"""Helpers for tests that compare two modules: random batch-norm state, torchvision references, output
+differences, and generated source against the compiled module."""
 from __future__ import annotations
 
 import torch
+import torchvision  # a test dependency (archc[test])
 
 from codegen_helpers import import_generated
+
+TOLERANCE = 1e-5  # max abs output difference of two float32 nets with the same weights
 
 
 def randomise_norms(model: torch.nn.Module, seed: int = 1) -> None:
@@ -29,3 +32,17 @@ def generated_and_compiled(ir, source: str, tmp_path, name: str, x: torch.Tensor
     twin.load_state_dict(net.state_dict(), strict=True)
     with torch.no_grad():
         return twin.eval()(x), net(x)
+
+
+def torchvision_model(name: str, **kwargs) -> torch.nn.Module:
+    """torchvision's `name`, untrained, seeded, with random batch-norm state."""
+    torch.manual_seed(123)
+    model = torchvision.models.get_model(name, weights=None, **kwargs)
+    randomise_norms(model)
+    return model
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The largest absolute difference of two outputs of the same shape."""
+    assert a.shape == b.shape
+    return (a - b).abs().max().item()

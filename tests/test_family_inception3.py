@@ -15,7 +15,7 @@ from archc.render import dot_source
 from archc.weights import load_torchvision_weights
 from codegen_helpers import import_generated
 from render_helpers import nodes
-from test_weights import TOLERANCE, max_diff, torchvision_model
+from model_helpers import TOLERANCE, max_diff, torchvision_model
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "inception_v3.yaml"
 

@@ -6,7 +6,6 @@ paper's Table 2 through the hand-written counters below (which share no code wit
 `use_res_connect` flags, and hand-counted MACs."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,7 @@ from archc.analysis.crosscheck import fvcore_crosscheck
 from archc.ir.graph import OpNode, ResidualNode, SeqNode
 from archc.weights import from_torchvision, load_torchvision_weights
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_weights import TOLERANCE, max_diff  # noqa: E402
+from model_helpers import TOLERANCE, max_diff
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "mobilenet_v2.yaml"
 

@@ -15,8 +15,7 @@ from archc.errors import ArchcError
 from archc.io import atomic_write
 from archc.ir.dag import to_dag
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fuzzing import mutated_spec, valid_spec  # noqa: E402
+from fuzzing import mutated_spec, valid_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

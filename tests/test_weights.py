@@ -3,34 +3,18 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision  # a test dependency (archc[test]); archc itself imports it only in from_torchvision
 
 import archc
-from model_helpers import randomise_norms
+from model_helpers import TOLERANCE, max_diff, torchvision_model
 from archc.weights import from_torchvision, load_torchvision_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-TOLERANCE = 1e-5
-
-
-
-
-def torchvision_model(name: str, **kwargs) -> torch.nn.Module:
-    torch.manual_seed(123)
-    model = torchvision.models.get_model(name, weights=None, **kwargs)
-    randomise_norms(model)
-    return model
 
 
 def googlenet_tv(aux: bool, dropout: float = 0.2, dropout_aux: float = 0.7) -> torch.nn.Module:
     return torchvision_model("googlenet", aux_logits=aux, init_weights=True, transform_input=False,
                              dropout=dropout, dropout_aux=dropout_aux)
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape
-    return (a - b).abs().max().item()
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])

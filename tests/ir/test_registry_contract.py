@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,7 @@ from archc.ops import REGISTRY, LayerContext, OpDef, Shape
 from archc.probe.layers import watched_layers
 from archc.spec.model import InitSpec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from codegen_helpers import import_generated  # noqa: E402
+from codegen_helpers import import_generated
 
 X: Shape = (4, 8, 8)
 CLASSES = 3

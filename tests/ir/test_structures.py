@@ -10,7 +10,6 @@ MACs exactly; the probe finds every weight it watches; the DAG's path counts are
 gate adds no path); the savings see through a gate; the diagram draws every structure."""
 from __future__ import annotations
 
-import sys
 from math import comb
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,7 @@ from archc.probe import layers as probe_layers
 from archc.probe.layers import watched_layers
 from archc.render import draw, dot_source
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from codegen_helpers import import_generated  # noqa: E402
+from codegen_helpers import import_generated
 
 SPEC = """
 archc: 1

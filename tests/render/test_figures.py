@@ -13,7 +13,7 @@ from archc.render.figures import (COLUMN_PANELS, fig_columns, fig_inception, fig
                                   fig_unraveled, inception_modules, lower_text, unraveled_paths)
 from render_helpers import edges, nodes
 
-REPORTS = Path(__file__).resolve().parent.parent / "reports" / "figures"
+REPORTS = Path(__file__).resolve().parents[2] / "reports" / "figures"
 HW = 28 * 28  # output positions of the 28x28 inception maps
 
 

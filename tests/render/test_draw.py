@@ -2,7 +2,7 @@
 node values, determinism, and golden DOT files.
 
 Regenerate the golden files after an intended change of the drawing:
-    ARCHC_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_render.py -k golden
+    ARCHC_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/render/test_draw.py -k golden
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from archc.formats import si
 from archc.render.style import VALUE_PALETTE, ValueScale
 from render_helpers import INCEPTION_AUX, PAD_NET, edges, lower_text, nodes
 
-GOLDEN = Path(__file__).parent / "golden" / "diagrams"
+GOLDEN = Path(__file__).parents[1] / "golden" / "diagrams"
 
 
 @pytest.fixture(scope="module")

@@ -66,9 +66,6 @@ def test_ungrouped_conv_is_torchs_kaiming_bit_for_bit():
 
 
 def test_generated_source_initialises_the_same(tmp_path):
-    import sys
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from codegen_helpers import import_generated
 
     path = tmp_path / "g.yaml"

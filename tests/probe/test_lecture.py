@@ -3,7 +3,6 @@ data (digits), the lecture presets, figures that show what was run, replots of a
 from __future__ import annotations
 
 import json
-import math
 import pickle
 
 import numpy as np

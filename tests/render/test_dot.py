@@ -100,7 +100,7 @@ def test_cli_diagram_default_and_options(tmp_path):
 
 def test_cli_diagram_default_folder_and_set(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = Path(__file__).resolve().parent.parent / "specs" / "cifar" / "resnet20.yaml"
+    spec = Path(__file__).resolve().parents[2] / "specs" / "cifar" / "resnet20.yaml"
     r = run("diagram", str(spec), "--set", "vars.n=1", "-f", "dot")
     assert r.exit_code == 0, r.output
     text = (tmp_path / "build" / "resnet8" / "resnet8.dot").read_text()  # resnet${6n+2} with n = 1
@@ -130,7 +130,7 @@ def test_cli_diagram_without_dot(tmp_path, no_dot):
 
 
 def test_build_without_dot_still_succeeds(tmp_path, no_dot):
-    spec = Path(__file__).resolve().parent.parent / "specs" / "cifar" / "resnet20.yaml"
+    spec = Path(__file__).resolve().parents[2] / "specs" / "cifar" / "resnet20.yaml"
     r = CliRunner().invoke(main, ["build", str(spec), "-o", str(tmp_path), "--no-check"])
     assert r.exit_code == 0, r.output
     assert "note:" in r.output and "apt-get install graphviz" in r.output
