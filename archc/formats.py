@@ -5,7 +5,7 @@ source, the probe) choose a form, never format on their own."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 SHAPE_SEPARATORS = {"plain": "x", "spaced": " x ", "times": "×"}  # reports and code | errors | diagrams
 
@@ -33,6 +33,16 @@ def si(value: float, digits: int = 3) -> str:
             decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(scaled)))))
             return f"{scaled:.{decimals}f}{suffix}"
     return f"{value:.0f}"
+
+
+def number(value: Optional[float], digits: int = 3) -> str:
+    """A measured float in `digits` significant digits: 0.1234 -> '0.123', 2.5e-05 -> '2.50e-05' (below 1e-3
+    or from 1e5 on); 'n/a' for None, 'nan' / 'inf' as they are."""
+    if value is None or not math.isfinite(value):
+        return "n/a" if value is None else str(value)
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}"
 
 
 def percent(fraction: float, significant: int = 0, decimals: int = 1) -> str:

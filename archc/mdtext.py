@@ -15,6 +15,7 @@ cannot start emphasis, and the committed reports stay readable.
 from __future__ import annotations
 
 import re
+from typing import Any, Sequence
 from urllib.parse import quote
 
 __all__ = ["md_text", "md_code", "md_url", "one_line"]
@@ -67,3 +68,20 @@ def md_code(text: object) -> str:
 def md_url(path: object) -> str:
     """A link destination: percent-encoded, so spaces, parentheses, `<`, `>` and `javascript:` cannot act."""
     return quote(one_line(path), safe="/._-~")
+
+
+_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def _cell(value: Any) -> str:
+    """A table cell on one line; a pipe that is not already escaped would split the cell."""
+    return _PIPE.sub(r"\\|", one_line(value))
+
+
+def table(header: Sequence[str], rows: list[Sequence[Any]], align: str = "") -> str:
+    """A GitHub Markdown table; `align` is one char per column: l or r (default r except the first)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = ["---:" if a == "r" else ":---" for a in align]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "| " + " | ".join(marks) + " |"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

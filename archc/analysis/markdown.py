@@ -1,29 +1,11 @@
 """Markdown rendering of reports, the index and comparisons (pure functions of the JSON dicts)."""
 from __future__ import annotations
 
-import re
 from typing import Any, Optional, Sequence
 
 from archc.analysis.initprop import SCHEMES, summary_rows
 from archc.formats import percent, shape_text
-from archc.mdtext import md_code, md_text, md_url, one_line
-
-_PIPE = re.compile(r"(?<!\\)\|")
-
-
-def _cell(value: Any) -> str:
-    """A table cell on one line; a pipe that is not already escaped would split the cell."""
-    return _PIPE.sub(r"\\|", one_line(value))
-
-
-def table(header: Sequence[str], rows: list[Sequence[Any]], align: str = "") -> str:
-    """A GitHub Markdown table; `align` is one char per column: l or r (default r except the first)."""
-    align = align or "l" + "r" * (len(header) - 1)
-    marks = ["---:" if a == "r" else ":---" for a in align]
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "| " + " | ".join(marks) + " |"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
+from archc.mdtext import md_code, md_text, md_url, table
 
 def shape(s: Sequence[int]) -> str:
     return shape_text(s)

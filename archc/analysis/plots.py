@@ -10,20 +10,10 @@ from __future__ import annotations
 import io
 import math
 import re
-from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
-STYLE = {
-    "svg.hashsalt": "archc",
-    "svg.fonttype": "none",
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "figure.dpi": 100,
-    "path.simplify": False,
-}
-COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
+from archc.plotting import COLORS, STYLE, styled_figure
+
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _MATHTEXT = re.compile(r"^\$\\mathdefault\{(.*)\}\$$")
 
@@ -55,19 +45,13 @@ def _log_y(ax: Any) -> None:
     ax.yaxis.set_minor_formatter(_log_formatter(minor=True))
 
 
-@contextmanager
-def _figure(rows: int, cols: int, figsize: tuple[float, float]) -> Iterator[tuple[Any, list[list[Any]]]]:
-    """The one figure setup of every plot: the style scoped to this figure, constrained layout."""
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=figsize, layout="constrained")
-        axes = fig.subplots(rows, cols, squeeze=False)
-        yield fig, [list(r) for r in axes]
+def _figure(rows: int, cols: int, figsize: tuple[float, float]) -> Any:
+    """The one figure setup of every report chart: archc.plotting's STYLE scoped to this figure."""
+    return styled_figure(rows, cols, figsize, STYLE)
 
 
 def _svg(fig: Any) -> str:
+    """Saved inside `_figure`'s block, so STYLE's SVG settings (text as text, its salt) apply."""
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "archc"})
     return buf.getvalue()

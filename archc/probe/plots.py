@@ -3,41 +3,24 @@ degradation figure of He et al. 2016, Fig. 1), and path-length gradients (Veit e
 Files are written atomically; SVGs carry no date, so the same numbers give the same bytes."""
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Sequence
 
-from archc.io import atomic_write
+from archc.plotting import new_figure, save_figure
 from archc.probe.naming import slug
 
-FORMATS = ("svg", "png", "pdf")  # the probe CLI offers svg and png; archc figures also asks for vector PDF
-
-
+SALT, DPI = "archc-probe", 120
 
 
 def _figure(width: float = 10.0, height: float = 4.0, panels: int = 1) -> tuple:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(1, panels, squeeze=False)[0]
-    return fig, list(axes)
+    fig, axes = new_figure(1, panels, (width, height))
+    return fig, axes[0]
 
 
 def save(fig: object, base: Path, formats: Sequence[str]) -> list[Path]:
-    """fig as base.<fmt> for each format; SVG ids come from a fixed salt, so equal figures give equal bytes."""
-    import matplotlib
-
-    out = []
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"plot format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-        buf = io.BytesIO()
-        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
-        with matplotlib.rc_context({"svg.hashsalt": "archc-probe"}):  # scoped: no global matplotlib state
-            fig.savefig(buf, format=fmt, dpi=120, metadata=metadata)  # type: ignore[attr-defined]
-        out.append(atomic_write(base.parent / f"{base.name}.{fmt}", buf.getvalue()))
-    return out
+    """fig as base.<fmt> for each format (svg, png, pdf), through archc.plotting (equal figures, equal bytes)."""
+    return save_figure(fig, base, formats, SALT, DPI)
 
 
 def _lab(result) -> str:

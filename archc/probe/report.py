@@ -1,24 +1,16 @@
 """Markdown for probe results: one section per run, and a report comparing several runs."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Optional, Sequence
 
+from archc.formats import number as fmt
 from archc.formats import percent
-from archc.mdtext import md_code, md_text
+from archc.mdtext import md_code, md_text, table
 from archc.probe.layers import LayerInfo
 
 STATUS_TEXT = {"completed": "completed", "interrupted": "interrupted (Ctrl-C): partial",
                "nonfinite": "stopped: NaN/Inf"}
-
-
-def fmt(value: Optional[float], digits: int = 3) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a" if value is None else str(value)
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.{digits - 1}e}"
-    return f"{value:.{digits}g}"
 
 
 def pct(value: float) -> str:
@@ -44,39 +36,40 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
                  f"data {d.get('name')} ({d.get('images', 0):,} training images "
                  f"{'x'.join(map(str, d.get('shape', [])))}, {d.get('classes')} classes)"
                  + "".join(f"; {note}" for note in d.get("notes", [])))
-    lines += ["", "| measure | value |", "|---|---|"]
+    rows: list[tuple[str, str]] = []
     status = STATUS_TEXT[result.status]
     if result.status == "interrupted" and result.steps_done == cfg.steps:
         status = "interrupted (Ctrl-C) after training, before the path gradients"
-    lines.append(f"| status | {status}, {result.steps_done} of {cfg.steps} steps |")
+    rows.append(("status", f"{status}, {result.steps_done} of {cfg.steps} steps"))
     if result.nonfinite:
-        lines.append(f"| where it stopped | {result.nonfinite['message']} |")
+        rows.append(("where it stopped", result.nonfinite["message"]))
     if result.loss:
         head = result.loss[: max(1, min(10, len(result.loss)))]
-        lines.append(f"| training loss: first {len(head)} steps → last 10% of steps | "
-                     f"{fmt(sum(head) / len(head))} → {fmt(result.final_loss)} |")
-        lines.append(f"| training error (1 - batch accuracy), last 10% of steps | {pct(result.final_train_error)} |")
+        rows.append((f"training loss: first {len(head)} steps → last 10% of steps",
+                     f"{fmt(sum(head) / len(head))} → {fmt(result.final_loss)}"))
+        rows.append(("training error (1 - batch accuracy), last 10% of steps", pct(result.final_train_error)))
     if result.test_error:
         tested = d.get("test_images", 0)
-        lines.append(f"| test error ({tested:,} held-out images, eval mode): at init → step {result.test_steps[-1]} "
-                     f"(best) | {pct(result.test_error[0])} → {pct(result.final_test_error)} "
-                     f"({pct(result.best_test_error)}) |")
-        lines.append(f"| test loss at step {result.test_steps[-1]} | {fmt(result.final_test_loss)} |")
+        rows.append((f"test error ({tested:,} held-out images, eval mode): at init → step {result.test_steps[-1]} "
+                     "(best)", f"{pct(result.test_error[0])} → {pct(result.final_test_error)} "
+                     f"({pct(result.best_test_error)})"))
+        rows.append((f"test loss at step {result.test_steps[-1]}", fmt(result.final_test_loss)))
     init = result.init_norms
     if init:
         end_step = result.norm_steps[-1]
-        lines.append(f"| first/last layer gradient norm: init → step {end_step} | "
-                     f"{fmt(result.ratio('init'))} → {fmt(result.ratio('end'))} |")
-        lines.append(f"| smallest layer gradient norm at init | {_extreme(result.layers, init, min)} |")
-        lines.append(f"| largest layer gradient norm at init | {_extreme(result.layers, init, max)} |")
+        rows.append((f"first/last layer gradient norm: init → step {end_step}",
+                     f"{fmt(result.ratio('init'))} → {fmt(result.ratio('end'))}"))
+        rows.append(("smallest layer gradient norm at init", _extreme(result.layers, init, min)))
+        rows.append(("largest layer gradient norm at init", _extreme(result.layers, init, max)))
     timing = result.timing
     if timing.get("steps_per_s"):
         tested = f", of which testing {timing['test_seconds']:.1f} s" if timing.get("test_seconds") else ""
-        lines.append(f"| training speed ({result.run.get('device')}, "
+        rows.append((f"training speed ({result.run.get('device')}, "
                      f"{result.run.get('machine', {}).get('torch_threads', '?')} torch threads; after step 1, so "
-                     f"compilation and warm-up excluded, testing excluded) | "
+                     "compilation and warm-up excluded, testing excluded)",
                      f"{timing['steps_per_s']:.3g} steps/s, {timing.get('samples_per_s', 0):,.0f} images/s "
-                     f"(whole run {timing.get('seconds', 0):.1f} s{tested}) |")
+                     f"(whole run {timing.get('seconds', 0):.1f} s{tested})"))
+    lines += ["", table(["measure", "value"], rows, align="ll")]
     if init:
         stage_init, stage_end = result.grouped("stage", "init"), result.grouped("stage", "end")
         counts: dict[str, int] = {}
@@ -84,9 +77,9 @@ def result_section(result, level: int = 3) -> str:  # result: ProbeResult (impor
             counts[layer.stage] = counts.get(layer.stage, 0) + 1
         lines += ["", f"Gradient norm by stage (L2 over the stage's conv/fc weight gradients), at step 1 and "
                       f"step {result.norm_steps[-1]}:", "",
-                  "| stage | weights | at init | at end |", "|---|---:|---:|---:|"]
-        for stage, value in stage_init.items():
-            lines.append(f"| {stage} | {counts[stage]} | {fmt(value)} | {fmt(stage_end.get(stage))} |")
+                  table(["stage", "weights", "at init", "at end"],
+                        [(stage, counts[stage], fmt(value), fmt(stage_end.get(stage)))
+                         for stage, value in stage_init.items()])]
     pg = result.path_gradients
     if pg:
         s = pg["summary"]
@@ -132,15 +125,14 @@ def report_markdown(results: Sequence, title: str = "Training probe", figures: S
     if notes:
         lines += [notes.strip(), ""]
     if results:
-        lines += ["| run | params | status | steps | loss, last 10% | training error, last 10% | test error at "
-                  "the end (best) | first/last grad norm at init | at end |",
-                  "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+        rows = []
         for r in results:
             test = f"{pct(r.final_test_error)} ({pct(r.best_test_error)})" if r.test_error else "n/a"
-            lines.append(f"| {md_text(r.label)} | {r.model.get('params', 0):,} | {r.status} | {r.steps_done} | "
-                         f"{fmt(r.final_loss)} | {pct(r.final_train_error)} | {test} | {fmt(r.ratio('init'))} | "
-                         f"{fmt(r.ratio('end'))} |")
-        lines.append("")
+            rows.append((md_text(r.label), f"{r.model.get('params', 0):,}", r.status, r.steps_done, fmt(r.final_loss),
+                         pct(r.final_train_error), test, fmt(r.ratio("init")), fmt(r.ratio("end"))))
+        lines += [table(["run", "params", "status", "steps", "loss, last 10%", "training error, last 10%",
+                         "test error at the end (best)", "first/last grad norm at init", "at end"], rows,
+                        align="lrlrrrrrr"), ""]
     for path in figures:
         rel = path.relative_to(base) if base is not None else path
         lines += [f"![{path.stem}]({rel.as_posix()})", ""]

@@ -4,7 +4,6 @@ initialisation in one panel (from a committed `archc analyze` report) and the pr
 (from the committed probe run, redrawn, never retrained)."""
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,20 +38,9 @@ SCHEME_COLOURS = {"kaiming_fan_in": "#2c5f8a", "kaiming_fan_out": "#6aa0cc", "xa
 
 def save_figure(fig: Any, base: Path, formats: Sequence[str]) -> list[Path]:
     """A matplotlib figure as base.<fmt> (svg, pdf, png; dot is skipped); equal figures give equal bytes."""
-    import matplotlib
+    from archc.plotting import save_figure as save
 
-    from archc.io import atomic_write
-
-    out = []
-    for fmt in formats:
-        if fmt == "dot":
-            continue
-        buf = io.BytesIO()
-        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
-        with matplotlib.rc_context({"svg.hashsalt": "archc-figures"}):
-            fig.savefig(buf, format=fmt, dpi=150, metadata=metadata)
-        out.append(atomic_write(base.parent / f"{base.name}.{fmt}", buf.getvalue()))
-    return out
+    return save(fig, base, [fmt for fmt in formats if fmt != "dot"], "archc-figures", 150)
 
 
 def fig_conv1x1() -> Any:
