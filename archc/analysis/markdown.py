@@ -146,8 +146,8 @@ def _factorisation(fac: Optional[dict[str, Any]]) -> list[str]:
 
 
 def _blocks(res: dict[str, Any]) -> list[str]:
-    if not res["stages"]:
-        return []
+    if not res["stages"]:  # no block stage, or a counterpart that is not a valid net: say which
+        return ["### Blocks: bottleneck vs basic", "", res["note"] + ".", ""] if res.get("note") else []
     out = ["### Blocks: bottleneck vs basic", "", res["note"] + ".", ""]
     rows = []
     for s in res["stages"]:

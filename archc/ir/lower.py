@@ -80,7 +80,7 @@ class Lowerer:
         self.limits = limits
         d = spec.defaults
         self.ctx = LayerContext(norm=d.norm, act=d.act, bn_eps=d.bn_eps, bn_momentum=d.bn_momentum,
-                                classes=spec.classes)
+                                gn_groups=d.gn_groups, classes=spec.classes)
         self.op_count = 0
         self.activation_bytes = 0  # float32 outputs of every op so far, one image
         self.params = 0
@@ -102,7 +102,10 @@ class Lowerer:
         try:
             y = opdef.shape(params, x)
         except ShapeError as exc:
-            where = spec_path + ((exc.field,) if exc.field and exc.field in type(params).model_fields else ())
+            # the field is the spec's only where the spec wrote this op (`spec_path` ends in its kind): not for a
+            # norm or activation the compiler places in a unit or block (its params come from `defaults` or the stage)
+            written = spec_path[-1:] == (kind,) and exc.field in type(params).model_fields
+            where = spec_path + ((exc.field,) if exc.field and written else ())
             raise self.error(where, str(exc), expected=exc.expected, got=exc.got) from None
         if y[0] > self.limits.max_channels:
             raise self.error(spec_path, f"{kind} output {_fmt(y)} is too large",

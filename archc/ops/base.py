@@ -115,6 +115,7 @@ class LayerContext:
     act: str = "relu"
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    gn_groups: int = 32
     classes: int = 1000
 
 

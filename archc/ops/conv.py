@@ -69,7 +69,8 @@ class ConvParams(LayerParams):
                                                "multiple of them, the channel multiplier); not with `groups`")
     dilation: IntPair = 1
     bias: Optional[bool] = Field(None, description="default: true only when the unit has no norm")
-    norm: Optional[str] = Field(None, description="batchnorm | none; default from `defaults.norm`")
+    norm: Optional[str] = Field(None, description="a unit norm (as `defaults.norm`) or none; default from "
+                                                "`defaults.norm`")
     act: Optional[str] = Field(None, description="activation after the norm; default from `defaults.act`")
 
     _known_norm = field_validator("norm")(known_norm)
@@ -251,7 +252,8 @@ class SepConvParams(LayerParams):
     dilation: IntPair = 1
     bias: Optional[bool] = Field(None, description="bias of the pointwise conv; default: true only when the unit "
                                                    "has no norm")
-    norm: Optional[str] = Field(None, description="batchnorm | none; default from `defaults.norm`")
+    norm: Optional[str] = Field(None, description="a unit norm (as `defaults.norm`) or none; default from "
+                                                "`defaults.norm`")
     act: Optional[str] = Field(None, description="activation after the norm; default from `defaults.act`")
 
     _known_norm = field_validator("norm")(known_norm)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pydantic import Field, PositiveInt
 
-from archc.ops.base import Cost, LayerContext, LayerParams, ModuleCall, OpDef, Shape, need_map, register
+from archc.ops.base import (Cost, LayerContext, LayerParams, ModuleCall, OpDef, Shape, ShapeError, need_map,
+                             register)
 
 
 class BatchNormParams(LayerParams):
@@ -43,6 +44,48 @@ class BatchNorm(OpDef):
 
     def unit_params(self, ctx: LayerContext) -> BatchNormParams:
         return BatchNormParams(eps=ctx.bn_eps, momentum=ctx.bn_momentum)
+
+
+class GroupNormParams(LayerParams):
+    groups: PositiveInt = Field(32, description="channel groups normalised together; must divide the channels "
+                                                "(Wu & He: 32)")
+    eps: float = Field(1e-5, gt=0)
+
+
+@register
+class GroupNorm(OpDef):
+    """Group normalisation (Wu & He 2018): per sample, over each of `groups` groups of channels.
+
+    Then a per-channel scale and shift, as batch norm. No batch statistics: the same in training and at test
+    time, at any batch size."""
+
+    kind = "groupnorm"
+    Params = GroupNormParams
+    category = "norm"
+    init = "norm"
+    unit_norm = True
+    fvcore_differs = "fvcore counts group norm's per-element normalisation; archc counts conv and fc MACs only"
+    example = {"groups": 2}
+
+    def shape(self, p: GroupNormParams, x: Shape) -> Shape:
+        c, _, _ = need_map("groupnorm", x)
+        if c % p.groups:
+            raise ShapeError(f"groupnorm groups={p.groups} does not divide the {c} channels", "groups",
+                             expected=f"a divisor of {c}: `groups` of a groupnorm layer, `defaults.gn_groups` "
+                                      "where the compiler places it (a unit's or block's norm)", got=str(p.groups))
+        return x
+
+    def cost(self, p: GroupNormParams, x: Shape, y: Shape) -> Cost:
+        return Cost(params=2 * x[0])  # per-channel scale and shift; no MACs, as batchnorm
+
+    def module(self, p: GroupNormParams, x: Shape, y: Shape) -> ModuleCall:
+        return ModuleCall("nn.GroupNorm", (p.groups, x[0]), (("eps", p.eps),) if p.eps != 1e-5 else ())
+
+    def label(self, p: GroupNormParams, x: Shape, y: Shape) -> str:
+        return f"GN{p.groups}"
+
+    def unit_params(self, ctx: LayerContext) -> GroupNormParams:
+        return GroupNormParams(groups=ctx.gn_groups)
 
 
 class LrnParams(LayerParams):

@@ -255,6 +255,8 @@ class Defaults(Strict):
     act: ActLiteral = Field("relu", description="activation after the norm (and after each residual add)")  # type: ignore[valid-type]
     bn_eps: float = Field(1e-5, gt=0, description="BatchNorm eps (torchvision's GoogLeNet: 0.001)")
     bn_momentum: float = Field(0.1, ge=0, le=1, description="BatchNorm momentum")
+    gn_groups: PositiveInt = Field(32, description="GroupNorm groups of the units `norm: groupnorm` places (Wu & "
+                                                   "He: 32); must divide each unit's channels")
 
 
 InitScheme = Literal["kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",

@@ -101,6 +101,20 @@ def test_no_blocks_no_inception_nothing_to_rewrite():
     assert out["residual"]["stages"] == []
 
 
+def test_a_counterpart_that_is_no_valid_net_is_reported_not_hidden():
+    """ResNet-20 with group norm (8 groups): the bottleneck counterpart's 4-channel middle cannot take 8 groups;
+    the report says so instead of 'nothing to rewrite'."""
+    from archc.analysis import ReportOptions, analyze
+    from archc.analysis.markdown import render_report
+
+    model = archc.lower("specs/cifar/resnet20.yaml", overrides=["defaults.norm=groupnorm", "defaults.gn_groups=8"])
+    res = bottleneck_savings(model)["residual"]
+    assert res["stages"] == [] and "groupnorm groups=8 does not divide the 4 channels" in res["note"]
+    text = render_report(analyze(model, ReportOptions(fvcore=False, init=False)), [])
+    assert "counterpart not computed: groupnorm groups=8" in text
+    assert "nothing to rewrite" not in text
+
+
 def test_mac_formula_on_an_op():
     model = archc.lower("specs/resnet18.yaml")
     stem = model.find("stem.conv1.conv")
