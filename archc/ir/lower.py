@@ -15,7 +15,7 @@ from archc.ir.structural import LAYER_RULES, squeeze_excitation
 from archc.names import class_name, name_problem
 from archc.ops import (PASS_THROUGH, REGISTRY, ConvParams, LayerContext, LayerParams, PadShortcutParams, Shape,
                           ShapeError, pair)
-from archc.spec.model import (AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, Layer,
+from archc.spec.model import (UNIT_SETTING_KINDS, AuxHead, BlockStage, InceptionModuleSpec, InceptionStage, Layer,
                               ResidualStage, Spec)
 from archc.spec.yamlload import DEFAULT_LIMITS, Document, Limits
 
@@ -80,7 +80,9 @@ class Lowerer:
         self.limits = limits
         d = spec.defaults
         self.ctx = LayerContext(norm=d.norm, act=d.act, bn_eps=d.bn_eps, bn_momentum=d.bn_momentum,
-                                gn_groups=d.gn_groups, classes=spec.classes)
+                                classes=spec.classes, unit_settings=tuple(
+                                    (kind, getattr(d, kind)) for kind in UNIT_SETTING_KINDS
+                                    if getattr(d, kind) is not None))
         self.op_count = 0
         self.activation_bytes = 0  # float32 outputs of every op so far, one image
         self.params = 0

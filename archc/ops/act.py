@@ -28,7 +28,10 @@ class _Activation(OpDef):
         return ModuleCall(self.torch_cls, (), (("inplace", True),) if self.can_inplace and p.inplace else ())
 
     def unit_params(self, ctx: LayerContext) -> LayerParams:
-        return self.Params(inplace=True)
+        given = ctx.settings(self.kind)
+        if given is None:
+            return self.Params(inplace=True)
+        return given if "inplace" in given.model_fields_set else given.model_copy(update={"inplace": True})
 
 
 def _activation(kind_: str, torch_cls_: str, doc_: str, inplace: bool = True) -> type[OpDef]:

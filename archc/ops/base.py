@@ -115,8 +115,12 @@ class LayerContext:
     act: str = "relu"
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
-    gn_groups: int = 32
     classes: int = 1000
+    unit_settings: tuple[tuple[str, LayerParams], ...] = ()  # (kind, parameters) given as `defaults.<kind>`
+
+    def settings(self, kind: str) -> Optional[LayerParams]:
+        """The parameters the spec's `defaults.<kind>` gives every `kind` the compiler places, if any."""
+        return dict(self.unit_settings).get(kind)
 
 
 Parts = list[tuple[str, str, LayerParams]]  # (local name, op kind, params) of a unit
@@ -177,7 +181,8 @@ class OpDef:
         return None
 
     def unit_params(self, ctx: LayerContext) -> LayerParams:
-        """Parameters when the compiler places this op in a unit (a conv's norm and activation)."""
+        """Parameters when the compiler places this op in a unit (a conv's norm and activation): the spec's
+        `defaults.<kind>` when given (`ctx.settings(kind)`), else the op's own choice."""
         raise ValueError(f"op {self.kind!r} cannot be placed in a conv unit")
 
     def watched(self, p: Any) -> tuple[str, ...]:

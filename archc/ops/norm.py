@@ -43,7 +43,8 @@ class BatchNorm(OpDef):
         return "BN"
 
     def unit_params(self, ctx: LayerContext) -> BatchNormParams:
-        return BatchNormParams(eps=ctx.bn_eps, momentum=ctx.bn_momentum)
+        given = ctx.settings(self.kind)
+        return given if given is not None else BatchNormParams(eps=ctx.bn_eps, momentum=ctx.bn_momentum)
 
 
 class GroupNormParams(LayerParams):
@@ -71,7 +72,7 @@ class GroupNorm(OpDef):
         c, _, _ = need_map("groupnorm", x)
         if c % p.groups:
             raise ShapeError(f"groupnorm groups={p.groups} does not divide the {c} channels", "groups",
-                             expected=f"a divisor of {c}: `groups` of a groupnorm layer, `defaults.gn_groups` "
+                             expected=f"a divisor of {c}: `groups` of a groupnorm layer, `defaults.groupnorm.groups` "
                                       "where the compiler places it (a unit's or block's norm)", got=str(p.groups))
         return x
 
@@ -85,7 +86,8 @@ class GroupNorm(OpDef):
         return f"GN{p.groups}"
 
     def unit_params(self, ctx: LayerContext) -> GroupNormParams:
-        return GroupNormParams(groups=ctx.gn_groups)
+        given = ctx.settings(self.kind)
+        return given if given is not None else GroupNormParams()
 
 
 class LrnParams(LayerParams):

@@ -248,15 +248,34 @@ class InputSpec(Strict):
     size: IntPair = Field(224, description="H = W, or [H, W]")
 
 
-class Defaults(Strict):
+class _DefaultsBase(Strict):
     """What a `conv` layer gets unless it says otherwise."""
 
     norm: NormLiteral = Field("batchnorm", description="norm after each conv")  # type: ignore[valid-type]
     act: ActLiteral = Field("relu", description="activation after the norm (and after each residual add)")  # type: ignore[valid-type]
     bn_eps: float = Field(1e-5, gt=0, description="BatchNorm eps (torchvision's GoogLeNet: 0.001)")
     bn_momentum: float = Field(0.1, ge=0, le=1, description="BatchNorm momentum")
-    gn_groups: PositiveInt = Field(32, description="GroupNorm groups of the units `norm: groupnorm` places (Wu & "
-                                                   "He: 32); must divide each unit's channels")
+
+    @model_validator(mode="after")
+    def _unit_settings(self) -> "_DefaultsBase":
+        for kind in UNIT_SETTING_KINDS:
+            given = getattr(self, kind, None)
+            if given is not None and given.name is not None:
+                raise ValueError(f"defaults.{kind} sets every placed {kind}; a name there would repeat "
+                                 "(expected its parameters without `name`)")
+        if getattr(self, "batchnorm", None) is not None and {"bn_eps", "bn_momentum"} & self.model_fields_set:
+            raise ValueError("defaults gives both `batchnorm` and bn_eps/bn_momentum (expected one of them)")
+        return self
+
+
+# every op the compiler may place (unit norms, activations) takes its parameters from `defaults.<kind>`, so
+# an op's settings need no field here: the schema is built from the registry
+UNIT_SETTING_KINDS = tuple(k for k in NORMS if k != "none") + tuple(ACTIVATIONS)
+Defaults = create_model(  # type: ignore[call-overload]
+    "Defaults", __base__=_DefaultsBase, __doc__=_DefaultsBase.__doc__,
+    **{kind: (Optional[REGISTRY[kind].Params], Field(  # type: ignore[valid-type]
+        None, description=f"parameters of every `{kind}` the compiler places in a unit or block, as a "
+                          f"`{kind}` layer takes them")) for kind in UNIT_SETTING_KINDS})
 
 
 InitScheme = Literal["kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",

@@ -107,7 +107,7 @@ def test_a_counterpart_that_is_no_valid_net_is_reported_not_hidden():
     from archc.analysis import ReportOptions, analyze
     from archc.analysis.markdown import render_report
 
-    model = archc.lower("specs/cifar/resnet20.yaml", overrides=["defaults.norm=groupnorm", "defaults.gn_groups=8"])
+    model = archc.lower("specs/cifar/resnet20.yaml", overrides=["defaults.norm=groupnorm", "defaults.groupnorm={groups: 8}"])
     res = bottleneck_savings(model)["residual"]
     assert res["stages"] == [] and "groupnorm groups=8 does not divide the 4 channels" in res["note"]
     text = render_report(analyze(model, ReportOptions(fvcore=False, init=False)), [])

@@ -26,7 +26,7 @@ from archc.backends.torch_backend import init_kwargs, instantiate
 from archc.ir.graph import Model, OpNode
 from archc.ops import REGISTRY, LayerContext, OpDef, Shape
 from archc.probe.layers import watched_layers
-from archc.spec.model import InitSpec
+from archc.spec.model import UNIT_SETTING_KINDS, InitSpec
 
 from codegen_helpers import import_generated
 
@@ -194,3 +194,22 @@ def test_registration_refuses_a_missing_rule_and_a_late_op() -> None:
 
     with pytest.raises(ValueError, match="after the registry was finalised"):
         registry.register(Late)
+
+
+@pytest.mark.parametrize("kind", UNIT_SETTING_KINDS)
+def test_a_placed_op_takes_its_parameters_from_defaults(kind: str) -> None:
+    """`defaults.<kind>` reaches every `kind` the compiler places in a unit, for any unit norm or activation:
+    a new one needs no field in the spec schema."""
+    op = REGISTRY[kind]
+    role = "norm" if op.unit_norm else "act"
+    given = {k: v for k, v in op.example.items() if k != "name"}
+    spec = json.dumps({"archc": 1, "name": f"defaults_{kind}", "input": {"channels": 4, "size": 8}, "classes": 3,
+                       "defaults": {role: kind, kind: given},
+                       "stages": [{"conv": {"out": 4}}, {"residual": {"block": "basic", "width": 4}}]})
+    model = archc.lower(archc.loads(spec))
+    placed = [node for node in model.walk() if isinstance(node, OpNode) and node.kind == kind]
+    assert len(placed) >= 3, f"{kind}: placed {len(placed)} times"
+    for node in placed:
+        assert {k: getattr(node.params, k) for k in given} == given, f"{node.path}: {node.params}"
+    net = archc.compile(model)
+    assert tuple(net(torch.randn(2, 4, 8, 8)).shape) == (2, CLASSES)
