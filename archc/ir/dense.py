@@ -39,7 +39,7 @@ def preact_unit(lw: "Lowerer", name: str, prefix: str, x: Shape, out: int, kerne
     conv = ConvParams(out=out, kernel=kernel, bias=ctx.norm == "none")
     parts = []
     if ctx.norm != "none":
-        parts.append(("bn", ctx.norm, REGISTRY[ctx.norm].unit_params(ctx)))
+        parts.append((REGISTRY[ctx.norm].unit_name, ctx.norm, REGISTRY[ctx.norm].unit_params(ctx)))
     if ctx.act != "none":
         act = REGISTRY[ctx.act].unit_params(ctx)
         if not parts and getattr(act, "inplace", False):  # first in the unit: its input is shared (the

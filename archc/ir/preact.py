@@ -76,7 +76,7 @@ def preact_unit(lowerer: "Lowerer", prefix: str, x: Shape, spec_path: tuple, ctx
     path = f"{prefix}.preact"
     items: list[OpNode] = []
     y = x
-    for local, kind in (("bn", ctx.norm), ("act", ctx.act)):
+    for local, kind in ((REGISTRY[ctx.norm].unit_name if ctx.norm != "none" else "", ctx.norm), ("act", ctx.act)):
         if kind != "none":
             params = REGISTRY[kind].unit_params(ctx)
             if not items and getattr(params, "inplace", False):  # first (no norm): its input is also the

@@ -136,6 +136,7 @@ class OpDef:
       init          which scheme of the spec's `init` sets its parameters: conv | fc | norm | None (none);
       pass_through  may hand on its input tensor itself (an in-place op after it still writes the input);
       unit_norm     may be named as a conv unit's `norm` (`defaults.norm`, `conv: {norm: ...}`);
+      unit_name     its child name when the compiler places it in a unit (batchnorm: `bn`, as torchvision);
       spec_layer    a spec may write it as a layer (False: the compiler places it, e.g. shortcuts);
       fvcore_differs  why fvcore's count of this op's module differs from the analytic MACs ("" = equal);
       example       parameters of a minimal use on a 4 x 8 x 8 input (the registry contract test builds it).
@@ -149,6 +150,7 @@ class OpDef:
     init: ClassVar[Optional[str]] = None
     pass_through: ClassVar[bool] = False
     unit_norm: ClassVar[bool] = False
+    unit_name: ClassVar[str] = "norm"
     spec_layer: ClassVar[bool] = True
     fvcore_differs: ClassVar[str] = ""
     example: ClassVar[dict[str, Any]]

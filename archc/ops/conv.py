@@ -38,13 +38,14 @@ class UnitParams(Protocol):
 
 
 def unit_parts(kind: str, p: UnitParams, ctx: LayerContext) -> Parts:
-    """`kind` = the op (named `conv`), its norm (`bn`) and its activation (`act`), unless set to none."""
+    """`kind` = the op (named `conv`), its norm (its `unit_name`: `bn` for batchnorm) and its activation (`act`),
+    unless set to none."""
     norm = p.norm or ctx.norm
     act = p.act or ctx.act
     bias = p.bias if p.bias is not None else norm == "none"
     parts: Parts = [("conv", kind, p.model_copy(update={"bias": bias, "norm": None, "act": None, "name": None}))]
     if norm != "none":
-        parts.append(("bn", norm, REGISTRY[norm].unit_params(ctx)))
+        parts.append((REGISTRY[norm].unit_name, norm, REGISTRY[norm].unit_params(ctx)))
     if act != "none":
         parts.append(("act", act, REGISTRY[act].unit_params(ctx)))
     return parts

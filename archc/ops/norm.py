@@ -17,6 +17,7 @@ class BatchNorm(OpDef):
     """Batch normalisation over channels."""
 
     kind = "batchnorm"
+    unit_name = "bn"
     Params = BatchNormParams
     category = "norm"
     init = "norm"
@@ -61,6 +62,7 @@ class GroupNorm(OpDef):
     time, at any batch size."""
 
     kind = "groupnorm"
+    unit_name = "gn"
     Params = GroupNormParams
     category = "norm"
     init = "norm"

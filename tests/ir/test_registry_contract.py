@@ -211,5 +211,6 @@ def test_a_placed_op_takes_its_parameters_from_defaults(kind: str) -> None:
     assert len(placed) >= 3, f"{kind}: placed {len(placed)} times"
     for node in placed:
         assert {k: getattr(node.params, k) for k in given} == given, f"{node.path}: {node.params}"
+        assert node.name == (op.unit_name if op.unit_norm else "act"), node.path
     net = archc.compile(model)
     assert tuple(net(torch.randn(2, 4, 8, 8)).shape) == (2, CLASSES)
