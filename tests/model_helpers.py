@@ -46,3 +46,15 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     """The largest absolute difference of two outputs of the same shape."""
     assert a.shape == b.shape
     return (a - b).abs().max().item()
+
+
+def train_outputs(net: torch.nn.Module, reference: torch.nn.Module, x: torch.Tensor, seed: int = 7) -> tuple:
+    """(net's, reference's) outputs on x in train mode, each run after the same seed: batch statistics, and the
+    same dropout masks only if both nets run the same random layers in the same order."""
+    with torch.no_grad():
+        net.train()
+        reference.train()
+        torch.manual_seed(seed)
+        ours = net(x)
+        torch.manual_seed(seed)
+        return ours, reference(x)

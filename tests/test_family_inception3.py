@@ -15,7 +15,7 @@ from archc.render import dot_source
 from archc.weights import load_torchvision_weights
 from codegen_helpers import import_generated
 from render_helpers import nodes
-from model_helpers import TOLERANCE, max_diff, torchvision_model
+from model_helpers import TOLERANCE, max_diff, torchvision_model, train_outputs
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "inception_v3.yaml"
 
@@ -152,13 +152,7 @@ def test_train_outputs_and_aux_logits_equal_at_299(pair_of_nets):
     layer: the same seed gives the same mask only if both nets run the same random layers in the same order."""
     net, tv, _ = pair_of_nets
     x = torch.randn(2, 3, 299, 299, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        net.train()
-        tv.train()
-        torch.manual_seed(7)
-        logits, aux = net(x)
-        torch.manual_seed(7)
-        out = tv(x)
+    (logits, aux), out = train_outputs(net, tv, x)
     main, side = max_diff(logits, out.logits), max_diff(aux["AuxLogits"], out.aux_logits)
     print(f"inception_v3 train 299x299: max abs difference logits {main:.3g}, aux logits {side:.3g}")
     assert main < TOLERANCE and side < TOLERANCE

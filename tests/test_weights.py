@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import archc
-from model_helpers import TOLERANCE, max_diff, torchvision_model
+from model_helpers import TOLERANCE, max_diff, torchvision_model, train_outputs
 from archc.weights import from_torchvision, load_torchvision_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,14 +55,7 @@ def test_googlenet_tv_with_aux_heads_eval_and_train_outputs_equal():
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert max_diff(net.eval()(x), tv.eval()(x)) < TOLERANCE
-        # train mode: batch statistics, three dropout layers; the same seed gives the same masks
-        # only if both nets run the same layers in the same order
-        net.train()
-        tv.train()
-        torch.manual_seed(7)
-        logits, aux = net(x)
-        torch.manual_seed(7)
-        out = tv(x)
+    (logits, aux), out = train_outputs(net, tv, x)  # train mode: batch statistics, three dropout layers
     assert set(aux) == {"aux1", "aux2"}
     assert max_diff(logits, out.logits) < TOLERANCE
     assert max_diff(aux["aux1"], out.aux_logits1) < TOLERANCE
